@@ -1,0 +1,31 @@
+import { HttpsError, type FunctionsErrorCode } from 'firebase-functions/https';
+import * as logger from 'firebase-functions/logger';
+
+/** Throws an HttpsError with a French message meant for the end user. */
+export function fail(code: FunctionsErrorCode, messageFr: string, details?: unknown): never {
+  throw new HttpsError(code, messageFr, details);
+}
+
+/**
+ * Runs a callable body: HttpsErrors pass through untouched, anything else is logged with its
+ * stack and becomes a bare `internal` error so no internal detail reaches the client.
+ */
+export async function guarded<T>(event: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof HttpsError) throw err;
+    logger.error(`${event}.failed`, { error: errorSummary(err) });
+    throw new HttpsError('internal', 'Une erreur interne est survenue. Réessayez plus tard.');
+  }
+}
+
+export function errorSummary(err: unknown): { message: string; stack?: string } {
+  if (err instanceof Error) return { message: err.message, stack: err.stack };
+  return { message: String(err) };
+}
+
+export function requireAuth(auth: { uid: string } | undefined): string {
+  if (!auth?.uid) fail('unauthenticated', 'Connectez-vous pour utiliser cette fonction.');
+  return auth.uid;
+}

@@ -1,0 +1,31 @@
+import { defineInt } from 'firebase-functions/params';
+
+/**
+ * Every tunable of the backend, declared once as Firebase params (set per project in
+ * functions/.env.<projectId> or prompted at deploy). Read `.value()` inside handlers only:
+ * params have no value at module load time during deploy analysis.
+ */
+export const config = {
+  maxUploadBytes: defineInt('WILDLENS_MAX_UPLOAD_BYTES', {
+    default: 20 * 1024 * 1024,
+    description: "Taille maximale d'un fichier d'entraînement déposé (octets).",
+  }),
+  maxInputPixels: defineInt('WILDLENS_MAX_INPUT_PIXELS', {
+    default: 40_000_000,
+    description: "Nombre maximal de pixels d'une image en entrée (protection anti-bombe).",
+  }),
+  minImageSide: defineInt('WILDLENS_MIN_IMAGE_SIDE', {
+    default: 64,
+    description: "Plus petit côté accepté d'une image (pixels).",
+  }),
+  trainingMaxSide: defineInt('WILDLENS_TRAINING_MAX_SIDE', {
+    default: 1024,
+    description: "Plus grand côté d'une image d'entraînement normalisée (pixels).",
+  }),
+} as const;
+
+/**
+ * Region of every function, close to French-speaking users. A constant, not a param: trigger
+ * options need it at definition time and clients hard-code it too.
+ */
+export const FUNCTIONS_REGION = 'europe-west1';

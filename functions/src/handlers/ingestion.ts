@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import { FieldValue, type Firestore } from 'firebase-admin/firestore';
+import * as logger from 'firebase-functions/logger';
+import { COLLECTIONS, STORAGE_PREFIX, findSpecies, trainingImagePath } from '@wildlens/shared';
+import type { Bucket } from '../firebase.js';
+import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
+import { errorSummary } from '../common/errors.js';
+
+export interface StorageObjectInfo {
+  name: string;
+  size: number;
+  contentType?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface IngestionLimits {
+  maxBytes: number;
+  maxPixels: number;
+  minSide: number;
+  maxSide: number;
+}
+
+export interface IngestionDeps {
+  db: Firestore;
+  bucket: Bucket;
+  limits: IngestionLimits;
+  now: () => Date;
+}
+
+export type IngestionStatus = 'accepted' | 'duplicate' | 'conflict' | 'rejected';
+
+export interface IngestionOutcome {
+  status: IngestionStatus | 'skipped';
+  uploadId?: string;
+  trainingImageId?: string;
+  reason?: string;
+}
+
+/** incoming/{speciesId}/{batchId}/{fileName} (batch optional). */
+export function parseIncomingPath(
+  name: string,
+): { speciesId: string; batchId: string; fileName: string } | undefined {
+  if (!name.startsWith(STORAGE_PREFIX.incoming)) return undefined;
+  const parts = name.slice(STORAGE_PREFIX.incoming.length).split('/');
+  if (parts.length === 2 && parts[0] && parts[1]) {
+    return { speciesId: parts[0], batchId: 'sans-lot', fileName: parts[1] };
+  }
+  if (parts.length === 3 && parts[0] && parts[1] && parts[2]) {
+    return { speciesId: parts[0], batchId: parts[1], fileName: parts[2] };
+  }
+  return undefined;
+}
+
+/** A file name safe to use as the last segment of a Storage path (never trusted as a path). */
+export function safeFileName(name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? '';
+  const cleaned = base
+    .normalize('NFKC')
+    .replace(/[^\p{L}\p{N}._-]+/gu, '_')
+    .replace(/^\.+/, '')
+    .slice(0, 120);
+  return cleaned || 'fichier';
+}
+
+/** Deterministic id of one upload: the same object name always maps to the same record. */
+export function uploadIdFor(objectName: string): string {
+  return createHash('sha256').update(objectName).digest('hex').slice(0, 32);
+}
+
+/**
+ * Ingests one admin upload into the training set. Idempotent: every output name is derived
+ * from the object name or the content hash, the per-upload record is created in a
+ * transaction, and a replayed event finds that record and stops. Its own outputs
+ * (training/, rejected/) are never under incoming/, so they are skipped.
+ */
+export async function ingestUpload(
+  object: StorageObjectInfo,
+  deps: IngestionDeps,
+): Promise<IngestionOutcome> {
+  const parsed = parseIncomingPath(object.name);
+  if (!parsed) return { status: 'skipped', reason: 'not-an-incoming-upload' };
+
+  const uploadId = uploadIdFor(object.name);
+  const uploadRef = deps.db.collection(COLLECTIONS.uploads).doc(uploadId);
+  const previous = await uploadRef.get();
+  if (previous.exists) {
+    // Replayed event: the work is done; make sure the incoming object is gone.
+    await deleteQuietly(deps.bucket, object.name);
+    logger.info('ingestion.replayed', { uploadId, objectName: object.name });
+    return { status: previous.get('status') as IngestionStatus, uploadId };
+  }
+
+  const base = {
+    objectName: object.name,
+    fileName: safeFileName(parsed.fileName),
+    speciesId: parsed.speciesId,
+    batchId: parsed.batchId,
+    uploaderUid: object.metadata?.uploaderUid ?? null,
+  };
+
+  const reject = async (reason: string, code: string): Promise<IngestionOutcome> => {
+    const rejectedPath = `${STORAGE_PREFIX.rejected}${uploadId}/${base.fileName}`;
+    // Keep the original bytes for the admin page; stored as opaque data so it is never
+    // rendered or executed from the bucket.
+    await deps.bucket
+      .file(object.name)
+      .copy(deps.bucket.file(rejectedPath), {
+        contentType: 'application/octet-stream',
+        metadata: { contentDisposition: 'attachment' },
+      })
+      .catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    await uploadRef.set({
+      ...base,
+      status: 'rejected',
+      reason,
+      reasonCode: code,
+      rejectedPath,
+      processedAt: deps.now(),
+    });
+    await deleteQuietly(deps.bucket, object.name);
+    logger.warn('ingestion.rejected', { uploadId, objectName: object.name, code, reason });
+    return { status: 'rejected', uploadId, reason };
+  };
+
+  const species = findSpecies(parsed.speciesId);
+  if (!species) {
+    return reject(`Espèce inconnue : « ${parsed.speciesId} ».`, 'unknown_species');
+  }
+  if (object.size > deps.limits.maxBytes) {
+    const mb = Math.round(deps.limits.maxBytes / (1024 * 1024));
+    return reject(`Le fichier dépasse la taille maximale de ${mb} Mo.`, 'too_large');
+  }
+
+  let original: Buffer;
+  try {
+    [original] = await deps.bucket.file(object.name).download();
+  } catch (err) {
+    if (isNotFound(err)) {
+      logger.info('ingestion.gone', { uploadId, objectName: object.name });
+      return { status: 'skipped', uploadId, reason: 'object-gone' };
+    }
+    throw err;
+  }
+
+  let normalised: { data: Buffer; width: number; height: number };
+  try {
+    await inspectImage(original, deps.limits);
+    normalised = await normaliseToJpeg(original, {
+      maxSide: deps.limits.maxSide,
+      maxPixels: deps.limits.maxPixels,
+    });
+  } catch (err) {
+    if (err instanceof ImageRejection) return reject(err.messageFr, err.code);
+    throw err;
+  }
+
+  // Content hash of the uploaded bytes: the same photo uploaded twice is one training image.
+  const hash = createHash('sha256').update(original).digest('hex');
+  const imageRef = deps.db.collection(COLLECTIONS.trainingImages).doc(hash);
+  const existing = await imageRef.get();
+  const existingLabel = existing.exists ? (existing.get('speciesId') as string) : undefined;
+
+  if (!existing.exists) {
+    // Storage first: a crash after this leaves at worst an unreferenced file that the retry
+    // overwrites with identical bytes, never a record pointing at nothing.
+    await deps.bucket.file(trainingImagePath(species.id, hash)).save(normalised.data, {
+      resumable: false,
+      contentType: 'image/jpeg',
+      metadata: { cacheControl: 'private, max-age=31536000', metadata: { sha256: hash } },
+    });
+  }
+
+  const outcome = await deps.db.runTransaction(async (tx) => {
+    const [uploadSnap, imageSnap] = await Promise.all([tx.get(uploadRef), tx.get(imageRef)]);
+    if (uploadSnap.exists) return uploadSnap.get('status') as IngestionStatus;
+    const now = deps.now();
+    let status: IngestionStatus;
+    if (!imageSnap.exists) {
+      status = 'accepted';
+      tx.create(imageRef, {
+        speciesId: species.id,
+        storagePath: trainingImagePath(species.id, hash),
+        width: normalised.width,
+        height: normalised.height,
+        bytes: normalised.data.length,
+        originalBytes: original.length,
+        sourceName: base.fileName,
+        uploaderUid: base.uploaderUid,
+        batchId: base.batchId,
+        uploadId,
+        createdAt: now,
+      });
+    } else if (imageSnap.get('speciesId') === species.id) {
+      status = 'duplicate';
+      tx.update(imageRef, { duplicateUploads: FieldValue.increment(1) });
+    } else {
+      status = 'conflict';
+      tx.update(imageRef, { conflictingLabels: FieldValue.arrayUnion(species.id) });
+    }
+    tx.create(uploadRef, {
+      ...base,
+      status,
+      trainingImageId: hash,
+      ...(status === 'conflict'
+        ? {
+            reason: `Photo déjà présente sous l'espèce « ${String(imageSnap.get('speciesId'))} » : étiquettes en conflit.`,
+          }
+        : {}),
+      ...(status === 'duplicate'
+        ? { reason: 'Photo déjà présente dans le jeu d’entraînement.' }
+        : {}),
+      processedAt: now,
+    });
+    return status;
+  });
+
+  await deleteQuietly(deps.bucket, object.name);
+  logger.info('ingestion.done', {
+    uploadId,
+    objectName: object.name,
+    status: outcome,
+    trainingImageId: hash,
+    speciesId: species.id,
+    previousLabel: existingLabel,
+  });
+  return { status: outcome, uploadId, trainingImageId: hash };
+}
+
+async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {
+  try {
+    await bucket.file(name).delete();
+  } catch (err) {
+    if (!isNotFound(err)) logger.warn('ingestion.delete_failed', { name, ...errorSummary(err) });
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 404;
+}

@@ -1,0 +1,118 @@
+import sharp, { type Metadata } from 'sharp';
+import { isAcceptedFormat, sniffImageFormat, type AcceptedImageFormat } from './format.js';
+
+// Decoded pixel buffers are never reused across requests; the cache only holds memory.
+sharp.cache(false);
+
+export interface ImageLimits {
+  maxBytes: number;
+  maxPixels: number;
+  minSide: number;
+}
+
+export type ImageRejectionCode =
+  'empty' | 'too_large' | 'unsupported_format' | 'corrupt' | 'too_small' | 'too_many_pixels';
+
+/** Why an image was refused, with the French sentence shown to users and admins. */
+export class ImageRejection extends Error {
+  constructor(
+    readonly code: ImageRejectionCode,
+    readonly messageFr: string,
+  ) {
+    super(`${code}: ${messageFr}`);
+    this.name = 'ImageRejection';
+  }
+}
+
+export interface InspectedImage {
+  format: AcceptedImageFormat;
+  /** Dimensions after EXIF orientation. */
+  width: number;
+  height: number;
+  orientation: number;
+  bytes: number;
+}
+
+const FORMAT_NAMES_FR = 'JPEG, PNG ou WebP';
+
+/**
+ * Validates an untrusted image from its bytes and header only: magic bytes, byte size,
+ * declared dimensions (so a pixel bomb is refused before any decoding). Truncated or corrupt
+ * pixel data is caught by the single full decode in normaliseToJpeg.
+ */
+export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promise<InspectedImage> {
+  if (buf.length === 0) throw new ImageRejection('empty', 'Le fichier est vide.');
+  if (buf.length > limits.maxBytes) {
+    const mb = Math.round(limits.maxBytes / (1024 * 1024));
+    throw new ImageRejection('too_large', `L'image dépasse la taille maximale de ${mb} Mo.`);
+  }
+  const sniffed = sniffImageFormat(buf);
+  if (!isAcceptedFormat(sniffed)) {
+    throw new ImageRejection(
+      'unsupported_format',
+      `Format non pris en charge (${sniffed === 'unknown' ? 'inconnu' : sniffed.toUpperCase()}) : envoyez une photo ${FORMAT_NAMES_FR}.`,
+    );
+  }
+  let meta: Metadata;
+  try {
+    meta = await sharp(buf, { limitInputPixels: false, failOn: 'none' }).metadata();
+  } catch {
+    throw new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
+  }
+  if (meta.format !== sniffed) {
+    throw new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
+  }
+  if ((meta.pages ?? 1) > 1) {
+    throw new ImageRejection('unsupported_format', 'Les images animées ne sont pas acceptées.');
+  }
+  const rawWidth = meta.width ?? 0;
+  const rawHeight = meta.height ?? 0;
+  if (rawWidth * rawHeight > limits.maxPixels) {
+    const mp = Math.round(limits.maxPixels / 1_000_000);
+    throw new ImageRejection(
+      'too_many_pixels',
+      `L'image est trop grande (plus de ${mp} mégapixels) : réduisez sa résolution.`,
+    );
+  }
+  const orientation = meta.orientation ?? 1;
+  const swap = orientation >= 5 && orientation <= 8;
+  const width = swap ? rawHeight : rawWidth;
+  const height = swap ? rawWidth : rawHeight;
+  if (Math.min(width, height) < limits.minSide) {
+    throw new ImageRejection(
+      'too_small',
+      `L'image est trop petite (minimum ${limits.minSide} pixels de côté).`,
+    );
+  }
+  return { format: sniffed, width, height, orientation, bytes: buf.length };
+}
+
+/**
+ * Re-encodes an accepted image as a baseline sRGB JPEG: EXIF orientation applied, longest
+ * side bounded, and no metadata at all (sharp drops EXIF/GPS/XMP unless asked to keep it).
+ */
+export async function normaliseToJpeg(
+  buf: Uint8Array,
+  options: { maxSide: number; maxPixels: number; quality?: number },
+): Promise<{ data: Buffer; width: number; height: number }> {
+  try {
+    const { data, info } = await sharp(buf, {
+      limitInputPixels: options.maxPixels,
+      failOn: 'truncated',
+    })
+      .rotate()
+      .resize({
+        width: options.maxSide,
+        height: options.maxSide,
+        fit: 'inside',
+        withoutEnlargement: true,
+      })
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .jpeg({ quality: options.quality ?? 88 })
+      .toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height };
+  } catch {
+    throw new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
+  }
+}

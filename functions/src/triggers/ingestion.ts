@@ -1,0 +1,35 @@
+import { onObjectFinalized } from 'firebase-functions/storage';
+import { FUNCTIONS_REGION, config } from '../config.js';
+import { defaultBucket, firestore } from '../firebase.js';
+import { ingestUpload } from '../handlers/ingestion.js';
+
+/**
+ * Ingests admin uploads (incoming/...) into the training set. Retries are on: the handler
+ * is idempotent and turns bad files into recorded rejections instead of throwing, so only
+ * transient failures (network, Firestore contention) are retried. Concurrency is bounded
+ * so a burst of large photos cannot exhaust one instance's memory.
+ */
+export const ingestTrainingUpload = onObjectFinalized(
+  { region: FUNCTIONS_REGION, memory: '1GiB', concurrency: 4, retry: true, timeoutSeconds: 120 },
+  async (event) => {
+    await ingestUpload(
+      {
+        name: event.data.name,
+        size: Number(event.data.size),
+        contentType: event.data.contentType,
+        metadata: event.data.metadata,
+      },
+      {
+        db: firestore(),
+        bucket: defaultBucket(),
+        limits: {
+          maxBytes: config.maxUploadBytes.value(),
+          maxPixels: config.maxInputPixels.value(),
+          minSide: config.minImageSide.value(),
+          maxSide: config.trainingMaxSide.value(),
+        },
+        now: () => new Date(),
+      },
+    );
+  },
+);

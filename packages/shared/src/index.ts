@@ -1,0 +1,2 @@
+export * from './species.js';
+export * from './paths.js';

@@ -1,0 +1,84 @@
+/**
+ * `npm test`: the whole quality gate, as CI runs it. Steps stop at the first failure and the
+ * exit code says whether everything passed:
+ *   1. secrets check, 2. lint (ESLint) and formatting (Prettier), 3. build + typecheck,
+ *   4. unit and handler tests (Vitest), 5. end-to-end tests inside `firebase emulators:exec`.
+ * `npm test -- unit` (or lint, typecheck, e2e) runs a subset.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  ALL_EMULATORS,
+  PROJECT_ID,
+  REPO_ROOT,
+  StackError,
+  describePlan,
+  firebaseBin,
+  planEmulatorStack,
+} from './emulators/stack.js';
+
+const bin = (name: string): string => `${REPO_ROOT}/node_modules/.bin/${name}`;
+
+function run(title: string, cmd: string, args: string[], env: Record<string, string> = {}): void {
+  console.log(`\n▶ ${title}\n  $ ${[cmd, ...args].join(' ')}`);
+  const started = Date.now();
+  const res = spawnSync(cmd, args, {
+    cwd: REPO_ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (res.status !== 0) {
+    console.error(`\n✖ ${title} : échec (code ${res.status ?? res.signal}) après ${seconds} s`);
+    process.exit(res.status ?? 1);
+  }
+  console.log(`✔ ${title} (${seconds} s)`);
+}
+
+const STEPS = ['secrets', 'lint', 'typecheck', 'unit', 'e2e'] as const;
+const wanted = process.argv.slice(2);
+const selected = wanted.length ? STEPS.filter((s) => wanted.includes(s)) : [...STEPS];
+
+for (const step of selected) {
+  switch (step) {
+    case 'secrets':
+      run('Aucun secret versionné', bin('tsx'), ['scripts/check-secrets.ts']);
+      break;
+    case 'lint':
+      run('ESLint', bin('eslint'), ['--max-warnings=0', '.']);
+      run('Prettier', bin('prettier'), ['--check', '.']);
+      break;
+    case 'typecheck':
+      run('Build (tsc -b)', bin('tsc'), ['-b']);
+      run('Typecheck des tests et scripts', bin('tsc'), ['-p', 'tsconfig.tools.json']);
+      break;
+    case 'unit':
+      run('Tests unitaires et de handlers', bin('vitest'), ['run', '--project', 'unit']);
+      break;
+    case 'e2e': {
+      let plan;
+      try {
+        plan = await planEmulatorStack();
+      } catch (err) {
+        console.error(err instanceof StackError ? err.message : err);
+        process.exit(1);
+      }
+      console.log(`\n${describePlan(plan)}`);
+      run(
+        'Tests de bout en bout (Emulator Suite)',
+        firebaseBin(),
+        [
+          'emulators:exec',
+          '--only',
+          ALL_EMULATORS,
+          '--project',
+          PROJECT_ID,
+          ...plan.firebaseArgs,
+          `${bin('vitest')} run --project e2e`,
+        ],
+        plan.env,
+      );
+      break;
+    }
+  }
+}
+console.log('\nTout est vert.');

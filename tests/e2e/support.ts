@@ -1,0 +1,85 @@
+/**
+ * Helpers for end-to-end tests: they run inside `firebase emulators:exec`, talk to the real
+ * emulators with the Admin SDK (setup, assertions) and the Firebase JS client SDK (what the
+ * mobile app and the hosted pages use).
+ */
+import { randomUUID } from 'node:crypto';
+import { deleteApp, getApps, initializeApp as initAdmin, type App } from 'firebase-admin/app';
+import { getAuth as getAdminAuth } from 'firebase-admin/auth';
+import { getFirestore as getAdminFirestore } from 'firebase-admin/firestore';
+import { getStorage as getAdminStorage } from 'firebase-admin/storage';
+import { initializeApp, type FirebaseApp } from 'firebase/app';
+import { connectAuthEmulator, getAuth, signInWithEmailAndPassword, type Auth } from 'firebase/auth';
+import { connectFirestoreEmulator, getFirestore, type Firestore } from 'firebase/firestore';
+import { connectFunctionsEmulator, getFunctions, type Functions } from 'firebase/functions';
+
+export const PROJECT_ID = process.env.GCLOUD_PROJECT ?? 'demo-wildlens';
+export const BUCKET = `${PROJECT_ID}.appspot.com`;
+export const REGION = 'europe-west1';
+export const FUNCTIONS_ORIGIN = `http://127.0.0.1:5001/${PROJECT_ID}/${REGION}`;
+
+process.env.FIRESTORE_EMULATOR_HOST ??= '127.0.0.1:8080';
+process.env.FIREBASE_AUTH_EMULATOR_HOST ??= '127.0.0.1:9099';
+process.env.FIREBASE_STORAGE_EMULATOR_HOST ??= '127.0.0.1:9199';
+process.env.STORAGE_EMULATOR_HOST ??= 'http://127.0.0.1:9199';
+
+export function adminApp(): App {
+  return getApps()[0] ?? initAdmin({ projectId: PROJECT_ID, storageBucket: BUCKET });
+}
+export const adminDb = () => getAdminFirestore(adminApp());
+export const adminAuth = () => getAdminAuth(adminApp());
+export const adminBucket = () => getAdminStorage(adminApp()).bucket(BUCKET);
+
+export interface Client {
+  app: FirebaseApp;
+  auth: Auth;
+  db: Firestore;
+  functions: Functions;
+}
+
+/** A fresh client SDK instance (its own auth state), wired to the emulators. */
+export function client(): Client {
+  const app = initializeApp(
+    { projectId: PROJECT_ID, apiKey: 'fake-api-key', storageBucket: BUCKET },
+    `client-${randomUUID()}`,
+  );
+  const auth = getAuth(app);
+  connectAuthEmulator(auth, 'http://127.0.0.1:9099', { disableWarnings: true });
+  const db = getFirestore(app);
+  connectFirestoreEmulator(db, '127.0.0.1', 8080);
+  const functions = getFunctions(app, REGION);
+  connectFunctionsEmulator(functions, '127.0.0.1', 5001);
+  return { app, auth, db, functions };
+}
+
+/** Creates a user in the Auth emulator (optionally with custom claims) and signs a client in. */
+export async function signedInClient(
+  claims?: Record<string, unknown>,
+): Promise<Client & { uid: string; email: string }> {
+  const email = `user-${randomUUID().slice(0, 8)}@example.org`;
+  const password = 'mot-de-passe-de-test';
+  const user = await adminAuth().createUser({ email, password });
+  if (claims) await adminAuth().setCustomUserClaims(user.uid, claims);
+  const c = client();
+  await signInWithEmailAndPassword(c.auth, email, password);
+  return { ...c, uid: user.uid, email };
+}
+
+/** Polls until `probe` returns a value (not undefined) or the timeout expires. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  { timeoutMs = 30_000, intervalMs = 250, what = 'condition' } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function closeAdmin(): Promise<void> {
+  await Promise.all(getApps().map((a) => deleteApp(a)));
+}

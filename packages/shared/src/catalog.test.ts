@@ -4,7 +4,7 @@ import type { SpeciesCatalog } from './species.js';
 
 // Read the raw file (not the cached loader) so the test checks exactly what ships.
 const catalog = JSON.parse(
-  readFileSync(new URL('../catalog.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('./catalog.json', import.meta.url), 'utf8'),
 ) as SpeciesCatalog;
 
 const DATASET_FOLDERS = [

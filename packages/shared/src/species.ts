@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import catalogJson from './catalog.json' with { type: 'json' };
 
 /** One entry of the species catalogue (packages/shared/catalog.json). */
 export interface Species {
@@ -26,14 +26,9 @@ export interface SpeciesCatalog {
 /** Ascii slug used as a stable species id (document id, model label, Storage folder). */
 export const SPECIES_ID_PATTERN = /^[a-z]+(-[a-z]+)*$/;
 
-let cached: SpeciesCatalog | undefined;
-
-/** The catalogue shipped with the project; read once per process. */
+/** The catalogue shipped with the project (bundled as a JSON module). */
 export function loadSpeciesCatalog(): SpeciesCatalog {
-  cached ??= JSON.parse(
-    readFileSync(new URL('../catalog.json', import.meta.url), 'utf8'),
-  ) as SpeciesCatalog;
-  return cached;
+  return catalogJson as SpeciesCatalog;
 }
 
 export function speciesIds(): string[] {

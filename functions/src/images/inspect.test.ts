@@ -85,6 +85,7 @@ describe('normaliseToJpeg', () => {
         width: 400,
         height: 300,
         channels: 3,
+        background: '#808080',
         noise: { type: 'gaussian', mean: 128, sigma: 40 },
       },
     })

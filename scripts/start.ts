@@ -12,6 +12,7 @@ import {
   REPO_ROOT,
   StackError,
   describePlan,
+  emulatorPorts,
   firebaseBin,
   planEmulatorStack,
 } from './emulators/stack.js';
@@ -37,7 +38,8 @@ async function main(): Promise<number> {
   ]);
   if (!ready) return exited;
 
-  process.env.FIRESTORE_EMULATOR_HOST = '127.0.0.1:8080';
+  const ports = emulatorPorts();
+  process.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${ports.firestore}`;
   const db = getFirestore(initializeApp({ projectId: PROJECT_ID }));
   const count = await seedSpeciesCatalog(db);
 
@@ -47,10 +49,10 @@ async function main(): Promise<number> {
       '──────────────── Wildlens : pile locale prête ────────────────',
       `Mode : ${plan.mode}${plan.notes.length ? ` (${plan.notes.join(' ; ')})` : ''}`,
       `Données de départ : ${count} espèces dans Firestore`,
-      'Pages d’administration (Hosting) : http://127.0.0.1:5000',
-      `Santé (HTTPS) : http://127.0.0.1:5001/${PROJECT_ID}/europe-west1/health`,
-      `Fonctions appelables : http://127.0.0.1:5001/${PROJECT_ID}/europe-west1/<nom>`,
-      'Auth : 127.0.0.1:9099 · Firestore : 127.0.0.1:8080 · Storage : 127.0.0.1:9199',
+      `Pages d’administration (Hosting) : ${plan.env.WILDLENS_HOSTING_ORIGIN}`,
+      `Santé (HTTPS) : ${plan.env.WILDLENS_FUNCTIONS_ORIGIN}/health`,
+      `Fonctions appelables : ${plan.env.WILDLENS_FUNCTIONS_ORIGIN}/<nom>`,
+      `Auth : 127.0.0.1:${ports.auth} · Firestore : 127.0.0.1:${ports.firestore} · Storage : 127.0.0.1:${ports.storage}`,
       plan.ui ? 'Emulator UI : http://127.0.0.1:4000' : 'Emulator UI : indisponible dans ce mode',
       'Ctrl+C pour tout arrêter.',
       '──────────────────────────────────────────────────────────────',

@@ -22,9 +22,42 @@ import {
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const PROJECT_ID = 'demo-wildlens';
 export const CACHE_DIR = join(REPO_ROOT, '.cache', 'wildlens');
-/** Config used when the Emulator UI cannot be had: same file, UI disabled. Same directory as
- * firebase.json because firebase-tools resolves relative paths from the config's folder. */
-export const OFFLINE_CONFIG = join(REPO_ROOT, '.firebase.offline.json');
+/**
+ * Generated variant of firebase.json (UI disabled and/or ports shifted). It sits beside
+ * firebase.json because firebase-tools resolves relative paths from the config's folder.
+ */
+export const generatedConfigPath = (offset: number): string =>
+  join(REPO_ROOT, `.firebase.generated-${offset}.json`);
+
+/** Emulator ports of firebase.json; WILDLENS_PORT_OFFSET shifts them all so that several
+ * suites (e.g. two checkouts, or a developer and a test run) can run side by side. */
+export interface EmulatorPorts {
+  auth: number;
+  functions: number;
+  firestore: number;
+  storage: number;
+  hosting: number;
+}
+
+export function emulatorPorts(env: NodeJS.ProcessEnv = process.env): EmulatorPorts {
+  const offset = portOffset(env);
+  return {
+    auth: 9099 + offset,
+    functions: 5001 + offset,
+    firestore: 8080 + offset,
+    storage: 9199 + offset,
+    hosting: 5000 + offset,
+  };
+}
+
+export function portOffset(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.WILDLENS_PORT_OFFSET ?? '0';
+  const offset = Number(raw);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 1000) {
+    throw new StackError(`WILDLENS_PORT_OFFSET invalide : « ${raw} » (entier de 0 à 1000).`);
+  }
+  return offset;
+}
 
 export const ALL_EMULATORS = 'auth,functions,firestore,storage,hosting';
 
@@ -177,16 +210,26 @@ export async function planEmulatorStack(
   }
 
   const ui = !forceOffline && (cached(downloads.ui) || (await reachable()));
+  if (!ui) notes.push('Emulator UI indisponible (non téléchargeable hors ligne)');
+  const offset = portOffset(env);
   const firebaseArgs: string[] = [];
-  if (!ui) {
+  if (!ui || offset) {
     const config = JSON.parse(readFileSync(join(REPO_ROOT, 'firebase.json'), 'utf8')) as {
-      emulators: Record<string, unknown>;
+      emulators: Record<string, { port?: number; websocketPort?: number; enabled?: boolean }>;
     };
-    config.emulators.ui = { enabled: false };
-    writeFileSync(OFFLINE_CONFIG, `${JSON.stringify(config, null, 2)}\n`);
-    firebaseArgs.push('--config', OFFLINE_CONFIG);
-    notes.push('Emulator UI indisponible (non téléchargeable hors ligne)');
+    for (const emulator of Object.values(config.emulators)) {
+      if (typeof emulator !== 'object') continue;
+      if (emulator.port) emulator.port += offset;
+      if (emulator.websocketPort) emulator.websocketPort += offset;
+    }
+    if (!ui) config.emulators.ui = { enabled: false };
+    const path = generatedConfigPath(offset);
+    writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+    firebaseArgs.push('--config', path);
   }
+  const ports = emulatorPorts(env);
+  planEnv.WILDLENS_FUNCTIONS_ORIGIN = `http://127.0.0.1:${ports.functions}/${PROJECT_ID}/europe-west1`;
+  planEnv.WILDLENS_HOSTING_ORIGIN = `http://127.0.0.1:${ports.hosting}`;
 
   const provisions = [firestore, storageRules];
   const offlineCount = provisions.filter((p) => p === 'offline').length;

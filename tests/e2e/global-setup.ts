@@ -6,7 +6,6 @@ import { seedSpeciesCatalog } from '../../scripts/seed/species.js';
 /** Runs once inside `firebase emulators:exec`: waits for the functions, loads the seed data. */
 export default async function setup(): Promise<void> {
   await waitForFunctions(180_000);
-  process.env.FIRESTORE_EMULATOR_HOST ??= '127.0.0.1:8080';
   const app = initializeApp({ projectId: process.env.GCLOUD_PROJECT ?? 'demo-wildlens' }, 'seed');
   await seedSpeciesCatalog(getFirestore(app));
 }

@@ -12,16 +12,27 @@ import { initializeApp, type FirebaseApp } from 'firebase/app';
 import { connectAuthEmulator, getAuth, signInWithEmailAndPassword, type Auth } from 'firebase/auth';
 import { connectFirestoreEmulator, getFirestore, type Firestore } from 'firebase/firestore';
 import { connectFunctionsEmulator, getFunctions, type Functions } from 'firebase/functions';
+import { emulatorPorts } from '../../scripts/emulators/stack.js';
+import { functionsOrigin } from '../../scripts/emulators/wait.js';
 
 export const PROJECT_ID = process.env.GCLOUD_PROJECT ?? 'demo-wildlens';
 export const BUCKET = `${PROJECT_ID}.appspot.com`;
 export const REGION = 'europe-west1';
-export const FUNCTIONS_ORIGIN = `http://127.0.0.1:5001/${PROJECT_ID}/${REGION}`;
+/** The suite's addresses: `firebase emulators:exec` exports the *_EMULATOR_HOST variables and
+ * the launcher adds WILDLENS_*_ORIGIN (ports may be shifted by WILDLENS_PORT_OFFSET). */
+export const FUNCTIONS_ORIGIN = functionsOrigin();
+export const HOSTING_ORIGIN =
+  process.env.WILDLENS_HOSTING_ORIGIN ?? `http://127.0.0.1:${emulatorPorts().hosting}`;
+const ports = emulatorPorts();
+process.env.FIRESTORE_EMULATOR_HOST ??= `127.0.0.1:${ports.firestore}`;
+process.env.FIREBASE_AUTH_EMULATOR_HOST ??= `127.0.0.1:${ports.auth}`;
+process.env.FIREBASE_STORAGE_EMULATOR_HOST ??= `127.0.0.1:${ports.storage}`;
+process.env.STORAGE_EMULATOR_HOST ??= `http://${process.env.FIREBASE_STORAGE_EMULATOR_HOST}`;
 
-process.env.FIRESTORE_EMULATOR_HOST ??= '127.0.0.1:8080';
-process.env.FIREBASE_AUTH_EMULATOR_HOST ??= '127.0.0.1:9099';
-process.env.FIREBASE_STORAGE_EMULATOR_HOST ??= '127.0.0.1:9199';
-process.env.STORAGE_EMULATOR_HOST ??= 'http://127.0.0.1:9199';
+function hostPort(value: string): { host: string; port: number } {
+  const [host = '127.0.0.1', port = '0'] = value.replace(/^https?:\/\//, '').split(':');
+  return { host, port: Number(port) };
+}
 
 export function adminApp(): App {
   return getApps()[0] ?? initAdmin({ projectId: PROJECT_ID, storageBucket: BUCKET });
@@ -44,11 +55,15 @@ export function client(): Client {
     `client-${randomUUID()}`,
   );
   const auth = getAuth(app);
-  connectAuthEmulator(auth, 'http://127.0.0.1:9099', { disableWarnings: true });
+  connectAuthEmulator(auth, `http://${process.env.FIREBASE_AUTH_EMULATOR_HOST}`, {
+    disableWarnings: true,
+  });
   const db = getFirestore(app);
-  connectFirestoreEmulator(db, '127.0.0.1', 8080);
+  const firestoreAddress = hostPort(process.env.FIRESTORE_EMULATOR_HOST ?? '');
+  connectFirestoreEmulator(db, firestoreAddress.host, firestoreAddress.port);
   const functions = getFunctions(app, REGION);
-  connectFunctionsEmulator(functions, '127.0.0.1', 5001);
+  const functionsAddress = hostPort(new URL(FUNCTIONS_ORIGIN).host);
+  connectFunctionsEmulator(functions, functionsAddress.host, functionsAddress.port);
   return { app, auth, db, functions };
 }
 

@@ -3,7 +3,8 @@
  * exit code says whether everything passed:
  *   1. secrets check, 2. lint (ESLint) and formatting (Prettier), 3. build + typecheck,
  *   4. unit and handler tests (Vitest), 5. end-to-end tests inside `firebase emulators:exec`.
- * `npm test -- unit` (or lint, typecheck, e2e) runs a subset.
+ * `npm test -- unit` (or lint, typecheck, e2e) runs a subset; arguments after a second `--`
+ * go to Vitest, e.g. `npm test -- e2e -- tests/e2e/foundation.test.ts`.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -35,7 +36,10 @@ function run(title: string, cmd: string, args: string[], env: Record<string, str
 }
 
 const STEPS = ['secrets', 'lint', 'typecheck', 'unit', 'e2e'] as const;
-const wanted = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const split = argv.indexOf('--');
+const wanted = split === -1 ? argv : argv.slice(0, split);
+const vitestArgs = split === -1 ? [] : argv.slice(split + 1);
 const selected = wanted.length ? STEPS.filter((s) => wanted.includes(s)) : [...STEPS];
 
 for (const step of selected) {
@@ -52,7 +56,12 @@ for (const step of selected) {
       run('Typecheck des tests et scripts', bin('tsc'), ['-p', 'tsconfig.tools.json']);
       break;
     case 'unit':
-      run('Tests unitaires et de handlers', bin('vitest'), ['run', '--project', 'unit']);
+      run('Tests unitaires et de handlers', bin('vitest'), [
+        'run',
+        '--project',
+        'unit',
+        ...vitestArgs,
+      ]);
       break;
     case 'e2e': {
       let plan;
@@ -73,7 +82,7 @@ for (const step of selected) {
           '--project',
           PROJECT_ID,
           ...plan.firebaseArgs,
-          `${bin('vitest')} run --project e2e`,
+          [bin('vitest'), 'run', '--project', 'e2e', ...vitestArgs].join(' '),
         ],
         plan.env,
       );

@@ -236,6 +236,8 @@ export async function planEmulatorStack(
   const mode =
     offlineCount === 0 ? 'official' : offlineCount === provisions.length ? 'offline' : 'mixed';
   planEnv.WILDLENS_STACK_MODE = mode;
+  // Tests of storage.rules semantics need Google's runtime; they read this to decide.
+  planEnv.WILDLENS_STORAGE_RULES_RUNTIME = storageRules === 'offline' ? 'standin' : 'official';
   planEnv.WILDLENS_STACK_NOTES = notes.join('|');
   return { mode, firestore, storageRules, ui, env: planEnv, firebaseArgs, notes };
 }

@@ -11,7 +11,13 @@ export interface ImageLimits {
 }
 
 export type ImageRejectionCode =
-  'empty' | 'too_large' | 'unsupported_format' | 'corrupt' | 'too_small' | 'too_many_pixels';
+  | 'empty'
+  | 'too_large'
+  | 'unsupported_format'
+  | 'corrupt'
+  | 'too_small'
+  | 'too_many_pixels'
+  | 'suspicious_content';
 
 /** Why an image was refused, with the French sentence shown to users and admins. */
 export class ImageRejection extends Error {
@@ -53,6 +59,14 @@ export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promis
       `Format non pris en charge (${sniffed === 'unknown' ? 'inconnu' : sniffed.toUpperCase()}) : envoyez une photo ${FORMAT_NAMES_FR}.`,
     );
   }
+  if (containsMarkup(buf)) {
+    // A valid image with HTML/script appended is a polyglot: harmless once re-encoded, but
+    // nobody uploads such a file by accident, so it is refused outright.
+    throw new ImageRejection(
+      'suspicious_content',
+      'Le fichier contient du code (HTML ou script) en plus de l’image : refusé.',
+    );
+  }
   let meta: Metadata;
   try {
     meta = await sharp(buf, { limitInputPixels: false, failOn: 'none' }).metadata();
@@ -85,6 +99,15 @@ export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promis
     );
   }
   return { format: sniffed, width, height, orientation, bytes: buf.length };
+}
+
+const MARKUP_SIGNATURES = ['<script', '<html', '<svg', '<?php', '<iframe', '<body', '<!doctype'];
+
+/** ASCII case-insensitive search for markup anywhere in the bytes (cheap: one pass per tag). */
+export function containsMarkup(buf: Uint8Array): boolean {
+  const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('latin1');
+  const lower = text.toLowerCase();
+  return MARKUP_SIGNATURES.some((tag) => lower.includes(tag));
 }
 
 /**

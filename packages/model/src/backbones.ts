@@ -1,0 +1,471 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import * as tfc from '@tensorflow/tfjs-converter';
+import { initBackend } from './backend.js';
+import type { Preprocessing } from './image-pipeline.js';
+
+export type BackboneSource =
+  | { kind: 'npm'; packageName: string; modelDir: string; format: 'layers' | 'graph' }
+  | { kind: 'local'; envVar: string; defaultDir: string }
+  | { kind: 'url'; url: string; cacheDir: string };
+
+export interface BackboneSpec {
+  id: string;
+  inputSize: number;
+  featureDim: number;
+  preprocessing: Preprocessing;
+  /** Tried in order: a local dir overrides the URL download. */
+  sources: BackboneSource[];
+  /** Layer (layers model) or node (graph model) names whose outputs form the features (4-D outputs are average-pooled). */
+  featureOutputs: string[];
+  /** For nested Sequential exports (Teachable Machine): index of the sub-model to use. */
+  subModelIndex?: number;
+  license: string;
+  origin: string;
+}
+
+export interface Backbone {
+  spec: BackboneSpec;
+  /** Input: [n, inputSize, inputSize, 3] normalised per spec.preprocessing. Output: [n, featureDim], each part L2-normalised. */
+  embed(input: tf.Tensor4D): tf.Tensor2D;
+  dispose(): void;
+}
+
+export interface LoadBackboneOptions {
+  /** Overrides WILDLENS_BACKBONES_DIR / the default <repo>/../shared/models. */
+  localDir?: string;
+  /** Overrides ~/.cache/wildlens/backbones. */
+  cacheDir?: string;
+  /** Replaces the official URL (tests, mirrors). */
+  urlOverride?: string;
+  fetchImpl?: typeof fetch;
+}
+
+function findRepoRoot(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'package.json');
+    if (existsSync(candidate) && existsSync(path.join(dir, 'packages', 'model'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return null;
+}
+
+const repoRoot = findRepoRoot();
+/** <repo root>/../shared/models (resolved from this file, not from cwd). */
+export const DEFAULT_BACKBONES_DIR = repoRoot
+  ? path.resolve(repoRoot, '..', 'shared', 'models')
+  : '';
+export const DEFAULT_CACHE_DIR = path.join(os.homedir(), '.cache', 'wildlens', 'backbones');
+const BACKBONES_ENV = 'WILDLENS_BACKBONES_DIR';
+
+const NSFW_LICENSE = 'MIT (nsfwjs by Infinite Red; weights shipped inside the npm package)';
+const MID_PREFIX =
+  'StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/StatefulPartitionedCall/predict/MobilenetV2/';
+const MID_LAST_CONV = `${MID_PREFIX}Conv_1/Relu6`;
+
+const BASE_SPECS: BackboneSpec[] = [
+  {
+    id: 'nsfw-mobilenet-v2',
+    inputSize: 224,
+    featureDim: 1280,
+    preprocessing: 'unit',
+    sources: [{ kind: 'npm', packageName: 'nsfwjs', modelDir: 'mobilenet_v2', format: 'layers' }],
+    featureOutputs: ['out_relu'],
+    license: NSFW_LICENSE,
+    origin: 'nsfwjs 4.4.0 MobileNetV2 (alpha 1.0, 224) fine-tuned for NSFW classes; head discarded',
+  },
+  {
+    id: 'nsfw-mobilenet-v2-mid',
+    inputSize: 224,
+    featureDim: 1792,
+    preprocessing: 'unit',
+    sources: [
+      { kind: 'npm', packageName: 'nsfwjs', modelDir: 'mobilenet_v2_mid', format: 'graph' },
+    ],
+    // Conv_1/Relu6 + our global pooling equals the exported 7×7 AvgPool at 224, and works at any size.
+    featureOutputs: [MID_LAST_CONV],
+    license: NSFW_LICENSE,
+    origin:
+      'nsfwjs 4.4.0 MobileNetV2-mid (TF-Hub MobileNetV2 alpha 1.4 feature vector, 1792-d, graph model); head discarded',
+  },
+  {
+    id: 'nsfw-inception-v3',
+    inputSize: 299,
+    featureDim: 2048,
+    preprocessing: 'unit',
+    sources: [{ kind: 'npm', packageName: 'nsfwjs', modelDir: 'inception_v3', format: 'layers' }],
+    featureOutputs: ['mixed10'],
+    license: NSFW_LICENSE,
+    origin: 'nsfwjs 4.4.0 InceptionV3 (299) fine-tuned for NSFW classes; head discarded',
+  },
+  {
+    id: 'tm-mobilenet-v2-0.35',
+    inputSize: 224,
+    featureDim: 1280,
+    preprocessing: 'mobilenet',
+    sources: [
+      { kind: 'local', envVar: BACKBONES_ENV, defaultDir: DEFAULT_BACKBONES_DIR },
+      {
+        kind: 'url',
+        url: 'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
+        cacheDir: DEFAULT_CACHE_DIR,
+      },
+    ],
+    featureOutputs: [],
+    subModelIndex: 0,
+    license: 'Apache-2.0 (Google Teachable Machine / Keras MobileNetV2 ImageNet weights)',
+    origin: "Teachable Machine's truncated MobileNetV2 alpha 0.35 (224) + global average pooling",
+  },
+  {
+    id: 'mobilenet-v1-0.75',
+    inputSize: 224,
+    featureDim: 768,
+    preprocessing: 'mobilenet',
+    sources: [
+      { kind: 'local', envVar: BACKBONES_ENV, defaultDir: DEFAULT_BACKBONES_DIR },
+      {
+        kind: 'url',
+        url: 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json',
+        cacheDir: DEFAULT_CACHE_DIR,
+      },
+    ],
+    featureOutputs: ['global_average_pooling2d_1'],
+    license: 'Apache-2.0 (tensorflow/tfjs-models MobileNetV1 ImageNet weights)',
+    origin: 'MobileNetV1 alpha 0.75 (224), ImageNet, truncated at global_average_pooling2d_1',
+  },
+];
+
+/** Variants exposing intermediate blocks: GAP of earlier blocks often transfers better to textures. */
+const VARIANT_SPECS: BackboneSpec[] = [
+  {
+    ...(BASE_SPECS[0] as BackboneSpec),
+    id: 'nsfw-mobilenet-v2-multi',
+    featureDim: 576 + 960 + 1280,
+    featureOutputs: ['block_13_expand_relu', 'block_16_expand_relu', 'out_relu'],
+    origin:
+      'nsfwjs MobileNetV2: GAP of block_13_expand, block_16_expand and out_relu, each L2-normalised',
+  },
+  {
+    ...(BASE_SPECS[1] as BackboneSpec),
+    id: 'nsfw-mobilenet-v2-mid-multi',
+    featureDim: 816 + 1344 + 1792,
+    featureOutputs: [
+      `${MID_PREFIX}expanded_conv_13/expand/Relu6`,
+      `${MID_PREFIX}expanded_conv_16/expand/Relu6`,
+      MID_LAST_CONV,
+    ],
+    origin:
+      'nsfwjs MobileNetV2-mid: GAP of expanded_conv_13/16 expand and the feature vector, each L2-normalised',
+  },
+];
+
+export const BACKBONE_SPECS: readonly BackboneSpec[] = [...BASE_SPECS, ...VARIANT_SPECS];
+/** Shipped inside an npm dependency: works on a fresh machine, offline. */
+export const DEFAULT_BACKBONE_ID = 'nsfw-mobilenet-v2-mid';
+
+export function getBackboneSpec(id: string): BackboneSpec {
+  const parts = id.split('+');
+  if (parts.length > 1) {
+    const specs = parts.map((part) => getBackboneSpec(part));
+    return {
+      id,
+      inputSize: Math.max(...specs.map((s) => s.inputSize)),
+      featureDim: specs.reduce((sum, s) => sum + s.featureDim, 0),
+      preprocessing: 'unit',
+      sources: specs.flatMap((s) => s.sources),
+      featureOutputs: [],
+      license: specs.map((s) => `${s.id}: ${s.license}`).join('; '),
+      origin: `ensemble (concatenated L2-normalised features) of ${parts.join(', ')}`,
+    };
+  }
+  // "<id>@<size>" runs the same fully-convolutional weights at another input resolution.
+  const [baseId, sizeText] = id.split('@') as [string, string | undefined];
+  const spec = BACKBONE_SPECS.find((s) => s.id === baseId);
+  if (!spec)
+    throw new Error(
+      `unknown backbone "${id}" (known: ${BACKBONE_SPECS.map((s) => s.id).join(', ')})`,
+    );
+  if (sizeText === undefined) return spec;
+  const inputSize = Number(sizeText);
+  if (!Number.isInteger(inputSize) || inputSize < 96 || inputSize > 640 || inputSize % 32 !== 0) {
+    throw new Error(`backbone "${id}": input size must be a multiple of 32 in 96..640`);
+  }
+  return { ...spec, id, inputSize, origin: `${spec.origin}, run at ${inputSize}×${inputSize}` };
+}
+
+function baseIdOf(id: string): string {
+  return id.split('@')[0] as string;
+}
+
+/** Lets a fixed-size export accept any spatial size (all layers before pooling are convolutional). */
+function freeSpatialDims(topology: unknown): unknown {
+  if (Array.isArray(topology)) return topology.map(freeSpatialDims);
+  if (topology && typeof topology === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(topology)) {
+      if (key === 'batch_input_shape' && Array.isArray(value) && value.length === 4)
+        out[key] = [null, null, null, value[3]];
+      else if (
+        key === 'shape' &&
+        value &&
+        typeof value === 'object' &&
+        Array.isArray((value as { dim?: unknown }).dim)
+      ) {
+        const dims = (value as { dim: { size: string }[] }).dim;
+        out[key] = {
+          ...value,
+          dim: dims.length === 4 ? [dims[0], { size: '-1' }, { size: '-1' }, dims[3]] : dims,
+        };
+      } else out[key] = freeSpatialDims(value);
+    }
+    return out;
+  }
+  return topology;
+}
+
+interface WeightsGroup {
+  paths: string[];
+  weights: tf.io.WeightsManifestEntry[];
+}
+interface ModelJson {
+  format?: string;
+  modelTopology: unknown;
+  weightsManifest: WeightsGroup[];
+}
+
+function artifactsOf(modelJson: ModelJson, shards: Uint8Array[]): tf.io.ModelArtifacts {
+  const total = shards.reduce((sum, s) => sum + s.byteLength, 0);
+  const weightData = new Uint8Array(total);
+  let offset = 0;
+  for (const shard of shards) {
+    weightData.set(shard, offset);
+    offset += shard.byteLength;
+  }
+  return {
+    modelTopology: modelJson.modelTopology as tf.io.ModelArtifacts['modelTopology'],
+    format: modelJson.format,
+    weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
+    weightData: weightData.buffer,
+  };
+}
+
+async function readNpmArtifacts(
+  source: Extract<BackboneSource, { kind: 'npm' }>,
+): Promise<tf.io.ModelArtifacts> {
+  const require = createRequire(import.meta.url);
+  // nsfwjs's export map hides the model bundles: resolve the package root from its main entry.
+  const main = require.resolve(source.packageName);
+  const packageRoot = main.slice(0, main.lastIndexOf(`${path.sep}dist${path.sep}`));
+  const modelDir = path.join(packageRoot, 'dist', 'models', source.modelDir);
+  // The bundles are CommonJS modules: model.min.js exports model.json, each shard a base64 string.
+  const modelJson = require(path.join(modelDir, 'model.min.js')) as ModelJson;
+  const shards = modelJson.weightsManifest.flatMap((g) =>
+    g.paths.map((p) => {
+      const base64 = require(path.join(modelDir, `${p}.min.js`)) as string;
+      return new Uint8Array(Buffer.from(base64, 'base64'));
+    }),
+  );
+  return artifactsOf(modelJson, shards);
+}
+
+async function readDirArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
+  const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as ModelJson;
+  const shards = await Promise.all(
+    modelJson.weightsManifest.flatMap((g) =>
+      g.paths.map(async (p) => new Uint8Array(await readFile(path.join(dir, p)))),
+    ),
+  );
+  return artifactsOf(modelJson, shards);
+}
+
+/** Downloads model.json and its shards once into cacheDir/<id>; model.json is written last as the completion marker. */
+async function downloadToCache(
+  id: string,
+  url: string,
+  cacheDir: string,
+  fetchImpl: typeof fetch,
+): Promise<string> {
+  const dir = path.join(cacheDir, id);
+  if (existsSync(path.join(dir, 'model.json'))) return dir;
+  await mkdir(dir, { recursive: true });
+  const response = await fetchImpl(url);
+  if (!response.ok) throw new Error(`download ${url}: HTTP ${response.status}`);
+  const modelJsonText = await response.text();
+  const modelJson = JSON.parse(modelJsonText) as ModelJson;
+  for (const p of modelJson.weightsManifest.flatMap((g) => g.paths)) {
+    const shardResponse = await fetchImpl(new URL(p, url).toString());
+    if (!shardResponse.ok) throw new Error(`download ${p}: HTTP ${shardResponse.status}`);
+    const tmp = path.join(dir, `${p}.part`);
+    await writeFile(tmp, new Uint8Array(await shardResponse.arrayBuffer()));
+    await rename(tmp, path.join(dir, p));
+  }
+  await writeFile(path.join(dir, 'model.json.part'), modelJsonText);
+  await rename(path.join(dir, 'model.json.part'), path.join(dir, 'model.json'));
+  return dir;
+}
+
+async function resolveArtifacts(
+  spec: BackboneSpec,
+  options: LoadBackboneOptions,
+): Promise<{ artifacts: tf.io.ModelArtifacts; format: 'layers' | 'graph'; from: string }> {
+  const errors: string[] = [];
+  for (const source of spec.sources) {
+    if (source.kind === 'npm') {
+      return {
+        artifacts: await readNpmArtifacts(source),
+        format: source.format,
+        from: `npm:${source.packageName}`,
+      };
+    }
+    if (source.kind === 'local') {
+      const base = options.localDir ?? process.env[source.envVar] ?? source.defaultDir;
+      const dir = base ? path.join(base, baseIdOf(spec.id)) : '';
+      if (dir && existsSync(path.join(dir, 'model.json'))) {
+        return { artifacts: await readDirArtifacts(dir), format: 'layers', from: dir };
+      }
+      errors.push(`no ${dir || '(local dir)'}/model.json`);
+      continue;
+    }
+    const cacheDir = options.cacheDir ?? source.cacheDir;
+    try {
+      const dir = await downloadToCache(
+        baseIdOf(spec.id),
+        options.urlOverride ?? source.url,
+        cacheDir,
+        options.fetchImpl ?? fetch,
+      );
+      return { artifacts: await readDirArtifacts(dir), format: 'layers', from: dir };
+    } catch (error) {
+      errors.push(`${source.url}: ${(error as Error).message}`);
+    }
+  }
+  throw new Error(`backbone ${spec.id} unavailable: ${errors.join('; ')}`);
+}
+
+function gapAndNormalise(outputs: tf.Tensor[]): tf.Tensor2D {
+  const parts = outputs.map((t) => {
+    const pooled = (
+      t.rank === 4 ? tf.mean(t, [1, 2]) : tf.reshape(t, [t.shape[0] as number, -1])
+    ) as tf.Tensor2D;
+    return tf.div(pooled, tf.add(tf.norm(pooled, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
+  });
+  return parts.length === 1 ? (parts[0] as tf.Tensor2D) : tf.concat(parts, 1);
+}
+
+async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Promise<Backbone> {
+  await initBackend();
+  const resolved = await resolveArtifacts(spec, options);
+  const { format } = resolved;
+  const artifacts = spec.id.includes('@')
+    ? {
+        ...resolved.artifacts,
+        modelTopology: freeSpatialDims(
+          resolved.artifacts.modelTopology,
+        ) as tf.io.ModelArtifacts['modelTopology'],
+      }
+    : resolved.artifacts;
+  let run: (x: tf.Tensor4D) => tf.Tensor[];
+  let disposeModel: () => void;
+  if (format === 'graph') {
+    const graph = await tfc.loadGraphModel(tf.io.fromMemory(artifacts));
+    run = (x) => {
+      const out = graph.execute(x, spec.featureOutputs);
+      return Array.isArray(out) ? out : [out];
+    };
+    disposeModel = () => graph.dispose();
+  } else {
+    const full = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+    let model: tfl.LayersModel;
+    if (spec.subModelIndex !== undefined) {
+      model = full.layers[spec.subModelIndex] as unknown as tfl.LayersModel;
+    } else {
+      const outputs = spec.featureOutputs.map(
+        (name) => full.getLayer(name).output as tfl.SymbolicTensor,
+      );
+      model = tfl.model({ inputs: full.inputs, outputs });
+    }
+    run = (x) => {
+      const out = model.predict(x);
+      return Array.isArray(out) ? out : [out];
+    };
+    disposeModel = () => full.dispose();
+  }
+  // Warm-up: the first call compiles kernels and allocates; do it at load, not on the first request.
+  tf.tidy(() => gapAndNormalise(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))));
+  return {
+    spec,
+    embed: (input) => tf.tidy(() => gapAndNormalise(run(input))),
+    dispose: disposeModel,
+  };
+}
+
+/** Converts an input normalised for `from` into the range expected by `to`, resizing if needed. */
+function adaptInput(input: tf.Tensor4D, from: Preprocessing, to: BackboneSpec): tf.Tensor4D {
+  let x = input;
+  if (from !== to.preprocessing)
+    x = from === 'unit' ? tf.sub(tf.mul(x, 2), 1) : tf.div(tf.add(x, 1), 2);
+  if (x.shape[1] !== to.inputSize || x.shape[2] !== to.inputSize) {
+    x = tf.image.resizeBilinear(x, [to.inputSize, to.inputSize], true);
+  }
+  return x;
+}
+
+const loaded = new Map<string, { promise: Promise<Backbone>; refs: number }>();
+
+/**
+ * Loads a backbone (or a `+`-joined ensemble). Loaded weights are shared between callers and freed
+ * when the last holder calls dispose().
+ */
+export async function loadBackbone(
+  id: string,
+  options: LoadBackboneOptions = {},
+): Promise<Backbone> {
+  const spec = getBackboneSpec(id);
+  const partIds = id.split('+');
+  if (partIds.length === 1) return acquire(spec, options);
+  const parts = await Promise.all(partIds.map((part) => acquire(getBackboneSpec(part), options)));
+  return {
+    spec,
+    embed: (input) =>
+      tf.tidy(() =>
+        tf.concat(
+          parts.map((p) => p.embed(adaptInput(input, spec.preprocessing, p.spec))),
+          1,
+        ),
+      ),
+    dispose: () => parts.forEach((p) => p.dispose()),
+  };
+}
+
+async function acquire(spec: BackboneSpec, options: LoadBackboneOptions): Promise<Backbone> {
+  let entry = loaded.get(spec.id);
+  if (!entry) {
+    entry = { promise: loadSingle(spec, options), refs: 0 };
+    loaded.set(spec.id, entry);
+    entry.promise.catch(() => loaded.delete(spec.id));
+  }
+  entry.refs++;
+  const shared = await entry.promise;
+  const holder = entry;
+  let released = false;
+  return {
+    spec,
+    embed: shared.embed,
+    dispose: () => {
+      if (released) return;
+      released = true;
+      holder.refs--;
+      if (holder.refs === 0) {
+        loaded.delete(spec.id);
+        shared.dispose();
+      }
+    },
+  };
+}

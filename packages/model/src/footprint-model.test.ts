@@ -1,0 +1,110 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FootprintModel } from './footprint-model.js';
+import {
+  dirReader,
+  loadFootprintModel,
+  loadFootprintModelFromDir,
+  saveModel,
+} from './model-format.js';
+import { trainFootprintModel } from './training.js';
+
+/** Three visually distinct synthetic "species": enough to exercise the whole pipeline without ../shared. */
+async function syntheticImage(kind: number, i: number): Promise<Buffer> {
+  const colours = ['#a0522d', '#2f4f4f', '#d2b48c'];
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="240"><rect width="100%" height="100%" fill="${colours[kind]}"/>${
+    kind === 0
+      ? `<circle cx="${120 + i * 5}" cy="120" r="60" fill="#3b2a1a"/>`
+      : kind === 1
+        ? `<rect x="${60 + i * 4}" y="40" width="60" height="160" fill="#eee"/>`
+        : `<path d="M20 200 L150 ${30 + i * 3} L280 200 Z" fill="#111"/>`
+  }</svg>`;
+  return sharp(Buffer.from(svg)).jpeg().toBuffer();
+}
+
+describe('FootprintModel', () => {
+  let model: FootprintModel;
+  let dir: string;
+  const images: { id: string; label: string; read: () => Promise<Buffer> }[] = [];
+
+  beforeAll(async () => {
+    for (let kind = 0; kind < 3; kind++)
+      for (let i = 0; i < 6; i++) {
+        const bytes = await syntheticImage(kind, i);
+        images.push({
+          id: `${kind}-${i}`,
+          label: ['castor', 'loup', 'ours'][kind] as string,
+          read: async () => bytes,
+        });
+      }
+    ({ model } = await trainFootprintModel({
+      images,
+      augment: 0,
+      tta: 'center',
+      calibrationFolds: 3,
+      syntheticNegatives: 6,
+      head: { epochs: 60 },
+    }));
+    dir = await mkdtemp(path.join(os.tmpdir(), 'wl-model-'));
+    await saveModel(model, dir);
+  }, 120_000);
+
+  afterAll(() => model?.dispose());
+
+  it('predicts every label sorted, with a verdict and timings', async () => {
+    const p = await model.predict(await images[0]!.read());
+    expect(p.top.map((t) => t.speciesId).sort()).toEqual(['castor', 'loup', 'ours']);
+    expect(p.top[0]!.probability).toBeGreaterThanOrEqual(p.top[1]!.probability);
+    expect(Object.values(p.probabilities).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(['identified', 'uncertain', 'not_a_footprint']).toContain(p.verdict);
+    expect(p.timingsMs.preprocess).toBeGreaterThan(0);
+    expect(p.timingsMs.inference).toBeGreaterThan(0);
+    expect(p.top[0]!.speciesId).toBe('castor');
+  });
+
+  it('round-trips through the saved format with identical predictions', async () => {
+    const loaded = await loadFootprintModelFromDir(dir);
+    expect(loaded.manifest.format).toBe('wildlens-footprint-model');
+    expect(loaded.manifest.formatVersion).toBe(1);
+    expect(loaded.manifest.labels).toEqual(['castor', 'loup', 'ours']);
+    for (const image of images.slice(0, 18).filter((_, i) => i % 5 === 0)) {
+      const bytes = await image.read();
+      const [a, b] = [await model.predict(bytes), await loaded.predict(bytes)];
+      expect(b.probabilities).toEqual(a.probabilities);
+      expect(b.verdict).toBe(a.verdict);
+    }
+    loaded.dispose();
+  });
+
+  it('loads through an abstract reader and refuses paths outside the model dir', async () => {
+    const reads: string[] = [];
+    const base = dirReader(dir);
+    const loaded = await loadFootprintModel({ readFile: (p) => (reads.push(p), base.readFile(p)) });
+    expect(reads).toEqual(['manifest.json', 'head.bin']);
+    loaded.dispose();
+    await expect(base.readFile('../etc/passwd')).rejects.toThrow(/escapes/);
+  });
+
+  it('serves concurrent requests with one shared model and leaks no tensors', async () => {
+    const bytes = await Promise.all(images.map((i) => i.read()));
+    const sequential = [];
+    for (const b of bytes.slice(0, 6)) sequential.push(await model.predict(b));
+    const before = tf.memory().numTensors;
+    const concurrent = await Promise.all(bytes.slice(0, 6).map((b) => model.predict(b)));
+    const batch = await model.predictBatch(bytes.slice(0, 6));
+    expect(tf.memory().numTensors).toBe(before);
+    concurrent.forEach((p, i) => {
+      expect(p.probabilities).toEqual(sequential[i]!.probabilities);
+      for (const label of Object.keys(p.probabilities))
+        expect(batch[i]!.probabilities[label]).toBeCloseTo(p.probabilities[label]!, 4);
+    });
+  });
+
+  it('rejects a corrupt upload with an error, not a crash', async () => {
+    await expect(model.predict(Buffer.from('not an image'))).rejects.toThrow();
+  });
+});

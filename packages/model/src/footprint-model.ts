@@ -1,0 +1,129 @@
+import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbones.js';
+import { headLogits, maxCentroidSimilarity, softmax } from './classifier.js';
+import { embedRendered, meanOf, renderViews } from './embedding.js';
+import { decodeToRgb, ttaViews } from './image-pipeline.js';
+import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
+
+export type Verdict = 'identified' | 'uncertain' | 'not_a_footprint';
+
+export interface Prediction {
+  verdict: Verdict;
+  /** All labels, most probable first (callers show the first 3). */
+  top: { speciesId: string; probability: number }[];
+  probabilities: Record<string, number>;
+  /** Max cosine similarity of the embedding to the class centroids (higher = more footprint-like). */
+  oodScore: number;
+  timingsMs: { preprocess: number; inference: number };
+}
+
+export class FootprintModel {
+  private disposed = false;
+
+  private constructor(
+    private readonly data: FootprintModelData,
+    private readonly backbone: Backbone,
+  ) {}
+
+  get manifest(): FootprintModelManifest {
+    return this.data.manifest;
+  }
+
+  static async create(
+    data: FootprintModelData,
+    backboneOptions?: LoadBackboneOptions,
+  ): Promise<FootprintModel> {
+    const backbone = await loadBackbone(data.manifest.backbone.id, backboneOptions);
+    if (backbone.spec.featureDim !== data.head.featureDim) {
+      backbone.dispose();
+      throw new Error(
+        `backbone ${backbone.spec.id} gives ${backbone.spec.featureDim}-d features, head expects ${data.head.featureDim}`,
+      );
+    }
+    return new FootprintModel(data, backbone);
+  }
+
+  toData(): FootprintModelData {
+    return this.data;
+  }
+
+  /** Decodes and embeds one image with the model's test-time views (averaged). */
+  async embed(
+    image: Buffer | Uint8Array,
+  ): Promise<{ embedding: Float32Array; preprocessMs: number; inferenceMs: number }> {
+    if (this.disposed) throw new Error('FootprintModel is disposed');
+    const t0 = performance.now();
+    const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide);
+    const views = await renderViews(
+      rgb,
+      this.backbone.spec.inputSize,
+      ttaViews(this.manifest.tta.mode),
+    );
+    const t1 = performance.now();
+    const embedding = meanOf(await embedRendered(this.backbone, views));
+    return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
+  }
+
+  /** Turns an embedding into calibrated probabilities and a verdict. */
+  classify(embedding: Float32Array): Omit<Prediction, 'timingsMs'> {
+    const { labels, temperature, thresholds } = this.manifest;
+    const probabilities = softmax(headLogits(this.data.head, embedding), temperature);
+    const top = labels
+      .map((speciesId, i) => ({ speciesId, probability: probabilities[i] as number }))
+      .sort((a, b) => b.probability - a.probability);
+    const oodScore = maxCentroidSimilarity(this.data.centroids, embedding);
+    const best = top[0]?.probability ?? 0;
+    const verdict: Verdict =
+      oodScore < thresholds.notFootprint
+        ? 'not_a_footprint'
+        : best >= thresholds.identified
+          ? 'identified'
+          : 'uncertain';
+    return {
+      verdict,
+      top,
+      probabilities: Object.fromEntries(top.map((t) => [t.speciesId, t.probability])),
+      oodScore,
+    };
+  }
+
+  /** Safe to call concurrently: decoding runs in sharp's thread pool, inference is synchronous and tidied. */
+  async predict(image: Buffer | Uint8Array): Promise<Prediction> {
+    const { embedding, preprocessMs, inferenceMs } = await this.embed(image);
+    const t = performance.now();
+    const result = this.classify(embedding);
+    return {
+      ...result,
+      timingsMs: { preprocess: preprocessMs, inference: inferenceMs + performance.now() - t },
+    };
+  }
+
+  async predictBatch(images: (Buffer | Uint8Array)[]): Promise<Prediction[]> {
+    if (this.disposed) throw new Error('FootprintModel is disposed');
+    const t0 = performance.now();
+    const viewSpecs = ttaViews(this.manifest.tta.mode);
+    const rendered = await Promise.all(
+      images.map(async (image) =>
+        renderViews(
+          await decodeToRgb(image, this.manifest.preprocessing.workingShortSide),
+          this.backbone.spec.inputSize,
+          viewSpecs,
+        ),
+      ),
+    );
+    const t1 = performance.now();
+    const embeddings = await embedRendered(this.backbone, rendered.flat());
+    const perImage = viewSpecs.length;
+    const results = images.map((_, i) =>
+      this.classify(meanOf(embeddings.slice(i * perImage, (i + 1) * perImage))),
+    );
+    const inference = (performance.now() - t1) / images.length;
+    const preprocess = (t1 - t0) / images.length;
+    return results.map((r) => ({ ...r, timingsMs: { preprocess, inference } }));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.backbone.dispose();
+  }
+}

@@ -1,0 +1,140 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from './backend.js';
+import {
+  augmentedView,
+  cropResize,
+  decodeToRgb,
+  toInputTensor,
+  type RgbImage,
+} from './image-pipeline.js';
+import { readDataset } from './dataset.js';
+import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
+
+/** 60×40 image: left half red, right half blue; a green square marks the top-left corner. */
+async function markerImage(): Promise<sharp.Sharp> {
+  const w = 60;
+  const h = 40;
+  const data = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 3;
+      const marker = x < 10 && y < 10;
+      data[i] = marker ? 0 : x < w / 2 ? 255 : 0;
+      data[i + 1] = marker ? 255 : 0;
+      data[i + 2] = marker ? 0 : x < w / 2 ? 0 : 255;
+    }
+  return sharp(data, { raw: { width: w, height: h, channels: 3 } });
+}
+
+function pixel(image: RgbImage, x: number, y: number): [number, number, number] {
+  const i = (Math.round(y) * image.width + Math.round(x)) * 3;
+  return [image.data[i] as number, image.data[i + 1] as number, image.data[i + 2] as number];
+}
+
+/** Stores the upright image under each EXIF orientation so that a correct reader recovers it. */
+async function withOrientation(orientation: number): Promise<Buffer> {
+  const upright = await (await markerImage()).png().toBuffer();
+  // Inverse transform of each orientation (EXIF spec): stored = inverse(upright).
+  // One operation per pipeline: sharp applies rotate/flip/flop in its own fixed order otherwise.
+  const steps: Record<number, ((s: sharp.Sharp) => sharp.Sharp)[]> = {
+    1: [],
+    2: [(s) => s.flop()],
+    3: [(s) => s.rotate(180)],
+    4: [(s) => s.flip()],
+    5: [(s) => s.rotate(90), (s) => s.flop()],
+    6: [(s) => s.rotate(-90)],
+    7: [(s) => s.rotate(-90), (s) => s.flop()],
+    8: [(s) => s.rotate(90)],
+  };
+  let stored = upright;
+  for (const step of steps[orientation] ?? []) stored = await step(sharp(stored)).png().toBuffer();
+  return sharp(stored).withMetadata({ orientation }).jpeg({ quality: 95 }).toBuffer();
+}
+
+describe('image pipeline', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('applies EXIF orientation %i', async (orientation) => {
+    const rgb = await decodeToRgb(await withOrientation(orientation), 40);
+    expect(rgb.height).toBe(40);
+    expect(rgb.width).toBe(60);
+    const [r, g, b] = pixel(rgb, 3, 3);
+    expect(g).toBeGreaterThan(180); // green marker back at the top-left
+    expect(r).toBeLessThan(80);
+    expect(pixel(rgb, 20, 30)[0]).toBeGreaterThan(180); // red half on the left
+    expect(pixel(rgb, 50, 30)[2]).toBeGreaterThan(180); // blue half on the right
+    expect(b).toBeLessThan(80);
+  });
+
+  it.each(['png', 'webp', 'jpeg'] as const)(
+    'decodes %s to 3-channel sRGB at the working size',
+    async (format) => {
+      const input = await (await markerImage()).toFormat(format).toBuffer();
+      const rgb = await decodeToRgb(input, 100);
+      expect(Math.min(rgb.width, rgb.height)).toBe(100);
+      expect(rgb.data.length).toBe(rgb.width * rgb.height * 3);
+    },
+  );
+
+  it('converts grayscale and flattens alpha on white', async () => {
+    const gray = await sharp({
+      create: { width: 50, height: 50, channels: 3, background: '#808080' },
+    })
+      .toColourspace('b-w')
+      .png()
+      .toBuffer();
+    expect((await sharp(gray).metadata()).channels).toBe(1);
+    const g = await decodeToRgb(gray, 32);
+    expect(g.data.length).toBe(32 * 32 * 3);
+    expect(Math.abs((g.data[0] as number) - 128)).toBeLessThan(4);
+    const transparent = await sharp({
+      create: { width: 40, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+    })
+      .png()
+      .toBuffer();
+    const t = await decodeToRgb(transparent, 32);
+    expect(pixel(t, 5, 5)).toEqual([255, 255, 255]);
+  });
+
+  it('refuses images above the pixel limit', async () => {
+    const huge = await sharp({
+      create: { width: 8000, height: 6000, channels: 3, background: '#000' },
+    })
+      .jpeg()
+      .toBuffer();
+    await expect(decodeToRgb(huge)).rejects.toThrow(/pixel limit/i);
+  });
+
+  it('crops a centred square at the backbone size and normalises per backbone', async () => {
+    await initBackend();
+    const rgb = await decodeToRgb(await (await markerImage()).png().toBuffer(), 80);
+    const view = await cropResize(rgb, 224);
+    expect([view.width, view.height]).toEqual([224, 224]);
+    const mobilenet = toInputTensor([view], 'mobilenet');
+    const unit = toInputTensor([view], 'unit');
+    expect(mobilenet.shape).toEqual([1, 224, 224, 3]);
+    expect(tf.min(mobilenet).dataSync()[0]).toBeGreaterThanOrEqual(-1);
+    expect(tf.max(unit).dataSync()[0]).toBeLessThanOrEqual(1);
+    tf.dispose([mobilenet, unit]);
+  });
+
+  it('augments deterministically for a given seed', async () => {
+    const rgb = await decodeToRgb(await (await markerImage()).png().toBuffer(), 120);
+    const a = await augmentedView(rgb, 64, 42);
+    const b = await augmentedView(rgb, 64, 42);
+    const c = await augmentedView(rgb, 64, 43);
+    expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
+    expect(Buffer.from(a.data).equals(Buffer.from(c.data))).toBe(false);
+    expect([a.width, a.height]).toEqual([64, 64]);
+  });
+
+  describe.skipIf(!hasShared)('on real footprint photos', () => {
+    it('decodes every format of the dev set to the working size', async () => {
+      const dataset = await readDataset(FOOTPRINTS_DIR);
+      for (const image of dataset.images.slice(0, 12)) {
+        const rgb = await decodeToRgb(await image.read());
+        expect(Math.min(rgb.width, rgb.height)).toBe(320);
+      }
+    });
+  });
+});

@@ -1,0 +1,228 @@
+import sharp, { type Sharp } from 'sharp';
+import * as tf from '@tensorflow/tfjs-core';
+import { createRandom } from './random.js';
+
+// Each request decodes a different photo: sharp's operation cache only costs memory here.
+sharp.cache(false);
+
+/** Refuses decompression bombs: 40 MP covers every phone camera. */
+export const MAX_INPUT_PIXELS = 40_000_000;
+/** Images are first normalised to this short side, then cropped/augmented from it. */
+export const WORKING_SIZE = 320;
+
+export type Preprocessing = 'mobilenet' | 'unit';
+
+/** An sRGB, 3-channel, 8-bit image in row-major interleaved order. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Decodes any supported format (JPEG, PNG, WebP, TIFF, GIF, AVIF…), applies the EXIF orientation,
+ * flattens alpha on white, converts grayscale/CMYK to sRGB and resizes so the short side is
+ * `shortSide` px (never larger than the source's own resolution is useful, but enlarging keeps
+ * tiny images usable).
+ */
+export async function decodeToRgb(
+  input: Buffer | Uint8Array,
+  shortSide = WORKING_SIZE,
+): Promise<RgbImage> {
+  const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .toColourspace('srgb')
+    .resize({ width: shortSide, height: shortSide, fit: 'outside', kernel: 'lanczos3' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    width: info.width,
+    height: info.height,
+  };
+}
+
+function rawSharp(image: RgbImage): Sharp {
+  return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+}
+
+async function toRgb(pipeline: Sharp): Promise<RgbImage> {
+  const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    width: info.width,
+    height: info.height,
+  };
+}
+
+export interface CropBox {
+  /** Fractions of the image (0..1). */
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+export interface ViewOptions {
+  crop?: CropBox;
+  flip?: boolean;
+}
+
+/** Crops (default: centred square) and resizes to `size`×`size`. */
+export async function cropResize(
+  image: RgbImage,
+  size: number,
+  view: ViewOptions = {},
+): Promise<RgbImage> {
+  const side = Math.min(image.width, image.height);
+  const crop = view.crop ?? {
+    left: (1 - side / image.width) / 2,
+    top: (1 - side / image.height) / 2,
+    width: side / image.width,
+    height: side / image.height,
+  };
+  const left = Math.max(0, Math.min(image.width - 1, Math.round(crop.left * image.width)));
+  const top = Math.max(0, Math.min(image.height - 1, Math.round(crop.top * image.height)));
+  const width = Math.max(1, Math.min(image.width - left, Math.round(crop.width * image.width)));
+  const height = Math.max(1, Math.min(image.height - top, Math.round(crop.height * image.height)));
+  let pipeline = rawSharp(image)
+    .extract({ left, top, width, height })
+    .resize({ width: size, height: size, fit: 'fill', kernel: 'lanczos3' });
+  if (view.flip) pipeline = pipeline.flop();
+  return toRgb(pipeline);
+}
+
+/**
+ * Test-time views: 'center' = 1 view, 'flip' = centre + mirror, 'multi' = centre, mirror and two
+ * 85 % corner crops. Crops of these views are relative to the centred square (see viewOfImage).
+ */
+export type TtaMode = 'center' | 'flip' | 'multi';
+
+export function ttaViews(mode: TtaMode): ViewOptions[] {
+  if (mode === 'center') return [{}];
+  if (mode === 'flip') return [{}, { flip: true }];
+  const s = 0.85;
+  const corners: CropBox[] = [
+    { left: 0, top: 0, width: s, height: s },
+    { left: 1 - s, top: 1 - s, width: s, height: s },
+  ];
+  return [{}, { flip: true }, ...corners.map((crop) => ({ crop }))];
+}
+
+/** Resolves a view whose crop is relative to the centred square into image fractions. */
+export function viewOfImage(image: RgbImage, view: ViewOptions): ViewOptions {
+  if (!view.crop) return view;
+  const side = Math.min(image.width, image.height);
+  const sx = side / image.width;
+  const sy = side / image.height;
+  return {
+    flip: view.flip,
+    crop: {
+      left: (1 - sx) / 2 + view.crop.left * sx,
+      top: (1 - sy) / 2 + view.crop.top * sy,
+      width: view.crop.width * sx,
+      height: view.crop.height * sy,
+    },
+  };
+}
+
+export interface AugmentOptions {
+  /** Fraction of the short side kept by random crops (min..1). */
+  minCropScale: number;
+  maxRotationDeg: number;
+  flip: boolean;
+  contrast: number;
+  brightness: number;
+  grayscaleProbability: number;
+}
+
+export const DEFAULT_AUGMENT: AugmentOptions = {
+  minCropScale: 0.65,
+  maxRotationDeg: 25,
+  flip: true,
+  contrast: 0.3,
+  brightness: 0.25,
+  grayscaleProbability: 0.3,
+};
+
+/**
+ * One random training view (deterministic for a given seed): rotation, crop, flip, contrast,
+ * brightness and grayscale — tracks are shapes in mud, so colour and orientation carry no label.
+ */
+export async function augmentedView(
+  image: RgbImage,
+  size: number,
+  seed: number,
+  options: AugmentOptions = DEFAULT_AUGMENT,
+): Promise<RgbImage> {
+  const random = createRandom(seed);
+  const angle = (random() * 2 - 1) * options.maxRotationDeg;
+  let source = image;
+  if (Math.abs(angle) > 1) {
+    // Rotate, then keep the central part that has no empty corners.
+    const rotated = await toRgb(rawSharp(image).rotate(angle, { background: '#808080' }));
+    const rad = (Math.abs(angle) * Math.PI) / 180;
+    const shrink = 1 / (Math.cos(rad) + Math.sin(rad));
+    const w = Math.round(image.width * shrink);
+    const h = Math.round(image.height * shrink);
+    source = await toRgb(
+      rawSharp(rotated).extract({
+        left: Math.round((rotated.width - w) / 2),
+        top: Math.round((rotated.height - h) / 2),
+        width: w,
+        height: h,
+      }),
+    );
+  }
+  const side = Math.min(source.width, source.height);
+  const scale = options.minCropScale + random() * (1 - options.minCropScale);
+  const cropW = (side * scale) / source.width;
+  const cropH = (side * scale) / source.height;
+  const crop = {
+    left: random() * (1 - cropW),
+    top: random() * (1 - cropH),
+    width: cropW,
+    height: cropH,
+  };
+  const flip = options.flip && random() < 0.5;
+  const view = await cropResize(source, size, { crop, flip });
+  const contrast = 1 + (random() * 2 - 1) * options.contrast;
+  const brightness = (random() * 2 - 1) * options.brightness * 128;
+  const gray = random() < options.grayscaleProbability;
+  const out = new Uint8Array(view.data.length);
+  const d = view.data;
+  for (let i = 0; i < d.length; i += 3) {
+    let r = d[i] as number;
+    let g = d[i + 1] as number;
+    let b = d[i + 2] as number;
+    if (gray) r = g = b = 0.299 * r + 0.587 * g + 0.114 * b;
+    out[i] = clamp8((r - 128) * contrast + 128 + brightness);
+    out[i + 1] = clamp8((g - 128) * contrast + 128 + brightness);
+    out[i + 2] = clamp8((b - 128) * contrast + 128 + brightness);
+  }
+  return { data: out, width: view.width, height: view.height };
+}
+
+function clamp8(v: number): number {
+  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+}
+
+/** Stacks same-size RGB images into a normalised NHWC float tensor. */
+export function toInputTensor(images: RgbImage[], preprocessing: Preprocessing): tf.Tensor4D {
+  const first = images[0];
+  if (!first) throw new Error('toInputTensor: no image');
+  const { width, height } = first;
+  const pixels = width * height * 3;
+  const values = new Float32Array(pixels * images.length);
+  const [scale, offset] = preprocessing === 'mobilenet' ? [1 / 127.5, -1] : [1 / 255, 0];
+  images.forEach((image, n) => {
+    if (image.width !== width || image.height !== height)
+      throw new Error('toInputTensor: mixed sizes');
+    const base = n * pixels;
+    for (let i = 0; i < pixels; i++) values[base + i] = (image.data[i] as number) * scale + offset;
+  });
+  return tf.tensor4d(values, [images.length, height, width, 3]);
+}

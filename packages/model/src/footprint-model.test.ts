@@ -4,7 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FootprintModel } from './footprint-model.js';
+import type { FootprintModel, Prediction } from './footprint-model.js';
 import {
   dirReader,
   loadFootprintModel,
@@ -91,7 +91,7 @@ describe('FootprintModel', () => {
 
   it('serves concurrent requests with one shared model and leaks no tensors', async () => {
     const bytes = await Promise.all(images.map((i) => i.read()));
-    const sequential = [];
+    const sequential: Prediction[] = [];
     for (const b of bytes.slice(0, 6)) sequential.push(await model.predict(b));
     const before = tf.memory().numTensors;
     const concurrent = await Promise.all(bytes.slice(0, 6).map((b) => model.predict(b)));

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
@@ -13,7 +13,7 @@ import { readDataset } from './dataset.js';
 import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
 
 /** 60×40 image: left half red, right half blue; a green square marks the top-left corner. */
-async function markerImage(): Promise<sharp.Sharp> {
+async function markerImage(): Promise<Sharp> {
   const w = 60;
   const h = 40;
   const data = Buffer.alloc(w * h * 3);
@@ -38,7 +38,7 @@ async function withOrientation(orientation: number): Promise<Buffer> {
   const upright = await (await markerImage()).png().toBuffer();
   // Inverse transform of each orientation (EXIF spec): stored = inverse(upright).
   // One operation per pipeline: sharp applies rotate/flip/flop in its own fixed order otherwise.
-  const steps: Record<number, ((s: sharp.Sharp) => sharp.Sharp)[]> = {
+  const steps: Record<number, ((s: Sharp) => Sharp)[]> = {
     1: [],
     2: [(s) => s.flop()],
     3: [(s) => s.rotate(180)],

@@ -18,6 +18,8 @@ import {
 } from './emulators/stack.js';
 import { waitForFunctions } from './emulators/wait.js';
 import { seedSpeciesCatalog } from './seed/species.js';
+import { existsSync } from 'node:fs';
+import { DEFAULT_SEED_DATASET, importDataset } from './import-dataset.js';
 
 async function main(): Promise<number> {
   const plan = await planEmulatorStack();
@@ -25,11 +27,24 @@ async function main(): Promise<number> {
   const child = spawn(
     firebaseBin(),
     ['emulators:start', '--only', ALL_EMULATORS, '--project', PROJECT_ID, ...plan.firebaseArgs],
-    { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...plan.env } },
+    // Own process group: on exit everything the suite started (JVMs included) is reaped.
+    { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...plan.env }, detached: true },
   );
-  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  const killGroup = (signal: NodeJS.Signals): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // group already gone
+    }
+  };
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code) => {
+      killGroup('SIGKILL');
+      resolve(code ?? 1);
+    }),
+  );
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => child.kill(signal));
+    process.on(signal, () => killGroup(signal));
   }
 
   const ready = await Promise.race([
@@ -59,7 +74,37 @@ async function main(): Promise<number> {
       '',
     ].join('\n'),
   );
+  await firstRunImport(db);
   return exited;
+}
+
+/**
+ * First run: without an active model, identification cannot work. If a labelled dataset folder
+ * is configured (WILDLENS_SEED_DATASET, default ../shared/datasets/footprints-dev when present;
+ * "none" disables), it goes through the real pipeline: upload → ingestion → training run.
+ */
+async function firstRunImport(db: ReturnType<typeof getFirestore>): Promise<void> {
+  const active = await db.doc('config/activeModel').get();
+  if (active.exists) {
+    console.log(`Modèle actif : ${String(active.get('version'))}`);
+    return;
+  }
+  const configured = process.env.WILDLENS_SEED_DATASET;
+  const dir = configured ?? (existsSync(DEFAULT_SEED_DATASET) ? DEFAULT_SEED_DATASET : undefined);
+  if (!dir || dir === 'none') {
+    console.log(
+      'Aucun modèle actif et aucun jeu de données configuré (WILDLENS_SEED_DATASET) : ' +
+        'importez des photos depuis les pages d’administration puis lancez un entraînement.',
+    );
+    return;
+  }
+  console.log(`Premier démarrage : aucun modèle actif, import automatique de ${dir}.`);
+  try {
+    await importDataset(dir, (line) => console.log(`[import] ${line}`));
+    console.log('[import] Identification opérationnelle.');
+  } catch (err) {
+    console.error(`[import] Échec : ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 main().then(

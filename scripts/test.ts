@@ -6,7 +6,7 @@
  * `npm test -- unit` (or lint, typecheck, e2e) runs a subset; arguments after a second `--`
  * go to Vitest, e.g. `npm test -- e2e -- tests/e2e/foundation.test.ts`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   ALL_EMULATORS,
   PROJECT_ID,
@@ -18,6 +18,38 @@ import {
 } from './emulators/stack.js';
 
 const bin = (name: string): string => `${REPO_ROOT}/node_modules/.bin/${name}`;
+
+/**
+ * Runs the emulator suite in its own process group and kills whatever is left of that group
+ * afterwards: a suite that ends badly can leave a Firestore JVM behind holding its ports.
+ */
+async function runSuite(title: string, args: string[], env: Record<string, string>): Promise<void> {
+  console.log(`\n▶ ${title}\n  $ firebase ${args.join(' ')}`);
+  const started = Date.now();
+  const child = spawn(firebaseBin(), args, {
+    cwd: REPO_ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+    detached: true,
+  });
+  const forward = (signal: NodeJS.Signals) => () => child.pid && process.kill(-child.pid, signal);
+  process.on('SIGINT', forward('SIGINT'));
+  process.on('SIGTERM', forward('SIGTERM'));
+  const code = await new Promise<number>((resolve) =>
+    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+  );
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // nothing left in the group: the normal case
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (code !== 0) {
+    console.error(`\n✖ ${title} : échec (code ${code}) après ${seconds} s`);
+    process.exit(code);
+  }
+  console.log(`✔ ${title} (${seconds} s)`);
+}
 
 function run(title: string, cmd: string, args: string[], env: Record<string, string> = {}): void {
   console.log(`\n▶ ${title}\n  $ ${[cmd, ...args].join(' ')}`);
@@ -72,9 +104,8 @@ for (const step of selected) {
         process.exit(1);
       }
       console.log(`\n${describePlan(plan)}`);
-      run(
+      await runSuite(
         'Tests de bout en bout (Emulator Suite)',
-        firebaseBin(),
         [
           'emulators:exec',
           '--only',

@@ -53,8 +53,13 @@ export function emulatorPorts(env: NodeJS.ProcessEnv = process.env): EmulatorPor
 export function portOffset(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.WILDLENS_PORT_OFFSET ?? '0';
   const offset = Number(raw);
-  if (!Number.isInteger(offset) || offset < 0 || offset > 1000) {
-    throw new StackError(`WILDLENS_PORT_OFFSET invalide : « ${raw} » (entier de 0 à 1000).`);
+  // Base ports differ pairwise by 1 (5000/5001), 49, 51, 100 and more: even offsets below 49
+  // are the ones for which two suites can never land on each other's ports.
+  if (!Number.isInteger(offset) || offset < 0 || offset > 48 || offset % 2 !== 0) {
+    throw new StackError(
+      `WILDLENS_PORT_OFFSET invalide : « ${raw} » (nombre pair de 0 à 48, pour que deux piles ` +
+        'ne partagent jamais un port).',
+    );
   }
   return offset;
 }
@@ -227,6 +232,12 @@ export async function planEmulatorStack(
     writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
     firebaseArgs.push('--config', path);
   }
+  // The Storage emulator keeps its blobs under os.tmpdir()/firebase/storage and wipes that
+  // folder on exit: a private temp dir per suite keeps side-by-side suites from deleting
+  // each other's objects.
+  const tmp = join(CACHE_DIR, 'tmp', String(offset));
+  mkdirSync(tmp, { recursive: true });
+  planEnv.TMPDIR = tmp;
   const ports = emulatorPorts(env);
   planEnv.WILDLENS_FUNCTIONS_ORIGIN = `http://127.0.0.1:${ports.functions}/${PROJECT_ID}/europe-west1`;
   planEnv.WILDLENS_HOSTING_ORIGIN = `http://127.0.0.1:${ports.hosting}`;

@@ -101,7 +101,9 @@ export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promis
   return { format: sniffed, width, height, orientation, bytes: buf.length };
 }
 
-const MARKUP_SIGNATURES = ['<script', '<html', '<svg', '<?php', '<iframe', '<body', '<!doctype'];
+// Long enough that random compressed bytes of a multi-megabyte photo never match by chance
+// (a 4-byte tag like "<svg" would, about once per hundred 5 MB photos).
+const MARKUP_SIGNATURES = ['<script', '<html', '<svg xmlns', '<?php', '<iframe', '<!doctype'];
 
 /** ASCII case-insensitive search for markup anywhere in the bytes (cheap: one pass per tag). */
 export function containsMarkup(buf: Uint8Array): boolean {

@@ -1,0 +1,56 @@
+import { COLLECTIONS } from '@wildlens/shared';
+import { initBackend, loadFootprintModel } from '@wildlens/model';
+import { setEngineStatus } from '../common/engine-status.js';
+import { defaultBucket, firestore, type Bucket } from '../firebase.js';
+import { identifyParams } from './params.js';
+import {
+  ModelEngine,
+  parsePointer,
+  type ActiveModelPointer,
+  type ServingModel,
+} from './model-engine.js';
+
+/** Reads model files from Cloud Storage under the pointer's prefix (never outside it). */
+export function storageModelReader(bucket: Bucket, storagePrefix: string) {
+  return {
+    async readFile(relPath: string): Promise<Uint8Array> {
+      if (relPath.startsWith('/') || relPath.split('/').includes('..')) {
+        throw new Error(`model file path escapes its prefix: ${relPath}`);
+      }
+      const [data] = await bucket.file(`${storagePrefix}${relPath}`).download();
+      return data;
+    },
+  };
+}
+
+async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingModel> {
+  const backend = await initBackend();
+  const model = await loadFootprintModel(
+    storageModelReader(defaultBucket(), pointer.storagePrefix),
+  );
+  setEngineStatus({
+    loadedVersion: pointer.version,
+    backend: `${backend.name}${backend.name === 'wasm' ? (backend.simd ? '+simd' : '') : ''}`,
+  });
+  return {
+    version: pointer.version,
+    predict: (image) => model.predict(image),
+    dispose: () => model.dispose(),
+  };
+}
+
+let engine: ModelEngine | null = null;
+
+/** The instance-wide engine: one model per instance, shared by concurrent requests. */
+export function modelEngine(): ModelEngine {
+  engine ??= new ModelEngine({
+    readPointer: async () => {
+      const snap = await firestore().collection(COLLECTIONS.config).doc('activeModel').get();
+      return parsePointer(snap.data());
+    },
+    load: loadFromStorage,
+    now: () => Date.now(),
+    recheckMs: () => identifyParams.modelRecheckSeconds() * 1000,
+  });
+  return engine;
+}

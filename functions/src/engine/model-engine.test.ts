@@ -1,0 +1,99 @@
+import { HttpsError } from 'firebase-functions/https';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  ModelEngine,
+  parsePointer,
+  type ActiveModelPointer,
+  type ServingModel,
+} from './model-engine.js';
+
+function fakeModel(version: string): ServingModel {
+  return {
+    version,
+    predict: () =>
+      Promise.resolve({
+        verdict: 'identified',
+        top: [],
+        probabilities: {},
+        timingsMs: { preprocess: 0, inference: 0 },
+      }),
+    dispose: vi.fn(),
+  };
+}
+
+function setup(initial: ActiveModelPointer | null) {
+  const state = { pointer: initial, clock: 0, broken: new Set<string>() };
+  const load = vi.fn(async (p: ActiveModelPointer) => {
+    await new Promise((r) => setTimeout(r, 5));
+    if (state.broken.has(p.version)) throw new Error('manifest.json: No such object');
+    return fakeModel(p.version);
+  });
+  const readPointer = vi.fn(async () => state.pointer);
+  const engine = new ModelEngine({
+    readPointer,
+    load,
+    now: () => state.clock,
+    recheckMs: () => 30_000,
+    disposeDelayMs: 0,
+  });
+  return { engine, state, load, readPointer };
+}
+
+const pointer = (version: string) => ({ version, storagePrefix: `models/${version}/` });
+
+describe('ModelEngine', () => {
+  it('answers failed-precondition in French while no model is active', async () => {
+    const { engine } = setup(null);
+    const err = await engine.model().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpsError);
+    expect((err as HttpsError).code).toBe('failed-precondition');
+    expect((err as HttpsError).message).toMatch(/^Aucun modèle n'est encore entraîné/);
+  });
+
+  it('loads once for concurrent requests and re-reads the pointer only after the interval', async () => {
+    const { engine, state, load, readPointer } = setup(pointer('v1'));
+    const models = await Promise.all(Array.from({ length: 8 }, () => engine.model()));
+    expect(new Set(models).size).toBe(1);
+    expect(load).toHaveBeenCalledTimes(1);
+    state.clock = 10_000;
+    await engine.model();
+    expect(readPointer).toHaveBeenCalledTimes(1);
+
+    state.pointer = pointer('v2');
+    state.clock = 31_000;
+    expect((await engine.model()).version).toBe('v2');
+    expect(load).toHaveBeenCalledTimes(2);
+    expect(engine.loadedVersion).toBe('v2');
+  });
+
+  it('keeps serving the previous model when the new one cannot be loaded', async () => {
+    const { engine, state } = setup(pointer('v1'));
+    await engine.model();
+    state.pointer = pointer('v2');
+    state.broken.add('v2');
+    state.clock = 40_000;
+    expect((await engine.model()).version).toBe('v1');
+    // …and does not retry on every request: only after the next interval.
+    state.broken.clear();
+    state.clock = 50_000;
+    expect((await engine.model()).version).toBe('v1');
+    state.clock = 71_000;
+    expect((await engine.model()).version).toBe('v2');
+  });
+
+  it('reports a load failure without a previous model as unavailable', async () => {
+    const { engine, state } = setup(pointer('v1'));
+    state.broken.add('v1');
+    await expect(engine.model()).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('parsePointer', () => {
+  it('accepts the documented shape and refuses paths outside models/', () => {
+    expect(parsePointer({ version: 'v1', storagePrefix: 'models/v1/' })).toEqual(pointer('v1'));
+    expect(parsePointer({ version: 'v1' })).toEqual(pointer('v1'));
+    expect(parsePointer({ version: 'v1', storagePrefix: 'users/x/' })).toBeNull();
+    expect(parsePointer({ version: '../x' })).toBeNull();
+    expect(parsePointer(undefined)).toBeNull();
+  });
+});

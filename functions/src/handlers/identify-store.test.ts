@@ -1,0 +1,119 @@
+import type { Firestore } from 'firebase-admin/firestore';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import type { Bucket } from '../firebase.js';
+import type { ServingModel } from '../engine/model-engine.js';
+import { identifyFootprint, type IdentifyDeps } from './identify.js';
+
+/** In-memory stand-ins for the bucket and the observation document (no Firebase needed). */
+function fakes(createFails: boolean) {
+  const objects = new Map<string, Buffer>();
+  const records: Record<string, unknown>[] = [];
+  const bucket = {
+    name: 'demo.appspot.com',
+    file: (name: string) => ({
+      save: async (data: Buffer) => void objects.set(name, data),
+      delete: async () => {
+        if (!objects.delete(name)) throw Object.assign(new Error('No such object'), { code: 404 });
+      },
+    }),
+  };
+  const ref = {
+    id: 'obs123',
+    create: async (data: Record<string, unknown>) => {
+      if (createFails) throw new Error('firestore unavailable');
+      records.push(data);
+    },
+  };
+  const db = { collection: () => ({ doc: () => ({ collection: () => ({ doc: () => ref }) }) }) };
+  const model: ServingModel = {
+    version: 'v-test',
+    predict: async () => ({
+      verdict: 'uncertain',
+      top: [
+        { speciesId: 'renard', probability: 0.41234 },
+        { speciesId: 'loup', probability: 0.3 },
+        { speciesId: 'chien', probability: 0.2 },
+        { speciesId: 'chat', probability: 0.08766 },
+      ],
+      probabilities: { renard: 0.41234, loup: 0.3, chien: 0.2, chat: 0.08766 },
+      timingsMs: { preprocess: 1, inference: 1 },
+    }),
+    dispose: () => {},
+  };
+  const deps: IdentifyDeps = {
+    db: db as unknown as Firestore,
+    bucket: bucket as unknown as Bucket,
+    engine: { model: async () => model },
+    limits: { maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000, minSide: 64, photoMaxSide: 1600 },
+    now: () => new Date('2026-05-01T12:00:00Z'),
+    species: async (id) => ({ id, nameFr: 'Renard roux' }) as never,
+    storageOrigin: 'http://127.0.0.1:9199',
+  };
+  return { deps, objects, records };
+}
+
+const photo = () =>
+  sharp({ create: { width: 2400, height: 1800, channels: 3, background: '#6b5030' } })
+    .jpeg()
+    .withExif({
+      IFD3: {
+        GPSLatitudeRef: 'N',
+        GPSLatitude: '45/1 0/1 0/1',
+        GPSLongitudeRef: 'E',
+        GPSLongitude: '6/1 0/1 0/1',
+      },
+    })
+    .toBuffer();
+
+describe('identifyFootprint storage consistency', () => {
+  it('stores a metadata-free photo, a thumbnail, then the record', async () => {
+    const { deps, objects, records } = fakes(false);
+    const res = await identifyFootprint(
+      'uid1',
+      { image: await photo(), location: null, takenAt: null },
+      deps,
+    );
+    expect([...objects.keys()].sort()).toEqual([
+      'users/uid1/observations/obs123/photo.jpg',
+      'users/uid1/observations/obs123/thumb.jpg',
+    ]);
+    const stored = await sharp(objects.get('users/uid1/observations/obs123/photo.jpg')).metadata();
+    expect(stored.exif).toBeUndefined();
+    expect(Math.max(stored.width ?? 0, stored.height ?? 0)).toBe(1600);
+    const thumb = await sharp(objects.get('users/uid1/observations/obs123/thumb.jpg')).metadata();
+    expect(Math.max(thumb.width ?? 0, thumb.height ?? 0)).toBe(256);
+    expect(res).toMatchObject({
+      observationId: 'obs123',
+      verdict: 'uncertain',
+      top: [
+        { speciesId: 'renard', probability: 0.4123 },
+        { speciesId: 'loup', probability: 0.3 },
+        { speciesId: 'chien', probability: 0.2 },
+      ],
+      location: { lat: 45, lng: 6 },
+      locationSource: 'exif',
+      model: { version: 'v-test' },
+    });
+    expect(res.imageUrl).toMatch(
+      /^http:\/\/127\.0\.0\.1:9199\/v0\/b\/demo\.appspot\.com\/o\/users%2Fuid1%2Fobservations%2Fobs123%2Fphoto\.jpg\?alt=media&token=[0-9a-f-]{36}$/,
+    );
+    expect(res.hint).toMatch(/^Identification incertaine/);
+    expect(records[0]).toMatchObject({
+      speciesId: 'renard',
+      speciesNameFr: 'Renard roux',
+      photoPath: 'users/uid1/observations/obs123/photo.jpg',
+      thumbnailPath: 'users/uid1/observations/obs123/thumb.jpg',
+      feedback: null,
+    });
+  });
+
+  it('deletes both objects again when the record cannot be written', async () => {
+    const { deps, objects, records } = fakes(true);
+    await expect(
+      identifyFootprint('uid1', { image: await photo(), location: null, takenAt: null }, deps),
+    ).rejects.toThrow('firestore unavailable');
+    expect(objects.size).toBe(0);
+    expect(records).toHaveLength(0);
+  });
+});

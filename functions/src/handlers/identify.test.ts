@@ -1,0 +1,130 @@
+import { HttpsError } from 'firebase-functions/https';
+import { describe, expect, it } from 'vitest';
+import {
+  chooseHint,
+  decodeBase64Image,
+  downloadUrl,
+  parseIdentifyRequest,
+  parseLocation,
+  parseTakenAt,
+  storageApiOrigin,
+} from './identify.js';
+
+const now = new Date('2026-05-01T12:00:00Z');
+const MB = 1024 * 1024;
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof HttpsError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+describe('parseIdentifyRequest', () => {
+  const image = Buffer.from('fake-jpeg-bytes').toString('base64');
+
+  it('accepts base64 (also as a data: URL) with optional location and date', () => {
+    const parsed = parseIdentifyRequest(
+      { image, location: { lat: 45.5, lng: 6.1, accuracyM: 12 }, takenAt: '2026-04-30T08:00:00Z' },
+      now,
+      10 * MB,
+    );
+    expect(parsed.image.toString()).toBe('fake-jpeg-bytes');
+    expect(parsed.location).toEqual({ lat: 45.5, lng: 6.1, accuracyM: 12 });
+    expect(parsed.takenAt?.toISOString()).toBe('2026-04-30T08:00:00.000Z');
+    const dataUrl = parseIdentifyRequest({ image: `data:image/jpeg;base64,${image}` }, now, MB);
+    expect(dataUrl.image.toString()).toBe('fake-jpeg-bytes');
+    expect(dataUrl.location).toBeNull();
+    expect(dataUrl.takenAt).toBeNull();
+  });
+
+  it('rejects missing, empty, mistyped and oversized payloads with invalid-argument', () => {
+    for (const data of [
+      null,
+      'texte',
+      [],
+      {},
+      { image: '' },
+      { image: 42 },
+      { image: ['a'] },
+      { image: 'pas du base64 !' },
+      { image, location: 'Paris' },
+      { image, location: { lat: '45', lng: 6 } },
+      { image, location: { lat: 91, lng: 6 } },
+      { image, location: { lat: 45, lng: -181 } },
+      { image, location: { lat: 45, lng: 6, accuracyM: -1 } },
+      { image, takenAt: 1714557600000 },
+      { image, takenAt: 'hier' },
+      { image, takenAt: '2026-05-03T12:00:00Z' },
+    ]) {
+      expect(
+        codeOf(() => parseIdentifyRequest(data, now, 10 * MB)),
+        JSON.stringify(data),
+      ).toBe('invalid-argument');
+    }
+  });
+
+  it('refuses a payload over the byte limit before decoding it', () => {
+    const big = 'A'.repeat(Math.ceil((2 * MB * 4) / 3) + 8);
+    let error: HttpsError | undefined;
+    try {
+      decodeBase64Image(big, MB);
+    } catch (e) {
+      error = e as HttpsError;
+    }
+    expect(error?.code).toBe('invalid-argument');
+    expect(error?.details).toEqual({ reason: 'too_large' });
+    expect(error?.message).toContain('1 Mo');
+  });
+});
+
+describe('field validators', () => {
+  it('keeps accuracy only when given and tolerates a day of clock skew', () => {
+    expect(parseLocation({ lat: -90, lng: 180 })).toEqual({ lat: -90, lng: 180 });
+    expect(parseLocation(undefined)).toBeNull();
+    expect(parseTakenAt('2026-05-02T11:00:00Z', now)?.toISOString()).toBe(
+      '2026-05-02T11:00:00.000Z',
+    );
+    expect(parseTakenAt('2026-05-01', now)?.toISOString()).toBe('2026-05-01T00:00:00.000Z');
+    expect(codeOf(() => parseTakenAt('1970-01-01T00:00:00Z', now))).toBe('invalid-argument');
+  });
+});
+
+describe('chooseHint', () => {
+  const good = { shortSide: 1200, brightness: 130 };
+
+  it('gives no hint to a confident identification', () => {
+    expect(chooseHint('identified', good)).toBeNull();
+  });
+
+  it('suggests retaking closer, with more light when the photo is dark', () => {
+    const uncertain = chooseHint('uncertain', good);
+    expect(uncertain).toMatch(/^Identification incertaine/);
+    expect(uncertain).toContain('plus près');
+    expect(chooseHint('uncertain', { shortSide: 1200, brightness: 30 })).toContain('lumière');
+    expect(chooseHint('uncertain', { shortSide: 300, brightness: 130 })).toContain('rapprochez');
+    expect(chooseHint('uncertain', { shortSide: 1200, brightness: 240 })).toContain('plein soleil');
+  });
+
+  it('asks for a whole single footprint when none was recognised', () => {
+    const hint = chooseHint('not_a_footprint', good);
+    expect(hint).toMatch(/^Aucune empreinte reconnue/);
+    expect(hint).toContain('entière');
+  });
+});
+
+describe('downloadUrl', () => {
+  it('builds token URLs for production and for the Storage emulator', () => {
+    expect(
+      downloadUrl('b.appspot.com', 'users/u/observations/o/photo.jpg', 'tok', storageApiOrigin({})),
+    ).toBe(
+      'https://firebasestorage.googleapis.com/v0/b/b.appspot.com/o/users%2Fu%2Fobservations%2Fo%2Fphoto.jpg?alt=media&token=tok',
+    );
+    expect(storageApiOrigin({ FIREBASE_STORAGE_EMULATOR_HOST: '127.0.0.1:9199' })).toBe(
+      'http://127.0.0.1:9199',
+    );
+  });
+});

@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
+import { fail } from '../common/errors.js';
+import {
+  allowedOrigins,
+  handleIdentifyRequest,
+  type EndpointRequest,
+  type EndpointResponse,
+} from './identify-endpoint.js';
+
+async function multipart(
+  fields: Record<string, string>,
+  photo?: Buffer,
+  extra: Record<string, string> = {},
+): Promise<EndpointRequest> {
+  const form = new FormData();
+  if (photo) form.append('photo', new Blob([new Uint8Array(photo)]), 'p.jpg');
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  const request = new Request('http://localhost/identify', { method: 'POST', body: form });
+  const rawBody = Buffer.from(await request.arrayBuffer());
+  return {
+    method: 'POST',
+    headers: {
+      'content-type': request.headers.get('content-type') ?? '',
+      'content-length': String(rawBody.length),
+      authorization: 'Bearer good-token',
+      ...extra,
+    },
+    rawBody,
+  };
+}
+
+function recorder() {
+  const out = { status: 0, headers: {} as Record<string, string>, body: undefined as unknown };
+  const res: EndpointResponse = {
+    status(code) {
+      out.status = code;
+      return res;
+    },
+    set(field, value) {
+      out.headers[field.toLowerCase()] = value;
+      return res;
+    },
+    json(body) {
+      out.body = body;
+    },
+    end() {},
+  };
+  return { out, res };
+}
+
+function deps(identify?: (uid: string, input: IdentifyInput) => Promise<IdentifyResponse>) {
+  const seen: { uid?: string; input?: IdentifyInput } = {};
+  return {
+    seen,
+    deps: {
+      verifyIdToken: async (token: string) => {
+        if (token !== 'good-token') throw new Error('bad token');
+        return 'uid-1';
+      },
+      identify:
+        identify ??
+        (async (uid: string, input: IdentifyInput) => {
+          seen.uid = uid;
+          seen.input = input;
+          return { observationId: 'obs' } as IdentifyResponse;
+        }),
+      maxBytes: 1024,
+      allowedOrigins: allowedOrigins('demo-wildlens', true),
+      now: () => new Date('2026-05-01T12:00:00Z'),
+    },
+  };
+}
+
+describe('handleIdentifyRequest', () => {
+  it('parses the multipart photo and fields and passes the verified uid', async () => {
+    const { out, res } = recorder();
+    const { deps: d, seen } = deps();
+    const req = await multipart(
+      { lat: '45.5', lng: '-6.25', accuracyM: '10', takenAt: '2026-04-30T10:00:00Z' },
+      Buffer.from('bytes'),
+      { origin: 'http://127.0.0.1:5000' },
+    );
+    await handleIdentifyRequest(req, res, d);
+    expect(out.status).toBe(200);
+    expect(out.headers['access-control-allow-origin']).toBe('http://127.0.0.1:5000');
+    expect(seen.uid).toBe('uid-1');
+    expect(seen.input?.image.toString()).toBe('bytes');
+    expect(seen.input?.location).toEqual({ lat: 45.5, lng: -6.25, accuracyM: 10 });
+    expect(seen.input?.takenAt?.toISOString()).toBe('2026-04-30T10:00:00.000Z');
+  });
+
+  it('maps every failure to a status and a French JSON error', async () => {
+    const cases: [EndpointRequest, number, string][] = [
+      [{ ...(await multipart({}, Buffer.from('x'))), method: 'GET' }, 405, 'method-not-allowed'],
+      [
+        {
+          ...(await multipart({}, Buffer.from('x'))),
+          headers: { 'content-type': 'multipart/form-data' },
+        },
+        401,
+        'unauthenticated',
+      ],
+      [
+        await multipart({}, Buffer.from('x'), { authorization: 'Bearer nope' }),
+        401,
+        'unauthenticated',
+      ],
+      [
+        await multipart({}, Buffer.from('x'), { 'content-type': 'application/json' }),
+        415,
+        'unsupported-media-type',
+      ],
+      [await multipart({}, Buffer.alloc(4096)), 413, 'invalid-argument'],
+      [await multipart({ lat: '45' }, Buffer.from('x')), 400, 'invalid-argument'],
+      [await multipart({ lat: 'nord', lng: '3' }, Buffer.from('x')), 400, 'invalid-argument'],
+      [await multipart({}), 400, 'invalid-argument'],
+    ];
+    for (const [req, status, code] of cases) {
+      const { out, res } = recorder();
+      await handleIdentifyRequest(req, res, deps().deps);
+      expect(out.status, code).toBe(status);
+      expect((out.body as { error: { code: string } }).error.code).toBe(code);
+    }
+  });
+
+  it('turns handler errors into statuses: 415 for foreign formats, 503 without model, 500 otherwise', async () => {
+    const run = async (error: () => never) => {
+      const { out, res } = recorder();
+      await handleIdentifyRequest(
+        await multipart({}, Buffer.from('x')),
+        res,
+        deps(async () => error()).deps,
+      );
+      return out;
+    };
+    expect(
+      (
+        await run(() =>
+          fail('invalid-argument', 'Format non pris en charge', { reason: 'unsupported_format' }),
+        )
+      ).status,
+    ).toBe(415);
+    const noModel = await run(() => fail('failed-precondition', 'Aucun modèle'));
+    expect(noModel.status).toBe(503);
+    expect(noModel.headers['retry-after']).toBe('60');
+    const crash = await run(() => {
+      throw new Error('secret internal detail');
+    });
+    expect(crash.status).toBe(500);
+    expect(JSON.stringify(crash.body)).not.toContain('secret');
+  });
+
+  it('restricts CORS to the hosting origins', () => {
+    const prod = allowedOrigins('wildlens-prod', false);
+    expect(prod('https://wildlens-prod.web.app')).toBe(true);
+    expect(prod('https://wildlens-prod.firebaseapp.com')).toBe(true);
+    expect(prod('http://localhost:5000')).toBe(false);
+    expect(prod('https://evil.example.com')).toBe(false);
+    expect(allowedOrigins('demo', true)('http://localhost:5000')).toBe(true);
+  });
+});

@@ -1,0 +1,282 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import busboy from 'busboy';
+import { HttpsError, type FunctionsErrorCode } from 'firebase-functions/https';
+import * as logger from 'firebase-functions/logger';
+import { errorSummary, fail } from '../common/errors.js';
+import {
+  parseLocation,
+  parseTakenAt,
+  type IdentifyInput,
+  type IdentifyResponse,
+} from '../handlers/identify.js';
+
+/** The parts of Express' request/response the endpoint uses (easy to fake in tests). */
+export interface EndpointRequest {
+  method: string;
+  headers: IncomingHttpHeaders;
+  rawBody?: Buffer;
+  pipe?: (destination: NodeJS.WritableStream) => unknown;
+}
+
+export interface EndpointResponse {
+  status(code: number): EndpointResponse;
+  set(field: string, value: string): EndpointResponse;
+  json(body: unknown): void;
+  end(): void;
+}
+
+export interface IdentifyEndpointDeps {
+  /** Verifies a Firebase ID token and returns its uid (throws when invalid). */
+  verifyIdToken(token: string): Promise<string>;
+  identify(uid: string, input: IdentifyInput): Promise<IdentifyResponse>;
+  maxBytes: number;
+  allowedOrigins: (origin: string) => boolean;
+  now: () => Date;
+}
+
+/** Origins of the hosted pages: the project's Hosting domains, and local ports under the emulator. */
+export function allowedOrigins(projectId: string, emulator: boolean): (origin: string) => boolean {
+  const hosted = new Set([`https://${projectId}.web.app`, `https://${projectId}.firebaseapp.com`]);
+  return (origin) =>
+    hosted.has(origin) ||
+    (emulator && /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/.test(origin));
+}
+
+/** An HTTP failure with the callable-style code and a French message. */
+class EndpointError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly messageFr: string,
+  ) {
+    super(messageFr);
+  }
+}
+
+const STATUS_OF: Partial<Record<FunctionsErrorCode, number>> = {
+  'invalid-argument': 400,
+  unauthenticated: 401,
+  'permission-denied': 403,
+  'not-found': 404,
+  'failed-precondition': 503,
+  unavailable: 503,
+  'resource-exhausted': 429,
+};
+
+/** HTTP status of an HttpsError, refining invalid-argument by the image rejection reason. */
+export function statusOf(err: HttpsError): number {
+  const reason = (err.details as { reason?: unknown } | undefined)?.reason;
+  if (err.code === 'invalid-argument' && reason === 'unsupported_format') return 415;
+  if (err.code === 'invalid-argument' && reason === 'too_large') return 413;
+  return STATUS_OF[err.code] ?? 500;
+}
+
+interface ParsedForm {
+  photo: Buffer | null;
+  fields: Record<string, string>;
+}
+
+const MAX_FIELD_BYTES = 200;
+const FORM_FIELDS = new Set(['lat', 'lng', 'accuracyM', 'takenAt']);
+
+/**
+ * Streams the multipart body through busboy: one file (field `photo`) of at most maxBytes,
+ * a few short text fields. Stops with 413 as soon as the file exceeds the limit.
+ */
+export function parseMultipart(req: EndpointRequest, maxBytes: number): Promise<ParsedForm> {
+  return new Promise((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({
+        headers: req.headers,
+        limits: { files: 1, fileSize: maxBytes, fields: 8, fieldSize: MAX_FIELD_BYTES, parts: 10 },
+      });
+    } catch {
+      reject(
+        new EndpointError(
+          415,
+          'unsupported-media-type',
+          'Envoyez la photo en multipart/form-data.',
+        ),
+      );
+      return;
+    }
+    const fields: Record<string, string> = {};
+    let photo: Buffer | null = null;
+    let failed = false;
+    const abort = (err: EndpointError) => {
+      if (failed) return;
+      failed = true;
+      reject(err);
+    };
+    bb.on('file', (name, stream) => {
+      if (name !== 'photo') {
+        stream.resume();
+        abort(
+          new EndpointError(
+            400,
+            'invalid-argument',
+            `Champ fichier inattendu « ${name.slice(0, 40)} » : utilisez « photo ».`,
+          ),
+        );
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('limit', () => {
+        const mb = Math.round(maxBytes / (1024 * 1024));
+        abort(
+          new EndpointError(
+            413,
+            'invalid-argument',
+            `L'image dépasse la taille maximale de ${mb} Mo.`,
+          ),
+        );
+      });
+      stream.on('close', () => {
+        photo = Buffer.concat(chunks);
+      });
+    });
+    bb.on('field', (name, value, info) => {
+      if (!FORM_FIELDS.has(name)) return; // unknown fields are ignored
+      if (info.valueTruncated) {
+        abort(new EndpointError(400, 'invalid-argument', `Le champ « ${name} » est trop long.`));
+        return;
+      }
+      fields[name] = value;
+    });
+    bb.on('filesLimit', () =>
+      abort(new EndpointError(400, 'invalid-argument', 'Une seule photo par requête.')),
+    );
+    bb.on('partsLimit', () =>
+      abort(new EndpointError(400, 'invalid-argument', 'Trop de champs dans le formulaire.')),
+    );
+    bb.on('error', () =>
+      abort(new EndpointError(400, 'invalid-argument', 'Formulaire multipart illisible.')),
+    );
+    bb.on('close', () => {
+      if (!failed) resolve({ photo, fields });
+    });
+    // Cloud Functions has already buffered the body (rawBody); stream it through busboy.
+    if (req.rawBody) Readable.from([req.rawBody]).pipe(bb);
+    else if (req.pipe) req.pipe(bb);
+    else bb.end();
+  });
+}
+
+function numberField(fields: Record<string, string>, name: string): number | undefined {
+  const raw = fields[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || !/^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(raw)) {
+    fail('invalid-argument', `Le champ « ${name} » doit être un nombre.`);
+  }
+  return value;
+}
+
+/** Form fields → the same validated input as the callable. */
+export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
+  if (!form.photo || form.photo.length === 0) {
+    fail('invalid-argument', 'Aucune photo reçue : envoyez le fichier dans le champ « photo ».', {
+      reason: 'empty',
+    });
+  }
+  const lat = numberField(form.fields, 'lat');
+  const lng = numberField(form.fields, 'lng');
+  const accuracyM = numberField(form.fields, 'accuracyM');
+  if ((lat === undefined) !== (lng === undefined)) {
+    fail('invalid-argument', 'Envoyez lat et lng ensemble.');
+  }
+  return {
+    image: form.photo,
+    location:
+      lat === undefined
+        ? null
+        : parseLocation(accuracyM === undefined ? { lat, lng } : { lat, lng, accuracyM }),
+    takenAt: parseTakenAt(form.fields.takenAt?.trim() || undefined, now),
+  };
+}
+
+function sendError(res: EndpointResponse, status: number, code: string, message: string): void {
+  res.status(status).set('Cache-Control', 'no-store').json({ error: { code, message } });
+}
+
+/**
+ * POST /identify: `Authorization: Bearer <ID token>`, multipart field `photo` (+ lat, lng,
+ * accuracyM, takenAt). Same validation and JSON as the identifyFootprint callable; errors are
+ * `{ error: { code, message } }` in French with 400/401/405/413/415/503, never a stack trace.
+ */
+export async function handleIdentifyRequest(
+  req: EndpointRequest,
+  res: EndpointResponse,
+  deps: IdentifyEndpointDeps,
+): Promise<void> {
+  const origin = typeof req.headers.origin === 'string' ? req.headers.origin : '';
+  if (origin && deps.allowedOrigins(origin)) {
+    res.set('Access-Control-Allow-Origin', origin).set('Vary', 'Origin');
+  }
+  if (req.method === 'OPTIONS') {
+    res
+      .set('Access-Control-Allow-Methods', 'POST')
+      .set('Access-Control-Allow-Headers', 'Authorization, Content-Type')
+      .set('Access-Control-Max-Age', '3600')
+      .status(204)
+      .end();
+    return;
+  }
+  try {
+    if (req.method !== 'POST') {
+      res.set('Allow', 'POST, OPTIONS');
+      throw new EndpointError(405, 'method-not-allowed', 'Méthode non autorisée : utilisez POST.');
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
+    if (!match?.[1]) {
+      throw new EndpointError(
+        401,
+        'unauthenticated',
+        'Connectez-vous : en-tête Authorization: Bearer <jeton> manquant.',
+      );
+    }
+    let uid: string;
+    try {
+      uid = await deps.verifyIdToken(match[1]);
+    } catch {
+      throw new EndpointError(
+        401,
+        'unauthenticated',
+        'Jeton d’authentification invalide ou expiré : reconnectez-vous.',
+      );
+    }
+    const type = String(req.headers['content-type'] ?? '').toLowerCase();
+    if (!type.startsWith('multipart/form-data')) {
+      throw new EndpointError(
+        415,
+        'unsupported-media-type',
+        'Envoyez la photo en multipart/form-data (champ « photo »).',
+      );
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > deps.maxBytes + 64 * 1024) {
+      const mb = Math.round(deps.maxBytes / (1024 * 1024));
+      throw new EndpointError(
+        413,
+        'invalid-argument',
+        `L'image dépasse la taille maximale de ${mb} Mo.`,
+      );
+    }
+    const form = await parseMultipart(req, deps.maxBytes);
+    const result = await deps.identify(uid, inputFromForm(form, deps.now()));
+    res.status(200).set('Cache-Control', 'no-store').json(result);
+  } catch (err) {
+    if (err instanceof EndpointError) {
+      sendError(res, err.status, err.code, err.messageFr);
+    } else if (err instanceof HttpsError) {
+      if (statusOf(err) === 503) res.set('Retry-After', '60');
+      sendError(res, statusOf(err), err.code, err.message);
+    } else {
+      logger.error('identify.http.failed', errorSummary(err));
+      sendError(res, 500, 'internal', 'Une erreur interne est survenue. Réessayez plus tard.');
+    }
+  }
+}

@@ -11,6 +11,7 @@ export default tseslint.config(
       '.artifacts/**',
       '.firebase/**',
       'hosting/public/vendor/**',
+      'hosting/public/assets/**',
     ],
   },
   js.configs.recommended,
@@ -24,6 +25,11 @@ export default tseslint.config(
       ],
       'no-console': 'off',
     },
+  },
+  {
+    // Browser code of the admin pages (bundled by scripts/build-hosting.ts).
+    files: ['hosting/src/**/*.ts'],
+    rules: { 'no-console': ['error', { allow: ['error', 'warn'] }] },
   },
   {
     files: ['hosting/public/**/*.js'],

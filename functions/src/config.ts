@@ -1,4 +1,4 @@
-import { defineInt } from 'firebase-functions/params';
+import { defineInt, defineString } from 'firebase-functions/params';
 
 /**
  * Every tunable of the backend, declared once as Firebase params (set per project in
@@ -21,6 +21,26 @@ export const config = {
   trainingMaxSide: defineInt('WILDLENS_TRAINING_MAX_SIDE', {
     default: 1024,
     description: "Plus grand côté d'une image d'entraînement normalisée (pixels).",
+  }),
+  trainerJobName: defineString('WILDLENS_TRAINER_JOB', {
+    default: 'wildlens-trainer',
+    description: "Nom de la tâche Cloud Run (job) qui exécute l'entraînement.",
+  }),
+  trainerJobRegion: defineString('WILDLENS_TRAINER_REGION', {
+    default: 'europe-west1',
+    description: 'Région de la tâche Cloud Run d’entraînement.',
+  }),
+  trainerHeartbeatTimeoutSeconds: defineInt('WILDLENS_TRAINER_HEARTBEAT_TIMEOUT_SECONDS', {
+    default: 120,
+    description: 'Délai sans battement de cœur après lequel un entraînement est déclaré en échec.',
+  }),
+  trainerQueuedTimeoutSeconds: defineInt('WILDLENS_TRAINER_QUEUED_TIMEOUT_SECONDS', {
+    default: 300,
+    description: 'Délai maximal entre la demande et le démarrage effectif d’un entraînement.',
+  }),
+  localTrainerTasks: defineInt('WILDLENS_LOCAL_TRAINER_TASKS', {
+    default: 1,
+    description: 'Émulateurs : nombre de processus (tâches) du même entraînement local.',
   }),
 } as const;
 

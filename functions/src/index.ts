@@ -3,3 +3,18 @@ export { health } from './triggers/health.js';
 export { listSpecies, getSpecies } from './triggers/species.js';
 export { listObservations } from './triggers/observations.js';
 export { ingestTrainingUpload } from './triggers/ingestion.js';
+export {
+  getObservation,
+  deleteObservation,
+  setObservationFeedback,
+} from './triggers/observations.js';
+export { identifyFootprint, identify } from './triggers/identify.js';
+export {
+  createUploadUrls,
+  relabelTrainingImage,
+  deleteTrainingImage,
+  startTrainingRun,
+  promoteModel,
+  rollbackModel,
+  reapStaleTrainingRuns,
+} from './triggers/admin.js';

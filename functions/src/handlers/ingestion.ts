@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { FieldValue, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 import { COLLECTIONS, STORAGE_PREFIX, findSpecies, trainingImagePath } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
+import { downloadUrl } from '../common/download-url.js';
 import { errorSummary } from '../common/errors.js';
 
 export interface StorageObjectInfo {
@@ -25,6 +26,29 @@ export interface IngestionDeps {
   bucket: Bucket;
   limits: IngestionLimits;
   now: () => Date;
+}
+
+/**
+ * Writes a normalised training JPEG with a fresh Firebase download token and returns its
+ * download URL: admin pages show thumbnails through it while storage.rules deny all clients.
+ */
+export async function saveWithDownloadUrl(
+  bucket: Bucket,
+  path: string,
+  data: Buffer,
+): Promise<string> {
+  const file = bucket.file(path);
+  const token = randomUUID();
+  await file.save(data, {
+    resumable: false,
+    contentType: 'image/jpeg',
+    metadata: {
+      cacheControl: 'private, max-age=31536000',
+      // The object name ends with the content hash; the token makes the download URL.
+      metadata: { firebaseStorageDownloadTokens: token },
+    },
+  });
+  return downloadUrl(bucket.name, path, token);
 }
 
 export type IngestionStatus = 'accepted' | 'duplicate' | 'conflict' | 'rejected';
@@ -97,6 +121,7 @@ export async function ingestUpload(
     batchId: parsed.batchId,
     uploaderUid: object.metadata?.uploaderUid ?? null,
   };
+  const sourceGroup = object.metadata?.sourceGroup?.slice(0, 200);
 
   const reject = async (reason: string, code: string): Promise<IngestionOutcome> => {
     const rejectedPath = `${STORAGE_PREFIX.rejected}${uploadId}/${base.fileName}`;
@@ -162,14 +187,15 @@ export async function ingestUpload(
   const existing = await imageRef.get();
   const existingLabel = existing.exists ? (existing.get('speciesId') as string) : undefined;
 
+  let imageUrl: string | undefined;
   if (!existing.exists) {
     // Storage first: a crash after this leaves at worst an unreferenced file that the retry
     // overwrites with identical bytes, never a record pointing at nothing.
-    await deps.bucket.file(trainingImagePath(species.id, hash)).save(normalised.data, {
-      resumable: false,
-      contentType: 'image/jpeg',
-      metadata: { cacheControl: 'private, max-age=31536000', metadata: { sha256: hash } },
-    });
+    imageUrl = await saveWithDownloadUrl(
+      deps.bucket,
+      trainingImagePath(species.id, hash),
+      normalised.data,
+    );
   }
 
   const outcome = await deps.db.runTransaction(async (tx) => {
@@ -182,6 +208,7 @@ export async function ingestUpload(
       tx.create(imageRef, {
         speciesId: species.id,
         storagePath: trainingImagePath(species.id, hash),
+        imageUrl: imageUrl ?? null,
         width: normalised.width,
         height: normalised.height,
         bytes: normalised.data.length,
@@ -190,6 +217,8 @@ export async function ingestUpload(
         uploaderUid: base.uploaderUid,
         batchId: base.batchId,
         uploadId,
+        // Source photo group (e.g. a dataset manifest's group), kept for grouped evaluation splits.
+        ...(sourceGroup ? { group: sourceGroup } : {}),
         createdAt: now,
       });
     } else if (imageSnap.get('speciesId') === species.id) {

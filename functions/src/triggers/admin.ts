@@ -1,0 +1,114 @@
+import { onCall } from 'firebase-functions/https';
+import { onSchedule } from 'firebase-functions/scheduler';
+import { FUNCTIONS_REGION, config } from '../config.js';
+import { defaultBucket, firestore } from '../firebase.js';
+import { guarded } from '../common/errors.js';
+import { requireAdmin } from '../common/admin-auth.js';
+import { createUploadUrls as createUploadUrlsHandler } from '../handlers/admin/uploads.js';
+import {
+  deleteTrainingImage as deleteTrainingImageHandler,
+  relabelTrainingImage as relabelTrainingImageHandler,
+} from '../handlers/admin/images.js';
+import {
+  reapStaleRuns,
+  startTrainingRun as startTrainingRunHandler,
+} from '../handlers/admin/training.js';
+import {
+  promoteModel as promoteModelHandler,
+  rollbackModel as rollbackModelHandler,
+} from '../handlers/admin/models.js';
+import {
+  CloudRunJobLauncher,
+  LocalProcessLauncher,
+  defaultBucketName,
+  findRepoRoot,
+  isEmulated,
+  type TrainingLauncher,
+} from '../training/launcher.js';
+
+const now = (): Date => new Date();
+const staleness = () => ({
+  heartbeatTimeoutMs: config.trainerHeartbeatTimeoutSeconds.value() * 1000,
+  queuedTimeoutMs: config.trainerQueuedTimeoutSeconds.value() * 1000,
+});
+
+async function launcher(): Promise<TrainingLauncher> {
+  if (isEmulated()) {
+    const bucket = defaultBucketName();
+    return new LocalProcessLauncher({
+      repoRoot: findRepoRoot(),
+      env: { ...process.env, ...(bucket ? { WILDLENS_STORAGE_BUCKET: bucket } : {}) },
+      taskCount: config.localTrainerTasks.value(),
+    });
+  }
+  // Loaded lazily: the Run client is heavy and only startTrainingRun needs it.
+  const { JobsClient } = await import('@google-cloud/run');
+  const projectId = process.env.GCLOUD_PROJECT ?? process.env.GOOGLE_CLOUD_PROJECT ?? '';
+  return new CloudRunJobLauncher(new JobsClient(), {
+    projectId,
+    region: config.trainerJobRegion.value(),
+    jobName: config.trainerJobName.value(),
+  });
+}
+
+export const createUploadUrls = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.upload_urls', () =>
+    createUploadUrlsHandler(requireAdmin(request.auth), request.data, {
+      bucket: defaultBucket(),
+      maxBytes: config.maxUploadBytes.value(),
+      origin: request.rawRequest.headers.origin,
+    }),
+  ),
+);
+
+export const relabelTrainingImage = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.relabel', () =>
+    relabelTrainingImageHandler(requireAdmin(request.auth), request.data, {
+      db: firestore(),
+      bucket: defaultBucket(),
+      now,
+    }),
+  ),
+);
+
+export const deleteTrainingImage = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.delete_image', () =>
+    deleteTrainingImageHandler(requireAdmin(request.auth), request.data, {
+      db: firestore(),
+      bucket: defaultBucket(),
+      now,
+    }),
+  ),
+);
+
+export const startTrainingRun = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.start_training', async () =>
+    startTrainingRunHandler(requireAdmin(request.auth), request.data, {
+      db: firestore(),
+      launcher: await launcher(),
+      now,
+      staleness: staleness(),
+      allowDebug: isEmulated(),
+    }),
+  ),
+);
+
+export const promoteModel = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.promote_model', () =>
+    promoteModelHandler(requireAdmin(request.auth), request.data, { db: firestore(), now }),
+  ),
+);
+
+export const rollbackModel = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.rollback_model', () =>
+    rollbackModelHandler(requireAdmin(request.auth), { db: firestore(), now }),
+  ),
+);
+
+/** A trainer that died (OOM, preemption, crash before its catch) never stays "running". */
+export const reapStaleTrainingRuns = onSchedule(
+  { region: FUNCTIONS_REGION, schedule: 'every 5 minutes' },
+  async () => {
+    await reapStaleRuns({ db: firestore(), now, staleness: staleness() });
+  },
+);

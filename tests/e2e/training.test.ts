@@ -1,0 +1,168 @@
+import { createHash } from 'node:crypto';
+import { FunctionsError, httpsCallable } from 'firebase/functions';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  adminBucket,
+  adminDb,
+  client,
+  closeAdmin,
+  signedInClient,
+  type Client,
+} from './support.js';
+import {
+  devSubset,
+  runFinished,
+  syntheticSubset,
+  uploadRecord,
+  uploadThroughUrls,
+  type LocalPhoto,
+} from './training-support.js';
+
+afterAll(closeAdmin);
+
+const SPECIES = ['castor', 'lynx', 'ours', 'renard'];
+let admin: Client;
+let photos: LocalPhoto[];
+
+beforeAll(async () => {
+  admin = await signedInClient({ admin: true });
+  const real = devSubset(SPECIES, 6);
+  if (!real) {
+    console.warn(
+      '../shared/datasets/footprints-dev absent : entraînement testé sur des classes synthétiques (sharp).',
+    );
+  }
+  photos = real ?? (await syntheticSubset(SPECIES, 6));
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (err) {
+    return err instanceof FunctionsError ? err.code : String(err);
+  }
+}
+
+const call = <T = unknown>(c: Client, name: string, data: unknown = {}) =>
+  httpsCallable<unknown, T>(c.functions, name)(data).then((r) => r.data);
+
+describe('admin callables: access', () => {
+  it('refuses anonymous callers and signed-in non-admins', async () => {
+    const files = [{ name: 'a.jpg', size: 10, contentType: 'image/jpeg' }];
+    expect(await codeOf(call(client(), 'createUploadUrls', { speciesId: 'renard', files }))).toBe(
+      'functions/unauthenticated',
+    );
+    const user = await signedInClient();
+    for (const name of ['createUploadUrls', 'startTrainingRun', 'rollbackModel']) {
+      expect(await codeOf(call(user, name, { speciesId: 'renard', files }))).toBe(
+        'functions/permission-denied',
+      );
+    }
+  });
+
+  it('validates species, type and size before minting URLs', async () => {
+    const bad = (speciesId: string, contentType: string, size = 100) =>
+      codeOf(
+        call(admin, 'createUploadUrls', { speciesId, files: [{ name: 'x', size, contentType }] }),
+      );
+    expect(await bad('dragon', 'image/jpeg')).toBe('functions/invalid-argument');
+    expect(await bad('renard', 'text/plain')).toBe('functions/invalid-argument');
+    expect(await bad('renard', 'image/png', 21 * 1024 * 1024)).toBe('functions/invalid-argument');
+  });
+});
+
+describe('uploads through createUploadUrls are ingested', () => {
+  it('accepts, flags duplicates, rejects corrupt files and wrong types; relabel and delete', async () => {
+    const photo = photos[0] as LocalPhoto;
+    const variant = await sharp(photo.data).rotate(90).jpeg().toBuffer();
+    const gif = Buffer.from('R0lGODlhAQABAIAAAAAAAP///ywAAAAAAQABAAACAUwAOw==', 'base64');
+    const { uploads } = await uploadThroughUrls(admin, 'loup', [
+      { name: 'piste.jpg', data: variant },
+      { name: 'piste.jpg', data: variant },
+      { name: 'casse.jpg', data: Buffer.from('pas une image') },
+      { name: 'anim.png', data: gif, contentType: 'image/png' },
+    ]);
+    expect(new Set(uploads.map((u) => u.objectName)).size).toBe(4);
+    const [accepted, duplicate, corrupt, wrongType] = await Promise.all(
+      uploads.map((u) => uploadRecord(u.uploadId)),
+    );
+    const hash = createHash('sha256').update(variant).digest('hex');
+    expect([accepted?.status, duplicate?.status].sort()).toEqual(['accepted', 'duplicate']);
+    expect(corrupt).toMatchObject({ status: 'rejected' });
+    expect(wrongType).toMatchObject({ status: 'rejected', reasonCode: 'unsupported_format' });
+    expect(String(corrupt?.reason)).toMatch(/[a-zé]/);
+
+    const image = await adminDb().doc(`trainingImages/${hash}`).get();
+    expect(image.get('uploaderUid')).toBe((admin as Client & { uid: string }).uid);
+    const thumb = await fetch(image.get('imageUrl') as string);
+    expect(thumb.status).toBe(200);
+    expect((await sharp(Buffer.from(await thumb.arrayBuffer())).metadata()).format).toBe('jpeg');
+
+    await call(admin, 'relabelTrainingImage', { imageId: hash, speciesId: 'coyote' });
+    const moved = await adminDb().doc(`trainingImages/${hash}`).get();
+    expect(moved.get('storagePath')).toBe(`training/coyote/${hash}.jpg`);
+    expect((await adminBucket().file(`training/coyote/${hash}.jpg`).exists())[0]).toBe(true);
+    expect((await adminBucket().file(`training/loup/${hash}.jpg`).exists())[0]).toBe(false);
+    expect((await fetch(moved.get('imageUrl') as string)).status).toBe(200);
+
+    expect(await call(admin, 'deleteTrainingImage', { imageId: hash })).toEqual({ deleted: true });
+    expect((await adminDb().doc(`trainingImages/${hash}`).get()).exists).toBe(false);
+    expect((await adminBucket().file(`training/coyote/${hash}.jpg`).exists())[0]).toBe(false);
+  });
+});
+
+describe('training runs', () => {
+  let firstVersion: string;
+
+  it('trains a model queued → succeeded, refuses a concurrent run, activates the model', async () => {
+    for (const speciesId of SPECIES) {
+      const files = photos.filter((p) => p.speciesId === speciesId);
+      const { uploads } = await uploadThroughUrls(admin, speciesId, files);
+      const records = await Promise.all(uploads.map((u) => uploadRecord(u.uploadId)));
+      for (const r of records) expect(['accepted', 'duplicate']).toContain(r.status);
+    }
+    const { runId } = await call<{ runId: string }>(admin, 'startTrainingRun', {});
+    const created = await adminDb().doc(`trainingRuns/${runId}`).get();
+    expect(['queued', 'running']).toContain(created.get('status'));
+    expect(created.get('requestedBy')).toBe((admin as Client & { uid: string }).uid);
+    expect(await codeOf(call(admin, 'startTrainingRun', {}))).toBe('functions/failed-precondition');
+
+    const run = await runFinished(runId, 240_000);
+    expect(run).toMatchObject({ status: 'succeeded', phase: 'done', promoted: true });
+    expect((run.curve as unknown[]).length).toBeGreaterThan(0);
+    firstVersion = run.modelVersion as string;
+    const active = await adminDb().doc('config/activeModel').get();
+    expect(active.get('version')).toBe(firstVersion);
+    const model = await adminDb().doc(`models/${firstVersion}`).get();
+    expect(model.get('status')).toBe('active');
+    expect(model.get('metrics.top1')).toBeGreaterThanOrEqual(0);
+    expect(model.get('metrics.confusion.labels')).toEqual(expect.arrayContaining(SPECIES));
+    const [manifest] = await adminBucket().file(`models/${firstVersion}/manifest.json`).exists();
+    expect(manifest).toBe(true);
+  }, 300_000);
+
+  it('a crashing trainer ends failed with a French message', async () => {
+    const { runId } = await call<{ runId: string }>(admin, 'startTrainingRun', {
+      simulateCrashAt: 'embedding',
+    });
+    const run = await runFinished(runId, 90_000);
+    expect(run.status).toBe('failed');
+    expect(String(run.error)).toMatch(/Échec de l’entraînement/);
+  }, 120_000);
+
+  it('retrains from cached embeddings and rolls back to the previous model', async () => {
+    const { runId } = await call<{ runId: string }>(admin, 'startTrainingRun', {});
+    const run = await runFinished(runId, 180_000);
+    expect(run.status).toBe('succeeded');
+    const second = run.modelVersion as string;
+    await call(admin, 'promoteModel', { version: second });
+    expect((await adminDb().doc('config/activeModel').get()).get('version')).toBe(second);
+    expect(await call(admin, 'rollbackModel', {})).toEqual({ active: firstVersion });
+    expect((await adminDb().doc(`models/${second}`).get()).get('status')).toBe('retired');
+    expect(await codeOf(call(admin, 'promoteModel', { version: 'inexistant' }))).toBe(
+      'functions/not-found',
+    );
+  }, 240_000);
+});

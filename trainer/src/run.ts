@@ -1,0 +1,431 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { DocumentReference, Firestore } from 'firebase-admin/firestore';
+import {
+  DEFAULT_BACKBONE_ID,
+  DEFAULT_TTA,
+  embedImages,
+  evaluatePredictions,
+  groupedHoldoutSplit,
+  headLogits,
+  loadBackbone,
+  saveModel,
+  sha256Hex,
+  softmax,
+  trainFootprintModel,
+  trainLinearHead,
+  ttaViews,
+  type EmbeddedImage,
+  type EvaluationReport,
+  type TrainingImage,
+  type TtaMode,
+} from '@wildlens/model';
+import { COLLECTIONS } from '@wildlens/shared';
+import type { Bucket } from './firebase.js';
+import { RunReporter } from './progress.js';
+import {
+  modelStoragePrefix,
+  promoteModelVersion,
+  readActiveModel,
+  shouldPromote,
+} from './registry.js';
+import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
+import { StorageEmbeddingCache } from './storage-embedding-cache.js';
+
+export interface TrainerOptions {
+  backboneId: string;
+  /** Random augmented views per training image. */
+  augment: number;
+  tta: TtaMode;
+  /** Fraction of each species (whole groups) held out for the reported metrics. */
+  holdoutFraction: number;
+  /** Folds of the out-of-fold pass that calibrates the final model (temperature, thresholds). */
+  calibrationFolds: number;
+  seed: number;
+}
+
+export const DEFAULT_TRAINER_OPTIONS: TrainerOptions = {
+  backboneId: DEFAULT_BACKBONE_ID,
+  augment: 2,
+  tta: DEFAULT_TTA,
+  holdoutFraction: 0.2,
+  calibrationFolds: 5,
+  seed: 1,
+};
+
+export interface TrainerDeps {
+  db: Firestore;
+  bucket: Bucket;
+  runId: string;
+  /** Cloud Run job task (CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT); 0 / 1 when not sharded. */
+  taskIndex: number;
+  taskCount: number;
+  options: TrainerOptions;
+  now: () => Date;
+  log: (event: string, data?: Record<string, unknown>) => void;
+  /** Test hook (emulators only): throw when this phase starts. */
+  crashAt?: string;
+}
+
+export type TrainerOutcome =
+  | { kind: 'trained'; modelVersion: string; promoted: boolean; top1: number }
+  | { kind: 'shard-done' }
+  | { kind: 'skipped'; reason: string };
+
+/** An error whose French message is shown as is on the run document. */
+export class TrainerError extends Error {
+  constructor(readonly messageFr: string) {
+    super(messageFr);
+  }
+}
+
+/** View names of @wildlens/model's training recipe: center + flip + TTA views + augmentations. */
+export function trainVariantsFor(augment: number, tta: TtaMode): string[] {
+  const ttaNames = ['center', 'flip', 'crop-tl', 'crop-br'].slice(0, ttaViews(tta).length);
+  const augNames = Array.from({ length: augment }, (_, i) => `aug${i}`);
+  return [...new Set(['center', 'flip', ...ttaNames, ...augNames])];
+}
+
+interface DatasetImage {
+  id: string;
+  speciesId: string;
+  storagePath: string;
+  group: string;
+}
+
+/**
+ * The run's dataset snapshot: training images recorded before the run was created, in id
+ * order, so every shard task of the same run sees the same list even while uploads continue.
+ * Group (for the held-out split): the `group` recorded at upload (e.g. the dataset manifest's
+ * source photo) when known, else the image itself.
+ */
+export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<DatasetImage[]> {
+  const snap = await db
+    .collection(COLLECTIONS.trainingImages)
+    .where('createdAt', '<=', before)
+    .get();
+  return snap.docs
+    .map((d) => ({
+      id: d.id,
+      speciesId: d.get('speciesId') as string,
+      storagePath: d.get('storagePath') as string,
+      group: (d.get('group') as string | undefined) || d.id,
+    }))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+export function countBySpecies(images: { speciesId: string }[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const i of images) counts[i.speciesId] = (counts[i.speciesId] ?? 0) + 1;
+  return counts;
+}
+
+/** Images of one task: every taskCount-th image starting at taskIndex (balanced shards). */
+export function shardOf<T>(items: T[], taskIndex: number, taskCount: number): T[] {
+  return items.filter((_, i) => i % taskCount === taskIndex);
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Held-out metrics: a head trained on the train part, scored on whole held-out groups. */
+export function evaluateOnHoldout(
+  embedded: EmbeddedImage[],
+  labels: string[],
+  options: TrainerOptions,
+): EvaluationReport & { trainCount: number } {
+  const split = groupedHoldoutSplit(embedded, options.holdoutFraction, options.seed);
+  if (!split.holdout.length || !split.train.length)
+    throw new TrainerError(
+      'Jeu d’entraînement trop petit pour une évaluation (au moins 2 images par espèce).',
+    );
+  const variants = trainVariantsFor(options.augment, options.tta);
+  const labelIndex = new Map(labels.map((l, i) => [l, i]));
+  const dim = embedded[0]?.views.get('center')?.length ?? 0;
+  const features = new Float32Array(split.train.length * variants.length * dim);
+  const y = new Int32Array(split.train.length * variants.length);
+  let row = 0;
+  for (const i of split.train) {
+    const image = embedded[i] as EmbeddedImage;
+    for (const v of variants) {
+      features.set(image.views.get(v) as Float32Array, row * dim);
+      y[row++] = labelIndex.get(image.label) as number;
+    }
+  }
+  const head = trainLinearHead(features, y, labels.length, { seed: options.seed });
+  const ttaNames = variants.slice(0, ttaViews(options.tta).length);
+  const probabilities = split.holdout.map((i) => {
+    const image = embedded[i] as EmbeddedImage;
+    const mean = new Float32Array(dim);
+    for (const v of ttaNames) {
+      const e = image.views.get(v) as Float32Array;
+      for (let j = 0; j < dim; j++)
+        mean[j] = (mean[j] as number) + (e[j] as number) / ttaNames.length;
+    }
+    return softmax(headLogits(head, mean));
+  });
+  const truth = split.holdout.map(
+    (i) => labelIndex.get((embedded[i] as EmbeddedImage).label) as number,
+  );
+  return { ...evaluatePredictions(probabilities, truth, labels), trainCount: split.train.length };
+}
+
+/** Firestore cannot hold nested arrays: the confusion matrix becomes one row per true label. */
+export function confusionForFirestore(report: EvaluationReport): {
+  labels: string[];
+  rows: Record<string, number[]>;
+} {
+  return {
+    labels: report.labels,
+    rows: Object.fromEntries(report.labels.map((l, i) => [l, report.confusion[i] ?? []])),
+  };
+}
+
+export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
+  const { db, bucket, runId, options } = deps;
+  const runRef = db.collection(COLLECTIONS.trainingRuns).doc(runId) as DocumentReference;
+  const started = Date.now();
+
+  // queued → running (any task may be first); a finished run is left alone (job retries).
+  const state = await db.runTransaction(async (tx) => {
+    const snap = await tx.get(runRef);
+    if (!snap.exists) return { kind: 'missing' as const };
+    const status = snap.get('status') as string;
+    if (status !== 'queued' && status !== 'running') return { kind: 'finished' as const, status };
+    if (status === 'queued')
+      tx.update(runRef, {
+        status: 'running',
+        startedAt: deps.now(),
+        heartbeatAt: deps.now(),
+        phase: 'loading',
+        phaseLabel: PHASE_LABELS_FR.loading,
+      });
+    return { kind: 'active' as const, createdAt: toDate(snap.get('createdAt')) ?? deps.now() };
+  });
+  if (state.kind === 'missing') throw new TrainerError(`Entraînement « ${runId} » introuvable.`);
+  if (state.kind === 'finished') return { kind: 'skipped', reason: `run already ${state.status}` };
+
+  const reporter = new RunReporter(runRef, deps.now);
+  reporter.startHeartbeat();
+  const enter = (phase: RunPhase, extra: Record<string, unknown> = {}): void => {
+    deps.log('trainer.phase', { runId, phase, taskIndex: deps.taskIndex });
+    if (deps.crashAt === phase) throw new Error(`arrêt simulé à la phase ${phase} (test)`);
+    reporter.update({ phase, phaseLabel: PHASE_LABELS_FR[phase], ...extra });
+  };
+
+  try {
+    enter('loading');
+    const dataset = await loadDatasetSnapshot(db, state.createdAt);
+    const counts = countBySpecies(dataset);
+    const labels = Object.keys(counts).sort();
+    if (labels.length < 2)
+      throw new TrainerError('Il faut des images d’au moins 2 espèces pour entraîner un modèle.');
+    const sharded = deps.taskCount > 1;
+    const mine = sharded ? shardOf(dataset, deps.taskIndex, deps.taskCount) : dataset;
+    reporter.update({
+      datasetCounts: counts,
+      datasetSize: dataset.length,
+      ...(sharded ? { 'shards.count': deps.taskCount } : {}),
+      'progress.total': dataset.length,
+    });
+
+    const bytesById = new Map<string, Buffer>();
+    const download = async (images: DatasetImage[]): Promise<void> => {
+      await mapLimit(images, 8, async (image) => {
+        if (bytesById.has(image.id)) return;
+        const [bytes] = await bucket.file(image.storagePath).download();
+        bytesById.set(image.id, bytes);
+      });
+    };
+    const asTrainingImages = (images: DatasetImage[]): TrainingImage[] =>
+      images.map((image) => ({
+        id: image.id,
+        label: image.speciesId,
+        group: image.group,
+        read: async () => bytesById.get(image.id) as Buffer,
+      }));
+    await download(mine);
+
+    const variants = trainVariantsFor(options.augment, options.tta);
+    const cache = new StorageEmbeddingCache(bucket, variants.length);
+    const hashesOf = (images: DatasetImage[]): string[] =>
+      images.map((i) => sha256Hex(bytesById.get(i.id) as Buffer));
+
+    enter('embedding');
+    await cache.prefetch(options.backboneId, hashesOf(mine));
+    const backbone = await loadBackbone(options.backboneId);
+    let embedded: EmbeddedImage[];
+    try {
+      embedded = await embedImages(asTrainingImages(mine), backbone, variants, {
+        cache,
+        onProgress: () => reporter.addDone(1),
+      });
+      await cache.flush();
+      if (sharded) {
+        // Hand over: the task completing the last shard trains the head for everyone.
+        const coordinator = await db.runTransaction(async (tx) => {
+          const snap = await tx.get(runRef);
+          if (snap.get('status') !== 'running') return false;
+          const done = new Set<number>((snap.get('shards.done') as number[] | undefined) ?? []);
+          done.add(deps.taskIndex);
+          const already = snap.get('shards.coordinator') as number | undefined;
+          const last = done.size >= deps.taskCount && already === undefined;
+          tx.update(runRef, {
+            'shards.done': [...done].sort((a, b) => a - b),
+            ...(last ? { 'shards.coordinator': deps.taskIndex } : {}),
+          });
+          return last;
+        });
+        deps.log('trainer.shard_done', {
+          runId,
+          taskIndex: deps.taskIndex,
+          coordinator,
+          ...cache.stats,
+        });
+        if (!coordinator) {
+          await reporter.close();
+          return { kind: 'shard-done' };
+        }
+        // Other shards' embeddings come from Storage; only images added by no shard are embedded.
+        await download(dataset);
+        await cache.prefetch(options.backboneId, hashesOf(dataset));
+        embedded = await embedImages(asTrainingImages(dataset), backbone, variants, { cache });
+        await cache.flush();
+      }
+    } finally {
+      backbone.dispose();
+    }
+    deps.log('trainer.embedded', { runId, images: embedded.length, ...cache.stats });
+
+    enter('evaluating');
+    const holdout = evaluateOnHoldout(embedded, labels, options);
+
+    const version = modelVersionFor(deps.now(), runId);
+    enter('training', { curve: [] });
+    const { model, metrics } = await trainFootprintModel({
+      images: asTrainingImages(dataset),
+      labels,
+      backboneId: options.backboneId,
+      augment: options.augment,
+      tta: options.tta,
+      calibrationFolds: options.calibrationFolds,
+      seed: options.seed,
+      version,
+      embeddingCache: cache,
+      trainingInfo: { runId, holdoutTop1: holdout.top1 },
+      onProgress: (p) => {
+        if (p.phase === 'training' && p.epoch !== undefined && p.loss !== undefined)
+          reporter.appendCurve({ epoch: p.epoch, loss: p.loss, accuracy: p.accuracy ?? null });
+      },
+    });
+
+    enter('exporting');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-model-'));
+    const prefix = modelStoragePrefix(version);
+    try {
+      await saveModel(model, dir);
+      for (const name of await readdir(dir)) {
+        await bucket.file(`${prefix}${name}`).save(await readFile(path.join(dir, name)), {
+          resumable: false,
+          contentType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+        });
+      }
+    } finally {
+      model.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
+
+    const active = await readActiveModel(db);
+    const activeTop1 = active
+      ? ((await db.collection(COLLECTIONS.models).doc(active.version).get()).get('metrics.top1') as
+          number | undefined)
+      : undefined;
+    const durationMs = Date.now() - started;
+    await db
+      .collection(COLLECTIONS.models)
+      .doc(version)
+      .set({
+        version,
+        createdAt: deps.now(),
+        runId,
+        backbone: { id: options.backboneId },
+        metrics: {
+          top1: holdout.top1,
+          top3: holdout.top3,
+          macroF1: holdout.macroF1,
+          perSpeciesRecall: holdout.perSpeciesRecall,
+          confusion: confusionForFirestore(holdout),
+          n: holdout.n,
+          trainCount: holdout.trainCount,
+          split: `groupé stratifié, ${Math.round(options.holdoutFraction * 100)} % par espèce`,
+          crossValidationTop1: metrics.crossValidation?.top1 ?? null,
+        },
+        thresholds: {
+          identified: model.manifest.thresholds.identified,
+          notFootprint: model.manifest.thresholds.notFootprint,
+          temperature: model.manifest.temperature,
+        },
+        datasetCounts: counts,
+        durationMs,
+        storagePrefix: prefix,
+        status: 'candidate',
+      });
+    const promote = shouldPromote(holdout.top1, activeTop1);
+    if (promote) await promoteModelVersion(db, version, deps.now());
+
+    enter('done');
+    await reporter.close();
+    await runRef.update({
+      status: 'succeeded',
+      phase: 'done',
+      phaseLabel: PHASE_LABELS_FR.done,
+      finishedAt: deps.now(),
+      heartbeatAt: deps.now(),
+      modelVersion: version,
+      promoted: promote,
+      durationMs,
+      metrics: { top1: holdout.top1, top3: holdout.top3, macroF1: holdout.macroF1 },
+      ...(promote
+        ? {}
+        : {
+            notPromotedReason: `Top-1 ${(holdout.top1 * 100).toFixed(1)} % inférieur au modèle actif (${((activeTop1 ?? 0) * 100).toFixed(1)} %).`,
+          }),
+    });
+    return { kind: 'trained', modelVersion: version, promoted: promote, top1: holdout.top1 };
+  } catch (err) {
+    await reporter.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Marks the run failed (only if still active) with a French message. */
+export async function markRunFailed(
+  db: Firestore,
+  runId: string,
+  err: unknown,
+  now: Date,
+): Promise<void> {
+  const runRef = db.collection(COLLECTIONS.trainingRuns).doc(runId);
+  const message =
+    err instanceof TrainerError
+      ? err.messageFr
+      : `Échec de l’entraînement : ${err instanceof Error ? err.message : String(err)}`;
+  await db.runTransaction(async (tx) => {
+    const snap = await tx.get(runRef);
+    if (!snap.exists) return;
+    const status = snap.get('status') as string;
+    if (status !== 'queued' && status !== 'running') return;
+    tx.update(runRef, { status: 'failed', error: message, finishedAt: now, heartbeatAt: now });
+  });
+}

@@ -1,0 +1,134 @@
+import type { EmbeddingCache } from '@wildlens/model';
+import type { Bucket } from './firebase.js';
+
+/** Storage prefix of cached embeddings: embeddings/{backboneId}/{imageSha256}.bin */
+export const EMBEDDINGS_PREFIX = 'embeddings/';
+
+type Pack = Map<string, Float32Array>;
+
+/**
+ * Embedding cache in Cloud Storage, one object per (backbone, image) holding every view
+ * variant, so a retrain downloads one small object per known image instead of recomputing it,
+ * and sharded tasks hand their embeddings to the coordinator. Binary layout: uint32 LE length of
+ * a JSON header { dim, variants }, the header, then float32 LE rows in header order.
+ */
+export class StorageEmbeddingCache implements EmbeddingCache {
+  private readonly packs = new Map<string, Promise<Pack>>();
+  private readonly dirty = new Set<string>();
+  readonly stats = { hits: 0, misses: 0, downloads: 0, uploads: 0 };
+
+  /** `variantsPerImage`: an image's object is written as soon as it has all its variants. */
+  constructor(
+    private readonly bucket: Bucket,
+    private readonly variantsPerImage: number,
+  ) {}
+
+  static objectName(backboneId: string, imageSha256: string): string {
+    return `${EMBEDDINGS_PREFIX}${backboneId}/${imageSha256}.bin`;
+  }
+
+  /** Key format of @wildlens/model: `${backbone}|${variant}|${sha256}`. */
+  private static parse(key: string): { packId: string; variant: string } {
+    const [backbone, variant, sha] = key.split('|');
+    if (!backbone || !variant || !sha) throw new Error(`unexpected embedding cache key ${key}`);
+    return { packId: `${backbone}/${sha}`, variant };
+  }
+
+  private pack(packId: string): Promise<Pack> {
+    let pack = this.packs.get(packId);
+    if (!pack) {
+      pack = this.download(packId);
+      this.packs.set(packId, pack);
+    }
+    return pack;
+  }
+
+  private async download(packId: string): Promise<Pack> {
+    const file = this.bucket.file(`${EMBEDDINGS_PREFIX}${packId}.bin`);
+    try {
+      const [bytes] = await file.download();
+      this.stats.downloads++;
+      return decodePack(bytes);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 404) return new Map();
+      throw err;
+    }
+  }
+
+  /** Downloads the objects of these images ahead of use, a few at a time. */
+  async prefetch(backboneId: string, imageHashes: string[], concurrency = 12): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < imageHashes.length) {
+        const sha = imageHashes[next++] as string;
+        await this.pack(`${backboneId}/${sha}`);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  }
+
+  async get(key: string): Promise<Float32Array | undefined> {
+    const { packId, variant } = StorageEmbeddingCache.parse(key);
+    const value = (await this.pack(packId)).get(variant);
+    if (value) this.stats.hits++;
+    else this.stats.misses++;
+    return value;
+  }
+
+  async set(key: string, value: Float32Array): Promise<void> {
+    const { packId, variant } = StorageEmbeddingCache.parse(key);
+    const pack = await this.pack(packId);
+    pack.set(variant, value);
+    if (pack.size >= this.variantsPerImage) await this.write(packId, pack);
+    else this.dirty.add(packId);
+  }
+
+  /** Writes images whose variants were only partly computed. */
+  async flush(): Promise<void> {
+    for (const packId of [...this.dirty]) await this.write(packId, await this.pack(packId));
+  }
+
+  private async write(packId: string, pack: Pack): Promise<void> {
+    await this.bucket.file(`${EMBEDDINGS_PREFIX}${packId}.bin`).save(encodePack(pack), {
+      resumable: false,
+      contentType: 'application/octet-stream',
+    });
+    this.dirty.delete(packId);
+    this.stats.uploads++;
+  }
+}
+
+export function encodePack(pack: Pack): Buffer {
+  const variants = [...pack.keys()].sort();
+  const dim = pack.get(variants[0] ?? '')?.length ?? 0;
+  const header = Buffer.from(JSON.stringify({ dim, variants }));
+  const out = Buffer.alloc(4 + header.length + variants.length * dim * 4);
+  out.writeUInt32LE(header.length, 0);
+  header.copy(out, 4);
+  let offset = 4 + header.length;
+  for (const v of variants) {
+    const row = pack.get(v) as Float32Array;
+    if (row.length !== dim) throw new Error('embedding pack rows differ in length');
+    Buffer.from(row.buffer, row.byteOffset, row.byteLength).copy(out, offset);
+    offset += dim * 4;
+  }
+  return out;
+}
+
+export function decodePack(bytes: Buffer): Pack {
+  const headerLength = bytes.readUInt32LE(0);
+  const header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8')) as {
+    dim: number;
+    variants: string[];
+  };
+  const pack: Pack = new Map();
+  let offset = 4 + headerLength;
+  for (const v of header.variants) {
+    // Copy into an aligned buffer: the download's offset need not be a multiple of 4.
+    const row = new Float32Array(header.dim);
+    new Uint8Array(row.buffer).set(bytes.subarray(offset, offset + header.dim * 4));
+    pack.set(v, row);
+    offset += header.dim * 4;
+  }
+  return pack;
+}

@@ -21,6 +21,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           globalSetup: ['tests/e2e/global-setup.ts'],
+          setupFiles: ['tests/e2e/reset-emulators.ts'],
           // One emulator suite is shared: files run one after another.
           fileParallelism: false,
           testTimeout: 120_000,

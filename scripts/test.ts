@@ -115,7 +115,8 @@ for (const step of selected) {
           ...plan.firebaseArgs,
           [bin('vitest'), 'run', '--project', 'e2e', ...vitestArgs].join(' '),
         ],
-        plan.env,
+        // Each test file sets the active model it needs: no 30 s pointer cache in between.
+        { ...plan.env, WILDLENS_MODEL_RECHECK_SECONDS: '0' },
       );
       break;
     }

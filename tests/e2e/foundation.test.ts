@@ -18,6 +18,8 @@ describe('health endpoint', () => {
     expect(body.mode.runtime).toBe('emulator');
     expect(['official', 'offline', 'mixed']).toContain(body.mode.stack);
     expect(body.firestore).toEqual({ reachable: true, speciesCount: 13 });
+    // Never the slow pure-JS backend: tfjs-node when installed, else wasm.
+    expect(body.model.backend).toMatch(/^(tensorflow|wasm)/);
   });
 
   it('refuses other methods', async () => {

@@ -49,6 +49,9 @@ export function modelEngine(): ModelEngine {
       return parsePointer(snap.data());
     },
     load: loadFromStorage,
+    onLoaded: (version) => {
+      if (version === null) setEngineStatus({ loadedVersion: null, backend: null });
+    },
     now: () => Date.now(),
     recheckMs: () => identifyParams.modelRecheckSeconds() * 1000,
   });

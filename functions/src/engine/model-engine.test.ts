@@ -81,6 +81,15 @@ describe('ModelEngine', () => {
     expect((await engine.model()).version).toBe('v2');
   });
 
+  it('stops serving when the active-model pointer is withdrawn', async () => {
+    const { engine, state } = setup(pointer('v1'));
+    expect((await engine.model()).version).toBe('v1');
+    state.pointer = null;
+    state.clock = 31_000;
+    await expect(engine.model()).rejects.toMatchObject({ code: 'failed-precondition' });
+    expect(engine.loadedVersion).toBeNull();
+  });
+
   it('reports a load failure without a previous model as unavailable', async () => {
     const { engine, state } = setup(pointer('v1'));
     state.broken.add('v1');

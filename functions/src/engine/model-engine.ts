@@ -25,7 +25,7 @@ export interface ModelEngineDeps {
   readPointer(): Promise<ActiveModelPointer | null>;
   load(pointer: ActiveModelPointer): Promise<ServingModel>;
   /** Reports what is loaded (health endpoint). */
-  onLoaded?(version: string): void;
+  onLoaded?(version: string | null): void;
   now(): number;
   /** How often the pointer is re-read, so a promoted model is picked up without redeploy. */
   recheckMs: () => number;
@@ -78,7 +78,12 @@ export class ModelEngine {
     }
     this.checkedAt = this.deps.now();
     if (!pointer) {
-      if (this.current) return this.current;
+      // No active model any more (an admin withdrew it): stop serving the old one.
+      const previous = this.current;
+      this.current = null;
+      this.deps.onLoaded?.(null);
+      if (previous)
+        setTimeout(() => previous.dispose(), this.deps.disposeDelayMs ?? 120_000).unref();
       fail('failed-precondition', NO_MODEL_MESSAGE_FR);
     }
     if (this.current?.version === pointer.version) return this.current;

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { FieldValue, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 import { COLLECTIONS, STORAGE_PREFIX, findSpecies, trainingImagePath } from '@wildlens/shared';
@@ -38,7 +38,9 @@ export async function saveWithDownloadUrl(
   data: Buffer,
 ): Promise<string> {
   const file = bucket.file(path);
-  const token = randomUUID();
+  // Derived from the object name, not random: two concurrent ingestions of the same photo (or
+  // a retried one) write the same token, so a URL handed out by either stays valid.
+  const token = downloadTokenFor(path);
   await file.save(data, {
     resumable: false,
     contentType: 'image/jpeg',
@@ -84,6 +86,12 @@ export function safeFileName(name: string): string {
     .replace(/^\.+/, '')
     .slice(0, 120);
   return cleaned || 'fichier';
+}
+
+/** Download token of a training object: stable per object name, UUID-shaped like Firebase's. */
+export function downloadTokenFor(path: string): string {
+  const h = createHash('sha256').update(`wildlens-download-token:${path}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Deterministic id of one upload: the same object name always maps to the same record. */

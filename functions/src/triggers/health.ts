@@ -1,3 +1,4 @@
+import { initBackend } from '@wildlens/model';
 import { onRequest } from 'firebase-functions/https';
 import * as logger from 'firebase-functions/logger';
 import { FUNCTIONS_REGION } from '../config.js';
@@ -11,12 +12,20 @@ export const health = onRequest({ region: FUNCTIONS_REGION, cors: true }, async 
     res.status(405).set('Allow', 'GET, HEAD').json({ error: 'Méthode non autorisée.' });
     return;
   }
+  // The TensorFlow backend this instance would identify with (initialised once, cached).
+  const backend = await initBackend().then(
+    (info) => `${info.name}${info.simd ? ' (SIMD)' : ''}`,
+    () => 'indisponible',
+  );
   const report = await buildHealthReport({
     db: firestore(),
     version: FUNCTIONS_VERSION,
     env: process.env,
     now: () => new Date(),
-    engine: engineStatus,
+    engine: () => ({
+      loadedVersion: engineStatus().loadedVersion,
+      backend: engineStatus().backend ?? backend,
+    }),
   });
   logger.debug('health.report', { status: report.status });
   res

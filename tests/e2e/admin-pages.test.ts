@@ -341,7 +341,9 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', () => {
     await page.locator('#active-model', { hasText: `Modèle actif : ${fixture.version}` }).waitFor();
     // (the text above is also a prefix of the candidate's name: check the pointer itself)
     await expect
-      .poll(async () => (await adminDb().doc('config/activeModel').get()).get('version'))
+      .poll(async () => (await adminDb().doc('config/activeModel').get()).get('version'), {
+        timeout: 30_000,
+      })
       .toBe(fixture.version);
     await page.locator('#training-status[data-tone="success"]').waitFor();
   }, 600_000);

@@ -42,6 +42,14 @@ export const config = {
     default: 1,
     description: 'Émulateurs : nombre de processus (tâches) du même entraînement local.',
   }),
+  identifyPerMinute: defineInt('WILDLENS_IDENTIFY_PER_MINUTE', {
+    default: 30,
+    description: 'Identifications autorisées par utilisateur et par minute.',
+  }),
+  identifyPerDay: defineInt('WILDLENS_IDENTIFY_PER_DAY', {
+    default: 500,
+    description: 'Identifications autorisées par utilisateur et par jour (UTC).',
+  }),
 } as const;
 
 /**
@@ -49,3 +57,10 @@ export const config = {
  * options need it at definition time and clients hard-code it too.
  */
 export const FUNCTIONS_REGION = 'europe-west1';
+
+/**
+ * App Check on the app-facing callables, switched per project in functions/.env.<projectId>
+ * (`WILDLENS_ENFORCE_APP_CHECK=true` once the mobile app ships App Check). Read at load time
+ * because trigger options take a plain boolean; Firebase loads .env files before that.
+ */
+export const ENFORCE_APP_CHECK = process.env.WILDLENS_ENFORCE_APP_CHECK === 'true';

@@ -45,6 +45,8 @@ export interface IdentifyDeps {
   species: (id: string) => Promise<SpeciesSheet | null>;
   /** Origin of the Firebase Storage download API (the emulator's when it runs). */
   storageOrigin?: string;
+  /** Consumes one identification of the user's quota; throws resource-exhausted past it. */
+  rateLimit?: (uid: string) => Promise<void>;
 }
 
 export interface IdentifyResponse {
@@ -285,6 +287,8 @@ export async function identifyFootprint(
   deps: IdentifyDeps,
 ): Promise<IdentifyResponse> {
   const started = Date.now();
+  // Quota first: a flood of requests costs one Firestore transaction each, not a decode.
+  await deps.rateLimit?.(uid);
   try {
     await inspectImage(input.image, deps.limits);
   } catch (err) {

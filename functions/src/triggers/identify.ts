@@ -2,7 +2,7 @@ import { onCall, onRequest } from 'firebase-functions/https';
 import { projectID } from 'firebase-functions/params';
 import { getApps, initializeApp } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
-import { FUNCTIONS_REGION, config } from '../config.js';
+import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
 import { defaultBucket, firestore } from '../firebase.js';
 import { guarded, requireAuth } from '../common/errors.js';
 import { modelEngine } from '../engine/instance.js';
@@ -13,6 +13,7 @@ import {
   parseIdentifyRequest,
   type IdentifyDeps,
 } from '../handlers/identify.js';
+import { consumeIdentifyQuota } from '../handlers/rate-limit.js';
 import { allowedOrigins, handleIdentifyRequest } from '../http/identify-endpoint.js';
 
 const speciesLookup = cachedSpeciesLookup(firestore);
@@ -30,6 +31,11 @@ function identifyDeps(): IdentifyDeps {
     },
     now: () => new Date(),
     species: speciesLookup,
+    rateLimit: (uid) =>
+      consumeIdentifyQuota(firestore(), uid, new Date(), {
+        perMinute: config.identifyPerMinute.value(),
+        perDay: config.identifyPerDay.value(),
+      }),
   };
 }
 
@@ -41,13 +47,15 @@ const IDENTIFY_OPTIONS = {
   concurrency: 8,
 } as const;
 
-export const identifyFootprint = onCall(IDENTIFY_OPTIONS, (request) =>
-  guarded('identify', () => {
-    const uid = requireAuth(request.auth);
-    const deps = identifyDeps();
-    const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
-    return identifyHandler(uid, input, deps);
-  }),
+export const identifyFootprint = onCall(
+  { ...IDENTIFY_OPTIONS, enforceAppCheck: ENFORCE_APP_CHECK },
+  (request) =>
+    guarded('identify', () => {
+      const uid = requireAuth(request.auth);
+      const deps = identifyDeps();
+      const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
+      return identifyHandler(uid, input, deps);
+    }),
 );
 
 /** POST /identify (multipart) for clients without the callable protocol; also /api/identify on Hosting. */

@@ -1,5 +1,5 @@
 import { onCall } from 'firebase-functions/https';
-import { FUNCTIONS_REGION } from '../config.js';
+import { ENFORCE_APP_CHECK, FUNCTIONS_REGION } from '../config.js';
 import { defaultBucket, firestore } from '../firebase.js';
 import { listObservations as listObservationsHandler } from '../handlers/observations.js';
 import { guarded, requireAuth } from '../common/errors.js';
@@ -9,35 +9,43 @@ import {
   setObservationFeedback as setObservationFeedbackHandler,
 } from '../handlers/observation-actions.js';
 
-export const listObservations = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('observations.list', () =>
-    listObservationsHandler(requireAuth(request.auth), request.data, { db: firestore() }),
-  ),
+export const listObservations = onCall(
+  { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
+  (request) =>
+    guarded('observations.list', () =>
+      listObservationsHandler(requireAuth(request.auth), request.data, { db: firestore() }),
+    ),
 );
 
 // Single-observation actions (issue #4): read, delete (record + photo + thumbnail), feedback.
-export const getObservation = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('observations.get', () =>
-    getObservationHandler(requireAuth(request.auth), request.data, { db: firestore() }),
-  ),
+export const getObservation = onCall(
+  { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
+  (request) =>
+    guarded('observations.get', () =>
+      getObservationHandler(requireAuth(request.auth), request.data, { db: firestore() }),
+    ),
 );
 
-export const deleteObservation = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('observations.delete', () =>
-    deleteObservationHandler(requireAuth(request.auth), request.data, {
-      db: firestore(),
-      bucket: defaultBucket(),
-      now: () => new Date(),
-    }),
-  ),
+export const deleteObservation = onCall(
+  { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
+  (request) =>
+    guarded('observations.delete', () =>
+      deleteObservationHandler(requireAuth(request.auth), request.data, {
+        db: firestore(),
+        bucket: defaultBucket(),
+        now: () => new Date(),
+      }),
+    ),
 );
 
-export const setObservationFeedback = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('observations.feedback', () =>
-    setObservationFeedbackHandler(requireAuth(request.auth), request.data, {
-      db: firestore(),
-      bucket: defaultBucket(),
-      now: () => new Date(),
-    }),
-  ),
+export const setObservationFeedback = onCall(
+  { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
+  (request) =>
+    guarded('observations.feedback', () =>
+      setObservationFeedbackHandler(requireAuth(request.auth), request.data, {
+        db: firestore(),
+        bucket: defaultBucket(),
+        now: () => new Date(),
+      }),
+    ),
 );

@@ -169,10 +169,9 @@ async function identify(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const fb = await firebase();
-  renderSession(session, fb, await currentUser(fb));
+  // Listeners first: a photo chosen while Firebase is still starting must not be missed.
   byId('result').tabIndex = -1;
-  input.addEventListener('change', () => {
+  const onPhotoChosen = (): void => {
     const file = input.files?.[0];
     button.disabled = !file;
     byId('result').hidden = true;
@@ -182,11 +181,15 @@ async function main(): Promise<void> {
       preview.src = URL.createObjectURL(file);
       preview.hidden = false;
     }
-  });
+  };
+  input.addEventListener('change', onPhotoChosen);
   byId<HTMLFormElement>('try-form').addEventListener('submit', (event) => {
     event.preventDefault();
     void identify();
   });
+  if (input.files?.length) onPhotoChosen();
+  const fb = await firebase();
+  renderSession(session, fb, await currentUser(fb));
   species = await loadSpecies().catch((err: unknown) => {
     say(status, `Catalogue des espèces indisponible : ${frenchError(err)}`, 'warning');
     return [];

@@ -1,0 +1,54 @@
+/** The identification quota against the real Firestore emulator (transactions included). */
+import { randomUUID } from 'node:crypto';
+import { HttpsError } from 'firebase-functions/https';
+import { afterAll, describe, expect, it } from 'vitest';
+import { consumeIdentifyQuota } from '../../functions/src/handlers/rate-limit.js';
+import { adminDb, closeAdmin } from './support.js';
+
+afterAll(closeAdmin);
+
+const limits = { perMinute: 3, perDay: 5 };
+
+async function codeOf(promise: Promise<void>): Promise<string> {
+  try {
+    await promise;
+    return 'ok';
+  } catch (err) {
+    return err instanceof HttpsError ? `${err.code}: ${err.message}` : String(err);
+  }
+}
+
+describe('identification quota', () => {
+  it('allows N per minute, then refuses with resource-exhausted until the next minute', async () => {
+    const uid = `quota-${randomUUID()}`;
+    const t0 = new Date('2026-11-26T10:00:05Z');
+    for (let i = 0; i < 3; i++) await consumeIdentifyQuota(adminDb(), uid, t0, limits);
+    const refused = await codeOf(consumeIdentifyQuota(adminDb(), uid, t0, limits));
+    expect(refused).toMatch(/^resource-exhausted: Trop d’identifications en une minute .* 55 s\.$/);
+    const nextMinute = new Date('2026-11-26T10:01:00Z');
+    expect(await codeOf(consumeIdentifyQuota(adminDb(), uid, nextMinute, limits))).toBe('ok');
+  });
+
+  it('caps the day, and a new UTC day starts afresh', async () => {
+    const uid = `quota-${randomUUID()}`;
+    for (let m = 0; m < 5; m++) {
+      await consumeIdentifyQuota(adminDb(), uid, new Date(Date.UTC(2026, 10, 26, 12, m)), limits);
+    }
+    const refused = await codeOf(
+      consumeIdentifyQuota(adminDb(), uid, new Date(Date.UTC(2026, 10, 26, 18, 0)), limits),
+    );
+    expect(refused).toMatch(/^resource-exhausted: Limite quotidienne atteinte/);
+    const tomorrow = new Date(Date.UTC(2026, 10, 27, 0, 0, 30));
+    expect(await codeOf(consumeIdentifyQuota(adminDb(), uid, tomorrow, limits))).toBe('ok');
+  });
+
+  it('never lets concurrent requests overshoot', async () => {
+    const uid = `quota-${randomUUID()}`;
+    const t = new Date('2026-11-26T09:30:10Z');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => codeOf(consumeIdentifyQuota(adminDb(), uid, t, limits))),
+    );
+    expect(results.filter((r) => r === 'ok')).toHaveLength(3);
+    expect((await adminDb().doc(`rateLimits/${uid}`).get()).get('minuteCount')).toBe(3);
+  });
+});

@@ -82,7 +82,7 @@ interface Measure {
 }
 
 async function measure(
-  call: () => Promise<unknown>,
+  call: (slot: number) => Promise<unknown>,
   calls: number,
   concurrency: number,
 ): Promise<{ times: number[]; errors: number; firstError?: string }> {
@@ -91,12 +91,12 @@ async function measure(
   let firstError: string | undefined;
   let next = 0;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, slot) => {
       while (next < calls) {
         next++;
         const t = performance.now();
         try {
-          await call();
+          await call(slot);
           times.push(performance.now() - t);
         } catch (err) {
           errors++;
@@ -159,9 +159,18 @@ results.push({
   ok: percentile(c1.times, 50) <= 400 && c1.errors === 0,
 });
 
-// Warm the concurrent workers (the emulator runs one request per worker process).
-await measure(() => identify({ image }), 8, 8);
-const c8 = await measure(() => identify({ image }), RUNS * 2, 8);
+// Eight hikers at once, each their own user (one user is capped at 30 identifications a
+// minute by the quota). Warm the concurrent workers first: the emulator runs one request per
+// worker process.
+const hikers = await Promise.all(
+  Array.from({ length: 8 }, async () => {
+    const hiker = await support.signedInClient();
+    return httpsCallable(hiker.functions, 'identifyFootprint', { timeout: 120_000 });
+  }),
+);
+const byHiker = (slot: number) => hikers[slot]!({ image });
+await measure(byHiker, 8, 8);
+const c8 = await measure(byHiker, RUNS * 2, 8);
 results.push({
   name: 'identifyFootprint (2 Mo)',
   concurrency: 8,

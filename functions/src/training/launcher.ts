@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /** Starts the trainer for one run; returns once the launch is accepted (not when it ends). */
 export interface TrainingLauncher {
-  launch(runId: string): Promise<void>;
+  /** `taskCount` (emulators only) overrides how many task processes share the run. */
+  launch(runId: string, options?: { taskCount?: number }): Promise<void>;
 }
 
 /** The part of @google-cloud/run's JobsClient the launcher uses (faked in tests). */
@@ -71,7 +72,7 @@ export interface LocalProcessOptions {
 export class LocalProcessLauncher implements TrainingLauncher {
   constructor(private readonly options: LocalProcessOptions) {}
 
-  async launch(runId: string): Promise<void> {
+  async launch(runId: string, options?: { taskCount?: number }): Promise<void> {
     const main = path.join(this.options.repoRoot, 'trainer', 'dist', 'main.js');
     if (!existsSync(main))
       throw new Error(
@@ -80,7 +81,7 @@ export class LocalProcessLauncher implements TrainingLauncher {
     const logDir =
       this.options.logDir ?? path.join(this.options.repoRoot, '.cache', 'wildlens', 'trainer-logs');
     mkdirSync(logDir, { recursive: true });
-    const taskCount = this.options.taskCount ?? 1;
+    const taskCount = options?.taskCount ?? this.options.taskCount ?? 1;
     for (let task = 0; task < taskCount; task++) {
       const suffix = taskCount > 1 ? `-task${task}` : '';
       const log = openSync(path.join(logDir, `${runId}${suffix}.log`), 'a');

@@ -52,6 +52,16 @@ export async function startTrainingRun(
   const runs = deps.db.collection(COLLECTIONS.trainingRuns);
   const runRef = deps.newRunId ? runs.doc(deps.newRunId()) : runs.doc();
   const crashAt = (data as { simulateCrashAt?: unknown } | null)?.simulateCrashAt;
+  // Emulators only: run the trainer as N task processes, like a sharded Cloud Run job.
+  const simulateTasks = (data as { simulateTasks?: unknown } | null)?.simulateTasks;
+  const tasks =
+    deps.allowDebug &&
+    typeof simulateTasks === 'number' &&
+    Number.isInteger(simulateTasks) &&
+    simulateTasks >= 1 &&
+    simulateTasks <= 8
+      ? simulateTasks
+      : undefined;
   const datasetCounts = await countTrainingImages(deps.db);
 
   await deps.db.runTransaction(async (tx) => {
@@ -87,7 +97,7 @@ export async function startTrainingRun(
   });
 
   try {
-    await deps.launcher.launch(runRef.id);
+    await deps.launcher.launch(runRef.id, tasks ? { taskCount: tasks } : undefined);
   } catch (err) {
     logger.error('training.launch_failed', { runId: runRef.id, ...errorSummary(err) });
     await runRef.update({

@@ -1,0 +1,48 @@
+/**
+ * Sharded embedding extraction, as a Cloud Run job with several tasks would run it: three
+ * local trainer processes (CLOUD_RUN_TASK_INDEX 0..2 of 3) share one run; each embeds its
+ * shard, and the task completing the last shard trains the head and publishes the model.
+ */
+import { httpsCallable } from 'firebase/functions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminDb, closeAdmin, signedInClient, type Client } from './support.js';
+import {
+  devSubset,
+  runFinished,
+  syntheticSubset,
+  uploadRecord,
+  uploadThroughUrls,
+  type LocalPhoto,
+} from './training-support.js';
+
+afterAll(closeAdmin);
+
+const SPECIES = ['chat', 'loup', 'rat'];
+let admin: Client;
+let photos: LocalPhoto[];
+
+beforeAll(async () => {
+  admin = await signedInClient({ admin: true });
+  photos = devSubset(SPECIES, 5) ?? (await syntheticSubset(SPECIES, 5));
+});
+
+describe('sharded training run', () => {
+  it('three task processes split the embeddings and one of them trains the model', async () => {
+    for (const speciesId of SPECIES) {
+      const files = photos.filter((p) => p.speciesId === speciesId);
+      const { uploads } = await uploadThroughUrls(admin, speciesId, files);
+      for (const u of uploads) expect((await uploadRecord(u.uploadId)).status).toBe('accepted');
+    }
+    const start = httpsCallable<unknown, { runId: string }>(admin.functions, 'startTrainingRun');
+    const { runId } = (await start({ simulateTasks: 3 })).data;
+    const run = await runFinished(runId, 300_000);
+    expect(run).toMatchObject({ status: 'succeeded', phase: 'done' });
+    expect(run.shards).toMatchObject({ count: 3, done: [0, 1, 2] });
+    expect([0, 1, 2]).toContain((run.shards as { coordinator: number }).coordinator);
+    const model = await adminDb()
+      .doc(`models/${String(run.modelVersion)}`)
+      .get();
+    expect(model.exists).toBe(true);
+    expect(model.get('datasetCounts')).toMatchObject({ chat: 5, loup: 5, rat: 5 });
+  });
+});

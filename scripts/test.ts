@@ -6,50 +6,11 @@
  * `npm test -- unit` (or lint, typecheck, e2e) runs a subset; arguments after a second `--`
  * go to Vitest, e.g. `npm test -- e2e -- tests/e2e/foundation.test.ts`.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import {
-  ALL_EMULATORS,
-  PROJECT_ID,
-  REPO_ROOT,
-  StackError,
-  describePlan,
-  firebaseBin,
-  planEmulatorStack,
-} from './emulators/stack.js';
+import { spawnSync } from 'node:child_process';
+import { REPO_ROOT } from './emulators/stack.js';
+import { execUnderEmulators } from './emulators/suite.js';
 
 const bin = (name: string): string => `${REPO_ROOT}/node_modules/.bin/${name}`;
-
-/**
- * Runs the emulator suite in its own process group and kills whatever is left of that group
- * afterwards: a suite that ends badly can leave a Firestore JVM behind holding its ports.
- */
-async function runSuite(title: string, args: string[], env: Record<string, string>): Promise<void> {
-  console.log(`\n▶ ${title}\n  $ firebase ${args.join(' ')}`);
-  const started = Date.now();
-  const child = spawn(firebaseBin(), args, {
-    cwd: REPO_ROOT,
-    stdio: 'inherit',
-    env: { ...process.env, ...env },
-    detached: true,
-  });
-  const forward = (signal: NodeJS.Signals) => () => child.pid && process.kill(-child.pid, signal);
-  process.on('SIGINT', forward('SIGINT'));
-  process.on('SIGTERM', forward('SIGTERM'));
-  const code = await new Promise<number>((resolve) =>
-    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
-  );
-  try {
-    if (child.pid) process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // nothing left in the group: the normal case
-  }
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  if (code !== 0) {
-    console.error(`\n✖ ${title} : échec (code ${code}) après ${seconds} s`);
-    process.exit(code);
-  }
-  console.log(`✔ ${title} (${seconds} s)`);
-}
 
 function run(title: string, cmd: string, args: string[], env: Record<string, string> = {}): void {
   console.log(`\n▶ ${title}\n  $ ${[cmd, ...args].join(' ')}`);
@@ -96,28 +57,20 @@ for (const step of selected) {
       ]);
       break;
     case 'e2e': {
-      let plan;
-      try {
-        plan = await planEmulatorStack();
-      } catch (err) {
-        console.error(err instanceof StackError ? err.message : err);
-        process.exit(1);
-      }
-      console.log(`\n${describePlan(plan)}`);
-      await runSuite(
-        'Tests de bout en bout (Emulator Suite)',
-        [
-          'emulators:exec',
-          '--only',
-          ALL_EMULATORS,
-          '--project',
-          PROJECT_ID,
-          ...plan.firebaseArgs,
-          [bin('vitest'), 'run', '--project', 'e2e', ...vitestArgs].join(' '),
-        ],
+      const title = 'Tests de bout en bout (Emulator Suite)';
+      console.log(`\n▶ ${title}`);
+      const started = Date.now();
+      const code = await execUnderEmulators(
+        [bin('vitest'), 'run', '--project', 'e2e', ...vitestArgs].join(' '),
         // Each test file sets the active model it needs: no 30 s pointer cache in between.
-        { ...plan.env, WILDLENS_MODEL_RECHECK_SECONDS: '0' },
+        { env: { WILDLENS_MODEL_RECHECK_SECONDS: '0' } },
       );
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      if (code !== 0) {
+        console.error(`\n✖ ${title} : échec (code ${code}) après ${seconds} s`);
+        process.exit(code);
+      }
+      console.log(`✔ ${title} (${seconds} s)`);
       break;
     }
   }

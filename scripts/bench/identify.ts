@@ -7,20 +7,12 @@
  * concurrency 1 (warm) and 8, and the history page (listObservations, 20 items).
  * Targets (2-core machine): identify p50 ≤ 400 ms at c=1, 0 errors at c=8, history p50 ≤ 100 ms.
  */
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { httpsCallable } from 'firebase/functions';
-import {
-  ALL_EMULATORS,
-  PROJECT_ID,
-  REPO_ROOT,
-  StackError,
-  describePlan,
-  firebaseBin,
-  planEmulatorStack,
-} from '../emulators/stack.js';
+import { REPO_ROOT } from '../emulators/stack.js';
+import { execUnderEmulators } from '../emulators/suite.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -29,29 +21,12 @@ const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 20;
 
 if (!process.env.FIREBASE_EMULATOR_HUB) {
   // Not inside the emulators yet: start them around this very script.
-  let plan;
-  try {
-    plan = await planEmulatorStack();
-  } catch (err) {
-    console.error(err instanceof StackError ? err.message : err);
-    process.exit(1);
-  }
-  if (!json) console.log(describePlan(plan));
   const self = fileURLToPath(import.meta.url);
-  const res = spawnSync(
-    firebaseBin(),
-    [
-      'emulators:exec',
-      '--only',
-      ALL_EMULATORS,
-      '--project',
-      PROJECT_ID,
-      ...plan.firebaseArgs,
-      `${REPO_ROOT}/node_modules/.bin/tsx ${self} ${args.join(' ')}`,
-    ],
-    { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...plan.env } },
+  process.exit(
+    await execUnderEmulators(`${REPO_ROOT}/node_modules/.bin/tsx ${self} ${args.join(' ')}`, {
+      quiet: json,
+    }),
   );
-  process.exit(res.status ?? 1);
 }
 
 // Inside `firebase emulators:exec` from here on.

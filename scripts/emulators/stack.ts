@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   buildStorageRulesStandIn,
@@ -272,5 +272,3 @@ export function describePlan(plan: StackPlan): string {
 export function firebaseBin(): string {
   return join(REPO_ROOT, 'node_modules', '.bin', 'firebase');
 }
-
-export const HERE = dirname(fileURLToPath(import.meta.url));

@@ -101,12 +101,8 @@ function groupKey(item: GroupedItem): string {
   return `${item.label}\u0000${item.group ?? item.id}`;
 }
 
-/**
- * Grouped stratified K-fold: whole groups are dealt, per label, to the currently smallest fold
- * (largest groups first), so a group never straddles train and validation. Returns fold index per item.
- */
-export function groupedStratifiedKFold(items: GroupedItem[], folds: number, seed = 1): number[] {
-  const random = createRandom(seed);
+/** Item indices per label, then per group (a group's images always travel together). */
+function indexByLabelAndGroup(items: GroupedItem[]): Map<string, Map<string, number[]>> {
   const byLabel = new Map<string, Map<string, number[]>>();
   items.forEach((item, i) => {
     const groups = byLabel.get(item.label) ?? new Map<string, number[]>();
@@ -114,6 +110,16 @@ export function groupedStratifiedKFold(items: GroupedItem[], folds: number, seed
     const key = groupKey(item);
     groups.set(key, [...(groups.get(key) ?? []), i]);
   });
+  return byLabel;
+}
+
+/**
+ * Grouped stratified K-fold: whole groups are dealt, per label, to the currently smallest fold
+ * (largest groups first), so a group never straddles train and validation. Returns fold index per item.
+ */
+export function groupedStratifiedKFold(items: GroupedItem[], folds: number, seed = 1): number[] {
+  const random = createRandom(seed);
+  const byLabel = indexByLabelAndGroup(items);
   const assignment = new Array<number>(items.length).fill(0);
   const foldSizes = new Array<number>(folds).fill(0);
   for (const label of [...byLabel.keys()].sort()) {
@@ -145,13 +151,7 @@ export function groupedHoldoutSplit(
   seed = 1,
 ): { train: number[]; holdout: number[] } {
   const random = createRandom(seed);
-  const byLabel = new Map<string, Map<string, number[]>>();
-  items.forEach((item, i) => {
-    const groups = byLabel.get(item.label) ?? new Map<string, number[]>();
-    byLabel.set(item.label, groups);
-    const key = groupKey(item);
-    groups.set(key, [...(groups.get(key) ?? []), i]);
-  });
+  const byLabel = indexByLabelAndGroup(items);
   const train: number[] = [];
   const holdout: number[] = [];
   for (const label of [...byLabel.keys()].sort()) {

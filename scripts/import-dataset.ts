@@ -96,52 +96,87 @@ async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void
   );
 }
 
-/** Uploads under incoming/{species}/{batch}/ and waits for every ingestion record. */
+/**
+ * Uploads under incoming/{species}/{batch}/ and waits for every ingestion record.
+ * At most `window` uploads are in flight (sent but not yet ingested): the client paces itself
+ * on the trigger instead of flooding it. This matters most under the Functions emulator, which
+ * starts one more worker process for every event that finds no idle one; on this 2-core
+ * machine an unpaced burst of 285 photos grew 29 workers and ran slower than a paced one.
+ */
 export async function uploadAndIngest(
   images: LocalImage[],
-  options: { batchId?: string; log?: (line: string) => void; timeoutMs?: number } = {},
+  options: {
+    batchId?: string;
+    log?: (line: string) => void;
+    timeoutMs?: number;
+    window?: number;
+  } = {},
 ): Promise<{ batchId: string; statuses: Record<string, number>; ms: number }> {
   const app = emulatorAdminApp();
   const bucket = getStorage(app).bucket();
   const db = getFirestore(app);
   const batchId = options.batchId ?? `import-${randomUUID().slice(0, 8)}`;
   const log = options.log ?? (() => {});
+  const timeoutMs = options.timeoutMs ?? 10 * 60_000;
   const started = Date.now();
-  const objectNames: string[] = [];
-  await mapLimit(images, 8, async (image) => {
-    const objectName = `incoming/${image.speciesId}/${batchId}/${path.basename(image.file)}`;
-    objectNames.push(objectName);
-    await bucket.file(objectName).save(await readFile(image.file), {
-      resumable: false,
-      metadata: {
-        contentType: image.file.toLowerCase().endsWith('.png')
-          ? 'image/png'
-          : image.file.toLowerCase().endsWith('.webp')
-            ? 'image/webp'
-            : 'image/jpeg',
-        metadata: {
-          uploaderUid: 'import-dataset',
-          batchId,
-          ...(image.group ? { sourceGroup: image.group } : {}),
-        },
-      },
-    });
-  });
-  log(`${images.length} fichiers envoyés sous incoming/ (lot ${batchId}), ingestion en cours…`);
   const statuses: Record<string, number> = {};
-  const pending = new Set(objectNames.map(uploadIdFor));
-  const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
-  while (pending.size) {
-    const snap = await db.collection('uploads').where('batchId', '==', batchId).get();
-    for (const doc of snap.docs) {
-      if (!pending.delete(doc.id)) continue;
-      const status = doc.get('status') as string;
+  const waiting = new Map<string, (status: string) => void>();
+  const seen = new Map<string, string>();
+  const unsubscribe = db
+    .collection('uploads')
+    .where('batchId', '==', batchId)
+    .onSnapshot(
+      (snap) => {
+        for (const change of snap.docChanges()) {
+          const status = change.doc.get('status') as string;
+          if (seen.has(change.doc.id)) continue;
+          seen.set(change.doc.id, status);
+          waiting.get(change.doc.id)?.(status);
+        }
+      },
+      (err) => log(`suivi de l’ingestion interrompu : ${err.message}`),
+    );
+  const ingested = (uploadId: string): Promise<string> => {
+    const known = seen.get(uploadId);
+    if (known) return Promise.resolve(known);
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`ingestion sans résultat après ${timeoutMs / 1000} s : ${uploadId}`)),
+        timeoutMs,
+      );
+      waiting.set(uploadId, (status) => {
+        clearTimeout(timer);
+        resolve(status);
+      });
+    });
+  };
+  let done = 0;
+  try {
+    await mapLimit(images, options.window ?? 6, async (image) => {
+      const objectName = `incoming/${image.speciesId}/${batchId}/${path.basename(image.file)}`;
+      const uploadId = uploadIdFor(objectName);
+      await bucket.file(objectName).save(await readFile(image.file), {
+        resumable: false,
+        metadata: {
+          contentType: image.file.toLowerCase().endsWith('.png')
+            ? 'image/png'
+            : image.file.toLowerCase().endsWith('.webp')
+              ? 'image/webp'
+              : 'image/jpeg',
+          metadata: {
+            uploaderUid: 'import-dataset',
+            batchId,
+            ...(image.group ? { sourceGroup: image.group } : {}),
+          },
+        },
+      });
+      const status = await ingested(uploadId);
       statuses[status] = (statuses[status] ?? 0) + 1;
-    }
-    if (!pending.size) break;
-    if (Date.now() > deadline)
-      throw new Error(`ingestion incomplète : ${pending.size} fichiers sans résultat`);
-    await new Promise((r) => setTimeout(r, 300));
+      if (++done % 50 === 0) log(`${done}/${images.length} photos ingérées…`);
+    });
+  } finally {
+    unsubscribe();
   }
   return { batchId, statuses, ms: Date.now() - started };
 }

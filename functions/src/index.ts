@@ -2,7 +2,7 @@
 export { health } from './triggers/health.js';
 export { listSpecies, getSpecies } from './triggers/species.js';
 export { listObservations } from './triggers/observations.js';
-export { ingestTrainingUpload } from './triggers/ingestion.js';
+export { ingestTrainingUpload, sweepIncomingUploads } from './triggers/ingestion.js';
 export {
   getObservation,
   deleteObservation,

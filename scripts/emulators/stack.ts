@@ -238,6 +238,10 @@ export async function planEmulatorStack(
   const tmp = join(CACHE_DIR, 'tmp', String(offset));
   mkdirSync(tmp, { recursive: true });
   planEnv.TMPDIR = tmp;
+  // The Functions emulator starts one worker process per event that finds no idle worker and
+  // drops the event if that worker is not up within 30 s, which a burst of uploads on a
+  // 2-core machine exceeds (seen: 16 workers starting at once, one ingestion lost).
+  planEnv.FUNCTIONS_DISCOVERY_TIMEOUT = env.FUNCTIONS_DISCOVERY_TIMEOUT ?? '180';
   const ports = emulatorPorts(env);
   planEnv.WILDLENS_FUNCTIONS_ORIGIN = `http://127.0.0.1:${ports.functions}/${PROJECT_ID}/europe-west1`;
   planEnv.WILDLENS_HOSTING_ORIGIN = `http://127.0.0.1:${ports.hosting}`;

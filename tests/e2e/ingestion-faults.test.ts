@@ -1,13 +1,18 @@
 /**
  * Faults around the ingestion trigger, with the real handler against the real emulators:
  * the same event delivered several times (retries, concurrent redelivery), and a run killed
- * between its Storage write and its Firestore write, then retried.
+ * between its Storage write and its Firestore write, then retried; a connection reset in the
+ * middle of an ingestion; uploads whose event was lost, picked up by the sweeper.
  */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ingestUpload,
+  ingestUploadRetrying,
+  reingestStaleUploads,
   saveWithDownloadUrl,
   uploadIdFor,
   type IngestionDeps,
@@ -99,4 +104,103 @@ describe('ingestion faults', () => {
     const stored = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
     expect([stored.width, stored.height]).toEqual([200, 150]);
   });
+
+  it('a connection reset while reading the upload is retried in process, not lost', async () => {
+    const data = await photo(37);
+    const hash = createHash('sha256').update(data).digest('hex');
+    const name = `incoming/loup/reset/${hash.slice(0, 10)}.jpg`;
+    await adminBucket().file(name).save(data, { resumable: false });
+    // The first download of this object fails the way the Storage emulator failed under a
+    // burst (a real reset socket); every other call goes to the real emulator.
+    const reset = await connectionResetError();
+    let failures = 0;
+    const bucket = adminBucket();
+    const flakyBucket = new Proxy(bucket, {
+      get(target, prop, receiver) {
+        if (prop !== 'file') return Reflect.get(target, prop, receiver) as unknown;
+        return (path: string) => {
+          const file = target.file(path);
+          if (path !== name) return file;
+          return new Proxy(file, {
+            get(f, p, r) {
+              if (p === 'download' && failures === 0) {
+                return () => {
+                  failures++;
+                  return Promise.reject(reset);
+                };
+              }
+              return Reflect.get(f, p, r) as unknown;
+            },
+          });
+        };
+      },
+    });
+    const outcome = await ingestUploadRetrying(
+      { name, size: data.length },
+      { ...deps(), bucket: flakyBucket },
+      { attempts: 3, baseDelayMs: 10 },
+    );
+    expect(failures).toBe(1);
+    // The real trigger may have won the race: either way one accepted upload, one image.
+    expect(['accepted', 'skipped']).toContain(outcome.status);
+    const record = await eventually(async () => {
+      const s = await adminDb()
+        .doc(`uploads/${uploadIdFor(name)}`)
+        .get();
+      return s.exists ? s.data() : undefined;
+    });
+    expect(record).toMatchObject({ status: 'accepted', trainingImageId: hash });
+    expect((await adminDb().doc(`trainingImages/${hash}`).get()).exists).toBe(true);
+  });
+
+  it('the sweeper ingests uploads left under incoming/, racing the trigger without duplicates', async () => {
+    const names: string[] = [];
+    const hashes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const data = await photo(100 + i);
+      hashes.push(createHash('sha256').update(data).digest('hex'));
+      const name = `incoming/renard/swept/p${i}.jpg`;
+      names.push(name);
+      await adminBucket().file(name).save(data, { resumable: false });
+    }
+    // Objects younger than the threshold are left to their event.
+    const young = await reingestStaleUploads(deps(), { olderThanMs: 3_600_000, limit: 100 });
+    expect(young.outcomes).toEqual({});
+    // Threshold 0: everything still waiting is taken now, while the trigger runs too.
+    await reingestStaleUploads(deps(), { olderThanMs: 0, limit: 100 });
+    await eventually(async () => {
+      const [left] = await adminBucket().getFiles({ prefix: 'incoming/renard/swept/' });
+      return left.length === 0 ? true : undefined;
+    });
+    for (const [i, name] of names.entries()) {
+      const uploads = await adminDb().collection('uploads').where('objectName', '==', name).get();
+      expect(uploads.size).toBe(1);
+      expect(uploads.docs[0]?.get('status')).toBe('accepted');
+      const images = await adminDb()
+        .collection('trainingImages')
+        .where('uploadId', '==', uploadIdFor(name))
+        .get();
+      expect(images.size).toBe(1);
+      expect(images.docs[0]?.id).toBe(hashes[i]);
+    }
+    const [training] = await adminBucket().getFiles({ prefix: 'training/renard/' });
+    expect(training.map((f) => f.name).sort()).toEqual(
+      hashes.map((h) => `training/renard/${h}.jpg`).sort(),
+    );
+  });
 });
+
+/** A real connection reset: a server that accepts the request and destroys the socket. */
+async function connectionResetError(): Promise<unknown> {
+  const server = createServer((req) => req.socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    await fetch(`http://127.0.0.1:${port}/`);
+    throw new Error('expected the request to fail');
+  } catch (err) {
+    return err;
+  } finally {
+    server.close();
+  }
+}

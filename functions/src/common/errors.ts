@@ -1,5 +1,6 @@
 import { HttpsError, type FunctionsErrorCode } from 'firebase-functions/https';
 import * as logger from 'firebase-functions/logger';
+import { isTransientError } from './transient.js';
 
 /** Throws an HttpsError with a French message meant for the end user. */
 export function fail(code: FunctionsErrorCode, messageFr: string, details?: unknown): never {
@@ -7,14 +8,22 @@ export function fail(code: FunctionsErrorCode, messageFr: string, details?: unkn
 }
 
 /**
- * Runs a callable body: HttpsErrors pass through untouched, anything else is logged with its
- * stack and becomes a bare `internal` error so no internal detail reaches the client.
+ * Runs a callable body: HttpsErrors pass through untouched; a backend outage (Firestore or
+ * Storage unreachable) becomes `unavailable`, which clients may retry; anything else is logged
+ * with its stack and becomes a bare `internal` error so no internal detail reaches the client.
  */
 export async function guarded<T>(event: string, body: () => Promise<T>): Promise<T> {
   try {
     return await body();
   } catch (err) {
     if (err instanceof HttpsError) throw err;
+    if (isTransientError(err)) {
+      logger.warn(`${event}.unavailable`, { error: errorSummary(err) });
+      throw new HttpsError(
+        'unavailable',
+        'Service momentanément indisponible. Réessayez dans quelques instants.',
+      );
+    }
     logger.error(`${event}.failed`, { error: errorSummary(err) });
     throw new HttpsError('internal', 'Une erreur interne est survenue. Réessayez plus tard.');
   }

@@ -1,5 +1,4 @@
 import { COLLECTIONS } from '@wildlens/shared';
-import { initBackend, loadFootprintModel } from '@wildlens/model';
 import { setEngineStatus } from '../common/engine-status.js';
 import { defaultBucket, firestore, type Bucket } from '../firebase.js';
 import { identifyParams } from './params.js';
@@ -24,6 +23,8 @@ export function storageModelReader(bucket: Bucket, storagePrefix: string) {
 }
 
 async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingModel> {
+  // Loaded on first use: TensorFlow costs every other function's cold start half a second.
+  const { initBackend, loadFootprintModel } = await import('@wildlens/model');
   const backend = await initBackend();
   const model = await loadFootprintModel(
     storageModelReader(defaultBucket(), pointer.storagePrefix),

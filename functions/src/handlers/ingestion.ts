@@ -6,6 +6,7 @@ import type { Bucket } from '../firebase.js';
 import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
 import { downloadUrl } from '../common/download-url.js';
 import { errorSummary } from '../common/errors.js';
+import { retryTransient, type RetryOptions } from '../common/transient.js';
 
 export interface StorageObjectInfo {
   name: string;
@@ -263,6 +264,61 @@ export async function ingestUpload(
     previousLabel: existingLabel,
   });
   return { status: outcome, uploadId, trainingImageId: hash };
+}
+
+/** In-process retries before the platform's own event redelivery takes over. */
+export const INGESTION_RETRY: RetryOptions = { attempts: 4, baseDelayMs: 400 };
+
+/**
+ * ingestUpload, retried in-process when Firestore or Storage hiccups (a reset connection, an
+ * unavailable backend). Safe because ingestUpload is idempotent; a permanent failure, or a
+ * transient one that outlasts the retries, is rethrown for the platform to redeliver.
+ */
+export function ingestUploadRetrying(
+  object: StorageObjectInfo,
+  deps: IngestionDeps,
+  retry: RetryOptions = INGESTION_RETRY,
+): Promise<IngestionOutcome> {
+  return retryTransient(() => ingestUpload(object, deps), {
+    ...retry,
+    onRetry: (attempt, err) =>
+      logger.warn('ingestion.retrying', { objectName: object.name, attempt, ...errorSummary(err) }),
+  });
+}
+
+/**
+ * Safety net for uploads whose event never completed (retries exhausted, an instance killed
+ * mid-event, an upload made while the function was being redeployed): ingests whatever has
+ * been waiting under incoming/ for longer than `olderThanMs`, one object at a time so memory
+ * stays bounded. Racing a late event is harmless: ingestion is idempotent.
+ */
+export async function reingestStaleUploads(
+  deps: IngestionDeps,
+  options: { olderThanMs: number; limit: number },
+): Promise<{ scanned: number; outcomes: Record<string, number> }> {
+  const [files] = await deps.bucket.getFiles({
+    prefix: STORAGE_PREFIX.incoming,
+    maxResults: options.limit,
+    autoPaginate: false,
+  });
+  const outcomes: Record<string, number> = {};
+  const cutoff = deps.now().getTime() - options.olderThanMs;
+  for (const file of files) {
+    const created = Date.parse(String(file.metadata.timeCreated ?? ''));
+    if (!(created <= cutoff)) continue;
+    const outcome = await ingestUploadRetrying(
+      {
+        name: file.name,
+        size: Number(file.metadata.size ?? 0),
+        contentType: file.metadata.contentType,
+        metadata: (file.metadata.metadata ?? {}) as Record<string, string>,
+      },
+      deps,
+    );
+    outcomes[outcome.status] = (outcomes[outcome.status] ?? 0) + 1;
+  }
+  if (Object.keys(outcomes).length) logger.warn('ingestion.swept', { outcomes });
+  return { scanned: files.length, outcomes };
 }
 
 async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {

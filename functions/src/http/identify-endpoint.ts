@@ -4,6 +4,7 @@ import busboy from 'busboy';
 import { HttpsError, type FunctionsErrorCode } from 'firebase-functions/https';
 import * as logger from 'firebase-functions/logger';
 import { errorSummary, fail } from '../common/errors.js';
+import { isTransientError } from '../common/transient.js';
 import {
   parseLocation,
   parseTakenAt,
@@ -274,6 +275,15 @@ export async function handleIdentifyRequest(
     } else if (err instanceof HttpsError) {
       if (statusOf(err) === 503) res.set('Retry-After', '60');
       sendError(res, statusOf(err), err.code, err.message);
+    } else if (isTransientError(err)) {
+      logger.warn('identify.http.unavailable', errorSummary(err));
+      res.set('Retry-After', '5');
+      sendError(
+        res,
+        503,
+        'unavailable',
+        'Service momentanément indisponible. Réessayez dans quelques instants.',
+      );
     } else {
       logger.error('identify.http.failed', errorSummary(err));
       sendError(res, 500, 'internal', 'Une erreur interne est survenue. Réessayez plus tard.');

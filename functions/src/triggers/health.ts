@@ -1,4 +1,3 @@
-import { initBackend } from '@wildlens/model';
 import { onRequest } from 'firebase-functions/https';
 import * as logger from 'firebase-functions/logger';
 import { FUNCTIONS_REGION } from '../config.js';
@@ -13,10 +12,12 @@ export const health = onRequest({ region: FUNCTIONS_REGION, cors: true }, async 
     return;
   }
   // The TensorFlow backend this instance would identify with (initialised once, cached).
-  const backend = await initBackend().then(
-    (info) => `${info.name}${info.simd ? ' (SIMD)' : ''}`,
-    () => 'indisponible',
-  );
+  const backend = await import('@wildlens/model')
+    .then(({ initBackend }) => initBackend())
+    .then(
+      (info) => `${info.name}${info.simd ? ' (SIMD)' : ''}`,
+      () => 'indisponible',
+    );
   const report = await buildHealthReport({
     db: firestore(),
     version: FUNCTIONS_VERSION,

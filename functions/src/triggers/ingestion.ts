@@ -1,7 +1,26 @@
 import { onObjectFinalized } from 'firebase-functions/storage';
+import { onSchedule } from 'firebase-functions/scheduler';
 import { FUNCTIONS_REGION, config } from '../config.js';
 import { defaultBucket, firestore } from '../firebase.js';
-import { ingestUpload } from '../handlers/ingestion.js';
+import {
+  ingestUploadRetrying,
+  reingestStaleUploads,
+  type IngestionDeps,
+} from '../handlers/ingestion.js';
+
+function ingestionDeps(): IngestionDeps {
+  return {
+    db: firestore(),
+    bucket: defaultBucket(),
+    limits: {
+      maxBytes: config.maxUploadBytes.value(),
+      maxPixels: config.maxInputPixels.value(),
+      minSide: config.minImageSide.value(),
+      maxSide: config.trainingMaxSide.value(),
+    },
+    now: () => new Date(),
+  };
+}
 
 /**
  * Ingests admin uploads (incoming/...) into the training set. Retries are on: the handler
@@ -12,24 +31,22 @@ import { ingestUpload } from '../handlers/ingestion.js';
 export const ingestTrainingUpload = onObjectFinalized(
   { region: FUNCTIONS_REGION, memory: '1GiB', concurrency: 4, retry: true, timeoutSeconds: 120 },
   async (event) => {
-    await ingestUpload(
+    await ingestUploadRetrying(
       {
         name: event.data.name,
         size: Number(event.data.size),
         contentType: event.data.contentType,
         metadata: event.data.metadata,
       },
-      {
-        db: firestore(),
-        bucket: defaultBucket(),
-        limits: {
-          maxBytes: config.maxUploadBytes.value(),
-          maxPixels: config.maxInputPixels.value(),
-          minSide: config.minImageSide.value(),
-          maxSide: config.trainingMaxSide.value(),
-        },
-        now: () => new Date(),
-      },
+      ingestionDeps(),
     );
+  },
+);
+
+/** Uploads still waiting under incoming/ after 15 minutes lost their event: ingest them. */
+export const sweepIncomingUploads = onSchedule(
+  { region: FUNCTIONS_REGION, schedule: 'every 15 minutes', memory: '1GiB', timeoutSeconds: 540 },
+  async () => {
+    await reingestStaleUploads(ingestionDeps(), { olderThanMs: 15 * 60_000, limit: 500 });
   },
 );

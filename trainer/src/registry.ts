@@ -94,6 +94,66 @@ export async function rollbackActiveModel(db: Firestore, now: Date): Promise<{ a
   });
 }
 
+/**
+ * The end of a training run, in one transaction: the run must still be `running` (the stale-run
+ * reaper may have failed it meanwhile: then nothing changes and the exported version stays a
+ * mere candidate), the promotion rule is applied against the model active *now* (an admin may
+ * have promoted another one during training), and the run document is completed.
+ */
+export async function completeRunAndMaybePromote(
+  db: Firestore,
+  input: {
+    runId: string;
+    version: string;
+    candidateTop1: number;
+    now: Date;
+    runFields: Record<string, unknown>;
+  },
+): Promise<
+  | { completed: false; runStatus: string }
+  | { completed: true; promoted: boolean; activeTop1: number | undefined }
+> {
+  const runRef = db.collection(COLLECTIONS.trainingRuns).doc(input.runId);
+  return db.runTransaction(async (tx) => {
+    const [run, pointer] = await Promise.all([tx.get(runRef), tx.get(db.doc(ACTIVE_MODEL_DOC))]);
+    const runStatus = String(run.get('status'));
+    if (runStatus !== 'running') return { completed: false as const, runStatus };
+    const current = pointer.exists ? (pointer.get('version') as string) : undefined;
+    const activeTop1 = current
+      ? ((await tx.get(db.collection(COLLECTIONS.models).doc(current))).get('metrics.top1') as
+          number | undefined)
+      : undefined;
+    const promoted = shouldPromote(input.candidateTop1, activeTop1);
+    if (promoted && current !== input.version) {
+      const history = pointer.exists
+        ? ((pointer.get('history') as string[] | undefined) ?? [])
+        : [];
+      setActive(
+        tx,
+        db,
+        input.version,
+        current ? [...history, current] : history,
+        current,
+        input.now,
+      );
+    }
+    tx.update(runRef, {
+      ...input.runFields,
+      status: 'succeeded',
+      finishedAt: input.now,
+      heartbeatAt: input.now,
+      modelVersion: input.version,
+      promoted,
+      ...(promoted
+        ? {}
+        : {
+            notPromotedReason: `Top-1 ${(input.candidateTop1 * 100).toFixed(1)} % inférieur au modèle actif (${((activeTop1 ?? 0) * 100).toFixed(1)} %).`,
+          }),
+    });
+    return { completed: true as const, promoted, activeTop1 };
+  });
+}
+
 /** Promotion rule: a candidate never replaces a better model (top-1 on its held-out split). */
 export function shouldPromote(candidateTop1: number, activeTop1: number | undefined): boolean {
   return activeTop1 === undefined || candidateTop1 >= activeTop1 - 1e-9;

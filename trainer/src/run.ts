@@ -24,12 +24,7 @@ import {
 import { COLLECTIONS } from '@wildlens/shared';
 import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
-import {
-  modelStoragePrefix,
-  promoteModelVersion,
-  readActiveModel,
-  shouldPromote,
-} from './registry.js';
+import { modelStoragePrefix, completeRunAndMaybePromote } from './registry.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
 import { StorageEmbeddingCache } from './storage-embedding-cache.js';
 
@@ -346,11 +341,6 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       await rm(dir, { recursive: true, force: true });
     }
 
-    const active = await readActiveModel(db);
-    const activeTop1 = active
-      ? ((await db.collection(COLLECTIONS.models).doc(active.version).get()).get('metrics.top1') as
-          number | undefined)
-      : undefined;
     const durationMs = Date.now() - started;
     await db
       .collection(COLLECTIONS.models)
@@ -381,27 +371,25 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         storagePrefix: prefix,
         status: 'candidate',
       });
-    const promote = shouldPromote(holdout.top1, activeTop1);
-    if (promote) await promoteModelVersion(db, version, deps.now());
-
-    enter('done');
+    // Progress is flushed first; the final state is then written by the completing transaction.
     await reporter.close();
-    await runRef.update({
-      status: 'succeeded',
-      phase: 'done',
-      phaseLabel: PHASE_LABELS_FR.done,
-      finishedAt: deps.now(),
-      heartbeatAt: deps.now(),
-      modelVersion: version,
-      promoted: promote,
-      durationMs,
-      metrics: { top1: holdout.top1, top3: holdout.top3, macroF1: holdout.macroF1 },
-      ...(promote
-        ? {}
-        : {
-            notPromotedReason: `Top-1 ${(holdout.top1 * 100).toFixed(1)} % inférieur au modèle actif (${((activeTop1 ?? 0) * 100).toFixed(1)} %).`,
-          }),
+    const completion = await completeRunAndMaybePromote(db, {
+      runId,
+      version,
+      candidateTop1: holdout.top1,
+      now: deps.now(),
+      runFields: {
+        phase: 'done',
+        phaseLabel: PHASE_LABELS_FR.done,
+        durationMs,
+        metrics: { top1: holdout.top1, top3: holdout.top3, macroF1: holdout.macroF1 },
+      },
     });
+    if (!completion.completed) {
+      // Reaped (or cancelled) while we trained: its verdict stands; the export stays a candidate.
+      return { kind: 'skipped', reason: `run became ${completion.runStatus} during training` };
+    }
+    const promote = completion.promoted;
     return { kind: 'trained', modelVersion: version, promoted: promote, top1: holdout.top1 };
   } catch (err) {
     await reporter.close().catch(() => undefined);

@@ -1,7 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { isTransientError, retryTransient } from './transient.js';
+import {
+  DeadlineExceededError,
+  isTransientError,
+  retryTransient,
+  withDeadline,
+} from './transient.js';
 
 /** A real connection reset: a server that accepts the request and destroys the socket. */
 async function realConnectionReset(): Promise<unknown> {
@@ -117,5 +122,23 @@ describe('retryTransient', () => {
     expect(delays[0]).toBeLessThanOrEqual(100);
     expect(delays[2]).toBeGreaterThanOrEqual(200);
     expect(delays[2]).toBeLessThanOrEqual(400);
+  });
+});
+
+describe('withDeadline', () => {
+  it('passes a prompt answer through', async () => {
+    await expect(withDeadline(Promise.resolve(42), 1000, 'quick')).resolves.toBe(42);
+  });
+
+  it('turns a hanging operation into a transient deadline error', async () => {
+    const hanging = new Promise<never>(() => {});
+    const err: unknown = await withDeadline(hanging, 30, 'quota').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeadlineExceededError);
+    expect(isTransientError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/quota: no answer within 30 ms/);
+  });
+
+  it('keeps the operation’s own failure', async () => {
+    await expect(withDeadline(Promise.reject(new Error('bug')), 1000, 'x')).rejects.toThrow('bug');
   });
 });

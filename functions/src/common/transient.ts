@@ -61,3 +61,35 @@ export async function retryTransient<T>(fn: () => Promise<T>, options: RetryOpti
     }
   }
 }
+
+/** How long a user request waits for one Firestore operation before answering `unavailable`. */
+export const FIRESTORE_DEADLINE_MS = 15_000;
+
+/** The error of an operation that outlived its deadline: transient (gRPC DEADLINE_EXCEEDED). */
+export class DeadlineExceededError extends Error {
+  readonly code = 4;
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer within ${ms} ms`);
+    this.name = 'DeadlineExceededError';
+  }
+}
+
+/**
+ * Bounds how long a request waits for a backend. Firestore's client retries an unreachable
+ * backend for minutes (a default transaction ~4 min, a write up to 10 min), far past a
+ * function's timeout, where the platform would kill the request with a bare `internal`. The
+ * operation itself is not cancelled: callers must be able to live with it landing late.
+ */
+export async function withDeadline<T>(operation: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      operation,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DeadlineExceededError(what, ms)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -8,6 +8,7 @@ import {
   type ActiveModelPointer,
   type ServingModel,
 } from './model-engine.js';
+import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
 
 /** Reads model files from Cloud Storage under the pointer's prefix (never outside it). */
 export function storageModelReader(bucket: Bucket, storagePrefix: string) {
@@ -46,7 +47,11 @@ let engine: ModelEngine | null = null;
 export function modelEngine(): ModelEngine {
   engine ??= new ModelEngine({
     readPointer: async () => {
-      const snap = await firestore().collection(COLLECTIONS.config).doc('activeModel').get();
+      const snap = await withDeadline(
+        firestore().collection(COLLECTIONS.config).doc('activeModel').get(),
+        FIRESTORE_DEADLINE_MS,
+        'active model pointer',
+      );
       return parsePointer(snap.data());
     },
     load: loadFromStorage,

@@ -1,5 +1,6 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import { COLLECTIONS } from '@wildlens/shared';
+import { withDeadline } from '../common/transient.js';
 
 export interface HealthReport {
   status: 'ok' | 'degraded';
@@ -27,10 +28,15 @@ export async function buildHealthReport(deps: HealthDeps): Promise<HealthReport>
   let speciesCount: number | null = null;
   let active: string | null = null;
   try {
-    const [count, pointer] = await Promise.all([
-      deps.db.collection(COLLECTIONS.species).count().get(),
-      deps.db.collection(COLLECTIONS.config).doc('activeModel').get(),
-    ]);
+    // A health check answers quickly or says "unreachable": never hangs on client retries.
+    const [count, pointer] = await withDeadline(
+      Promise.all([
+        deps.db.collection(COLLECTIONS.species).count().get(),
+        deps.db.collection(COLLECTIONS.config).doc('activeModel').get(),
+      ]),
+      5_000,
+      'health firestore check',
+    );
     speciesCount = count.data().count;
     active = pointer.exists ? ((pointer.get('version') as string | undefined) ?? null) : null;
   } catch {

@@ -10,6 +10,7 @@ import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
 import type { SpeciesSheet } from './species.js';
 import { downloadUrl, storageApiOrigin } from '../common/download-url.js';
+import { DeadlineExceededError, FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
 
 export { downloadUrl, storageApiOrigin };
 
@@ -209,7 +210,11 @@ export function cachedSpeciesLookup(
   return async (id) => {
     const hit = cache.get(id);
     if (hit && Date.now() - hit.at < ttlMs) return hit.sheet;
-    const snap = await db().collection(COLLECTIONS.species).doc(id).get();
+    const snap = await withDeadline(
+      db().collection(COLLECTIONS.species).doc(id).get(),
+      FIRESTORE_DEADLINE_MS,
+      'species sheet',
+    );
     let sheet: SpeciesSheet | null = null;
     if (snap.exists) {
       const { datasetLabels: _internal, ...rest } = snap.data() as Species;
@@ -373,7 +378,7 @@ export async function identifyFootprint(
       save(paths.photo, photo.data),
       save(paths.thumbnail, thumbnail),
     ]);
-    await ref.create({
+    const created = ref.create({
       verdict: result.verdict,
       speciesId: footprint ? bestId : null,
       speciesNameFr: species?.nameFr ?? null,
@@ -394,6 +399,16 @@ export async function identifyFootprint(
       photo: { width: photo.width, height: photo.height, bytes: photo.data.length },
       feedback: null,
     });
+    try {
+      await withDeadline(created, FIRESTORE_DEADLINE_MS, 'observation write');
+    } catch (err) {
+      // The write may still land once Firestore answers again: queue its undo, so a late
+      // record never points at the photos deleted below.
+      if (err instanceof DeadlineExceededError) {
+        void created.then(() => ref.delete()).catch(() => undefined);
+      }
+      throw err;
+    }
   } catch (err) {
     await Promise.all([
       deleteQuietly(deps.bucket, paths.photo),

@@ -56,6 +56,8 @@ describe('Storage upload fires the ingestion trigger in the Functions emulator',
     expect(image.get('speciesId')).toBe('renard');
     expect(image.get('batchId')).toBe('lot-e2e');
     const [stored] = await adminBucket().file(`training/renard/${hash}.jpg`).download();
+    // The recorded hash is the stored JPEG's: the trainer relies on it to skip downloads.
+    expect(image.get('storedSha256')).toBe(createHash('sha256').update(stored).digest('hex'));
     const meta = await sharp(stored).metadata();
     expect(meta.format).toBe('jpeg');
     expect(meta.exif).toBeUndefined();

@@ -156,6 +156,9 @@ describe('training runs', () => {
     const { runId } = await call<{ runId: string }>(admin, 'startTrainingRun', {});
     const run = await runFinished(runId, 180_000);
     expect(run.status).toBe('succeeded');
+    // Same photos as the first run: every view comes from the cache and no photo is fetched.
+    expect(run.embedding).toMatchObject({ photoDownloads: 0, computedViews: 0 });
+    expect((run.embedding as { cachedViews: number }).cachedViews).toBeGreaterThan(0);
     const second = run.modelVersion as string;
     await call(admin, 'promoteModel', { version: second });
     expect((await adminDb().doc('config/activeModel').get()).get('version')).toBe(second);

@@ -87,6 +87,8 @@ interface DatasetImage {
   speciesId: string;
   storagePath: string;
   group: string;
+  /** SHA-256 of the stored JPEG (recorded at ingestion since 2026-11; absent on older images). */
+  storedSha256?: string;
 }
 
 /**
@@ -106,6 +108,7 @@ export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<
       speciesId: d.get('speciesId') as string,
       storagePath: d.get('storagePath') as string,
       group: (d.get('group') as string | undefined) || d.id,
+      storedSha256: (d.get('storedSha256') as string | undefined) || undefined,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -235,30 +238,45 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       'progress.total': dataset.length,
     });
 
-    const bytesById = new Map<string, Buffer>();
-    const download = async (images: DatasetImage[]): Promise<void> => {
-      await mapLimit(images, 8, async (image) => {
-        if (bytesById.has(image.id)) return;
-        const [bytes] = await bucket.file(image.storagePath).download();
+    // Photos are fetched only when needed: to hash an image recorded without its stored hash,
+    // or to embed a view missing from the cache. A cached retrain reads no photo at all.
+    const bytesById = new Map<string, Promise<Buffer>>();
+    let photoDownloads = 0;
+    const bytesOf = (image: DatasetImage): Promise<Buffer> => {
+      let bytes = bytesById.get(image.id);
+      if (!bytes) {
+        photoDownloads++;
+        bytes = bucket
+          .file(image.storagePath)
+          .download()
+          .then(([data]) => data);
         bytesById.set(image.id, bytes);
+        bytes.catch(() => bytesById.delete(image.id));
+      }
+      return bytes;
+    };
+    const hashById = new Map<string, string>();
+    const hashAll = async (images: DatasetImage[]): Promise<string[]> => {
+      await mapLimit(images, 8, async (image) => {
+        if (!hashById.has(image.id))
+          hashById.set(image.id, image.storedSha256 ?? sha256Hex(await bytesOf(image)));
       });
+      return images.map((image) => hashById.get(image.id) as string);
     };
     const asTrainingImages = (images: DatasetImage[]): TrainingImage[] =>
       images.map((image) => ({
         id: image.id,
         label: image.speciesId,
         group: image.group,
-        read: async () => bytesById.get(image.id) as Buffer,
+        sha256: hashById.get(image.id),
+        read: () => bytesOf(image),
       }));
-    await download(mine);
 
     const variants = trainVariantsFor(options.augment, options.tta);
     const cache = new StorageEmbeddingCache(bucket, variants.length);
-    const hashesOf = (images: DatasetImage[]): string[] =>
-      images.map((i) => sha256Hex(bytesById.get(i.id) as Buffer));
 
     enter('embedding');
-    await cache.prefetch(options.backboneId, hashesOf(mine));
+    await cache.prefetch(options.backboneId, await hashAll(mine));
     const backbone = await loadBackbone(options.backboneId);
     let embedded: EmbeddedImage[];
     try {
@@ -289,25 +307,42 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           ...cache.stats,
         });
         if (!coordinator) {
+          backbone.dispose();
           await reporter.close();
           return { kind: 'shard-done' };
         }
         // Other shards' embeddings come from Storage; only images added by no shard are embedded.
-        await download(dataset);
-        await cache.prefetch(options.backboneId, hashesOf(dataset));
+        await cache.prefetch(options.backboneId, await hashAll(dataset));
         embedded = await embedImages(asTrainingImages(dataset), backbone, variants, { cache });
         await cache.flush();
       }
-    } finally {
+    } catch (err) {
       backbone.dispose();
+      throw err;
     }
-    deps.log('trainer.embedded', { runId, images: embedded.length, ...cache.stats });
+    deps.log('trainer.embedded', {
+      runId,
+      images: embedded.length,
+      photoDownloads,
+      ...cache.stats,
+    });
+    // Shown on the training page, and how tests see that a retrain reused the cache.
+    reporter.update({
+      embedding: {
+        images: embedded.length,
+        photoDownloads,
+        cachedViews: cache.stats.hits,
+        computedViews: cache.stats.misses,
+      },
+    });
 
     enter('evaluating');
     const holdout = evaluateOnHoldout(embedded, labels, options);
 
     const version = modelVersionFor(deps.now(), runId);
     enter('training', { curve: [] });
+    // The backbone stays loaded (and shared: models/backbones are reference-counted) through
+    // training, which would otherwise load it again for the embeddings of new photos.
     const { model, metrics } = await trainFootprintModel({
       images: asTrainingImages(dataset),
       labels,
@@ -323,7 +358,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         if (p.phase === 'training' && p.epoch !== undefined && p.loss !== undefined)
           reporter.appendCurve({ epoch: p.epoch, loss: p.loss, accuracy: p.accuracy ?? null });
       },
-    });
+    }).finally(() => backbone.dispose());
+    // Keeps the embeddings of the synthetic negatives (the not_a_footprint check) for next time.
+    await cache.flush();
 
     enter('exporting');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-model-'));

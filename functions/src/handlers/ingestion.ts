@@ -221,6 +221,8 @@ export async function ingestUpload(
         width: normalised.width,
         height: normalised.height,
         bytes: normalised.data.length,
+        // Hash of the stored JPEG: the trainer finds cached embeddings without downloading it.
+        storedSha256: createHash('sha256').update(normalised.data).digest('hex'),
         originalBytes: original.length,
         sourceName: base.fileName,
         uploaderUid: base.uploaderUid,

@@ -45,6 +45,11 @@ export interface TrainingImage {
   id: string;
   label: string;
   group?: string;
+  /**
+   * SHA-256 of the bytes `read` returns, when known beforehand: then `read` is only called for
+   * views missing from the embedding cache (a cached retrain never fetches the photos).
+   */
+  sha256?: string;
   read(): Promise<Buffer>;
 }
 
@@ -83,8 +88,8 @@ export async function embedImages(
   const out: EmbeddedImage[] = [];
   let done = 0;
   for (const image of images) {
-    const bytes = await image.read();
-    const sha256 = sha256Hex(bytes);
+    let bytes = image.sha256 ? undefined : await image.read();
+    const sha256 = image.sha256 ?? sha256Hex(bytes as Buffer);
     const views = new Map<string, Float32Array>();
     const missing: string[] = [];
     for (const variant of variants) {
@@ -93,6 +98,7 @@ export async function embedImages(
       else missing.push(variant);
     }
     if (missing.length) {
+      bytes ??= await image.read();
       const rgb = await decodeToRgb(bytes, WORKING_SIZE);
       const rendered = await Promise.all(
         missing.map((v) => renderVariant(rgb, backbone.spec.inputSize, v, sha256)),

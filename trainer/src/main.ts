@@ -39,8 +39,10 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerOpt
 }
 
 function log(event: string, data: Record<string, unknown> = {}): void {
-  // One JSON line per event: Cloud Logging parses it as a structured entry.
-  console.log(JSON.stringify({ severity: 'INFO', message: event, ...data }));
+  // One JSON line per event: Cloud Logging parses it as a structured entry. elapsedMs (since
+  // the process started: performance.now()'s origin) shows where a run spends its time.
+  const elapsedMs = Math.round(performance.now());
+  console.log(JSON.stringify({ severity: 'INFO', message: event, elapsedMs, ...data }));
 }
 
 async function main(): Promise<number> {

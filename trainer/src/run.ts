@@ -361,6 +361,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     }).finally(() => backbone.dispose());
     // Keeps the embeddings of the synthetic negatives (the not_a_footprint check) for next time.
     await cache.flush();
+    deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
 
     enter('exporting');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-model-'));

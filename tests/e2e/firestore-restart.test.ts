@@ -181,7 +181,7 @@ describe('Firestore emulator killed and restarted under the running suite', () =
       const photo = b64(await samplePhoto());
       const pid = listeningPid(FIRESTORE_PORT);
       expect(pid).toBe(spec?.pid);
-      await killHard(pid as number, FIRESTORE_PORT);
+      await killHard(pid as number, FIRESTORE_PORT, 15_000, FIRESTORE_HOST);
       expect(await portAnswers(FIRESTORE_HOST, FIRESTORE_PORT)).toBe(false);
       log(`JVM ${pid} tuée (SIGKILL)`);
 

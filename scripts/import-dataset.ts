@@ -5,7 +5,7 @@
  * waits for the ingestion trigger, starts a training run as an admin and waits for it.
  * `npm start` calls it on first run (no active model). Needs the emulators (`npm start`).
  */
-import { randomUUID, createHash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -20,9 +20,10 @@ import {
   signInWithEmailAndPassword,
 } from 'firebase/auth';
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from 'firebase/functions';
-import { speciesIdFromLabel } from '@wildlens/shared';
+import { mapLimit, speciesIdFromLabel } from '@wildlens/shared';
 import { PROJECT_ID, REPO_ROOT, emulatorPorts } from './emulators/stack.js';
 import { functionsOrigin } from './emulators/wait.js';
+import { uploadIdFor } from '../functions/src/handlers/ingestion.js';
 
 export const DEFAULT_SEED_DATASET = path.resolve(
   REPO_ROOT,
@@ -82,18 +83,6 @@ export async function readLabelledFolder(
     }
   }
   return { images, skipped };
-}
-
-const uploadIdFor = (objectName: string): string =>
-  createHash('sha256').update(objectName).digest('hex').slice(0, 32);
-
-async function mapLimit<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++] as T);
-    }),
-  );
 }
 
 /**

@@ -3,19 +3,17 @@
  * provisioned for this machine (online or offline, see emulators/stack.ts), loads the seed
  * data and prints the URLs a newcomer needs. Ctrl+C stops everything.
  */
-import { spawn } from 'node:child_process';
 import { initializeApp } from 'firebase-admin/app';
 import { getFirestore } from 'firebase-admin/firestore';
 import {
   ALL_EMULATORS,
   PROJECT_ID,
-  REPO_ROOT,
   StackError,
   describePlan,
   emulatorPorts,
-  firebaseBin,
   planEmulatorStack,
 } from './emulators/stack.js';
+import { spawnFirebaseSuite } from './emulators/suite.js';
 import { waitForFunctions } from './emulators/wait.js';
 import { seedSpeciesCatalog } from './seed/species.js';
 import { existsSync } from 'node:fs';
@@ -24,28 +22,10 @@ import { DEFAULT_SEED_DATASET, importDataset } from './import-dataset.js';
 async function main(): Promise<number> {
   const plan = await planEmulatorStack();
   console.log(`\n${describePlan(plan)}\n`);
-  const child = spawn(
-    firebaseBin(),
+  const exited = spawnFirebaseSuite(
     ['emulators:start', '--only', ALL_EMULATORS, '--project', PROJECT_ID, ...plan.firebaseArgs],
-    // Own process group: on exit everything the suite started (JVMs included) is reaped.
-    { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...plan.env }, detached: true },
+    plan.env,
   );
-  const killGroup = (signal: NodeJS.Signals): void => {
-    try {
-      if (child.pid) process.kill(-child.pid, signal);
-    } catch {
-      // group already gone
-    }
-  };
-  const exited = new Promise<number>((resolve) =>
-    child.on('exit', (code) => {
-      killGroup('SIGKILL');
-      resolve(code ?? 1);
-    }),
-  );
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => killGroup(signal));
-  }
 
   const ready = await Promise.race([
     waitForFunctions(180_000).then(() => true),

@@ -8,26 +8,16 @@
  * Targets (2-core machine): identify p50 ≤ 400 ms at c=1, 0 errors at c=8, history p50 ≤ 100 ms.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { httpsCallable } from 'firebase/functions';
-import { REPO_ROOT } from '../emulators/stack.js';
-import { execUnderEmulators } from '../emulators/suite.js';
+import { ensureUnderEmulators, percentile } from './support.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const runsArg = args.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 20;
 
-if (!process.env.FIREBASE_EMULATOR_HUB) {
-  // Not inside the emulators yet: start them around this very script.
-  const self = fileURLToPath(import.meta.url);
-  process.exit(
-    await execUnderEmulators(`${REPO_ROOT}/node_modules/.bin/tsx ${self} ${args.join(' ')}`, {
-      quiet: json,
-    }),
-  );
-}
+await ensureUnderEmulators(import.meta.url, args, json);
 
 // Inside `firebase emulators:exec` from here on.
 const { waitForFunctions } = await import('../emulators/wait.js');
@@ -38,12 +28,6 @@ const fixtures = await import('../../tests/e2e/model-fixture.js');
 const log = (m: string) => {
   if (!json) console.log(m);
 };
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
-}
 
 interface Measure {
   name: string;

@@ -19,11 +19,10 @@
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { httpsCallable } from 'firebase/functions';
-import { REPO_ROOT } from '../emulators/stack.js';
-import { execUnderEmulators } from '../emulators/suite.js';
+import { mapLimit } from '@wildlens/shared';
+import { ensureUnderEmulators, percentile } from './support.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -38,14 +37,7 @@ const HIKERS = numberArg('--hikers', 50);
 const CALLS = Math.max(HIKERS, numberArg('--calls', 100));
 const WINDOW = numberArg('--window', 16);
 
-if (!process.env.FIREBASE_EMULATOR_HUB) {
-  const self = fileURLToPath(import.meta.url);
-  process.exit(
-    await execUnderEmulators(`${REPO_ROOT}/node_modules/.bin/tsx ${self} ${args.join(' ')}`, {
-      quiet: json,
-    }),
-  );
-}
+await ensureUnderEmulators(import.meta.url, args, json);
 
 // Inside `firebase emulators:exec` from here on.
 const { waitForFunctions } = await import('../emulators/wait.js');
@@ -57,12 +49,6 @@ const { uploadIdFor } = await import('../../functions/src/handlers/ingestion.js'
 const log = (m: string) => {
   if (!json) console.log(m);
 };
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return Number.NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] as number;
-}
 
 function stats(times: number[]): { p50: number; p95: number; p99: number; max: number } {
   const sorted = [...times].sort((a, b) => a - b);
@@ -97,18 +83,6 @@ function sampleWorkers(): () => { peakWorkers: number; peakRssMb: number } {
     clearInterval(timer);
     return { peakWorkers, peakRssMb: Math.round(peakRss / 1024 / 1024) };
   };
-}
-
-async function mapLimit<T>(items: T[], limit: number, fn: (t: T, i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i] as T, i);
-      }
-    }),
-  );
 }
 
 /** `count` distinct photos (distinct bytes: every one must become its own training image). */

@@ -41,28 +41,41 @@ export async function execUnderEmulators(
     command,
   ];
   if (!options.quiet) console.log(`  $ firebase ${args.join(' ')}`);
+  return spawnFirebaseSuite(args, { ...plan.env, ...options.env });
+}
+
+/**
+ * Starts `firebase <args>` (emulators:exec or emulators:start) in its own process group,
+ * forwards Ctrl+C / SIGTERM to that group, and once firebase-tools exits kills what is left
+ * of the group and the Firestore JVM if it is still on its port (firebase-tools starts that
+ * JVM in a process group of its own). Resolves with firebase-tools' exit code.
+ */
+export function spawnFirebaseSuite(args: string[], env: Record<string, string>): Promise<number> {
   // Only a JVM this suite started is reaped: not another suite's already on the port.
   const firestorePort = emulatorPorts().firestore;
   const portWasFree = listeningPid(firestorePort) === undefined;
   const child = spawn(firebaseBin(), args, {
     cwd: REPO_ROOT,
     stdio: 'inherit',
-    env: { ...process.env, ...plan.env, ...options.env },
+    env: { ...process.env, ...env },
     detached: true,
   });
-  const forward = (signal: NodeJS.Signals) => () => child.pid && process.kill(-child.pid, signal);
-  process.on('SIGINT', forward('SIGINT'));
-  process.on('SIGTERM', forward('SIGTERM'));
-  const code = await new Promise<number>((resolve) =>
-    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // nothing left in the group: the normal case once it has exited
+    }
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => signalGroup(signal));
+  return new Promise<number>((resolve) =>
+    child.on('exit', (code, signal) => {
+      signalGroup('SIGKILL');
+      if (portWasFree) reapJavaListener(firestorePort);
+      resolve(code ?? (signal ? 1 : 0));
+    }),
   );
-  try {
-    if (child.pid) process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // nothing left in the group: the normal case
-  }
-  if (portWasFree) reapJavaListener(firestorePort);
-  return code;
 }
 
 /** Kills a Java process left listening on `port` (only Java: never someone else's server). */

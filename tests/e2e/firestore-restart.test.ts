@@ -46,6 +46,7 @@ import {
   signedInClient,
   type Client,
 } from './support.js';
+import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 
 const log = (m: string) => console.log(`[firestore-restart e2e] ${m}`);
 const [FIRESTORE_HOST = '127.0.0.1', FIRESTORE_PORT_TEXT = ''] = (
@@ -92,10 +93,6 @@ async function observationObjects(uid: string): Promise<string[]> {
   const [files] = await adminBucket().getFiles({ prefix: `users/${uid}/observations/` });
   return files.map((f) => f.name);
 }
-
-/** uploads/{id} of an object name (as the ingestion handler derives it). */
-const uploadIdFor = (objectName: string) =>
-  createHash('sha256').update(objectName).digest('hex').slice(0, 32);
 
 async function firestoreAnswers(): Promise<boolean> {
   try {

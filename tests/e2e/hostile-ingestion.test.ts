@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adminBucket, adminDb, closeAdmin, eventually } from './support.js';
+import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 
 afterAll(closeAdmin);
 
@@ -14,7 +15,6 @@ const dir = new URL('../fixtures/hostile/', import.meta.url);
 const { cases } = JSON.parse(readFileSync(new URL('manifest.json', dir), 'utf8')) as {
   cases: { file: string; expected: string }[];
 };
-const uploadIdFor = (name: string) => createHash('sha256').update(name).digest('hex').slice(0, 32);
 
 describe('hostile corpus through the ingestion trigger', () => {
   it('answers every file as intended and leaves no orphan', { timeout: 240_000 }, async () => {

@@ -5,8 +5,6 @@
  * middle of an ingestion; uploads whose event was lost, picked up by the sweeper.
  */
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +16,7 @@ import {
   type IngestionDeps,
 } from '../../functions/src/handlers/ingestion.js';
 import { adminBucket, adminDb, closeAdmin, eventually } from './support.js';
+import { connectionResetError } from '../helpers/connection-reset.js';
 
 afterAll(closeAdmin);
 
@@ -42,6 +41,16 @@ async function photo(seed: number): Promise<Buffer> {
     .toBuffer();
 }
 
+/** The uploads/{id} record of an object, once the ingestion (trigger or handler) wrote it. */
+function uploadRecord(name: string) {
+  return eventually(async () => {
+    const s = await adminDb()
+      .doc(`uploads/${uploadIdFor(name)}`)
+      .get();
+    return s.exists ? s.data() : undefined;
+  });
+}
+
 describe('ingestion faults', () => {
   it('one event delivered three times at once (trigger + 2 redeliveries) gives one result', async () => {
     const data = await photo(11);
@@ -55,12 +64,7 @@ describe('ingestion faults', () => {
       ingestUpload(object, deps()),
     ]);
     for (const o of outcomes) expect(['accepted', 'skipped']).toContain(o.status);
-    const record = await eventually(async () => {
-      const s = await adminDb()
-        .doc(`uploads/${uploadIdFor(name)}`)
-        .get();
-      return s.exists ? s.data() : undefined;
-    });
+    const record = await uploadRecord(name);
     expect(record).toMatchObject({ status: 'accepted', trainingImageId: hash });
     const images = await adminDb()
       .collection('trainingImages')
@@ -90,12 +94,7 @@ describe('ingestion faults', () => {
     expect((await adminDb().doc(`trainingImages/${hash}`).get()).exists).toBe(false);
     // The retry (the trigger, on the re-sent upload) finishes the job consistently.
     await adminBucket().file(name).save(data, { resumable: false });
-    const record = await eventually(async () => {
-      const s = await adminDb()
-        .doc(`uploads/${uploadIdFor(name)}`)
-        .get();
-      return s.exists ? s.data() : undefined;
-    });
+    const record = await uploadRecord(name);
     expect(record).toMatchObject({ status: 'accepted', trainingImageId: hash });
     const image = await adminDb().doc(`trainingImages/${hash}`).get();
     const thumb = await fetch(image.get('imageUrl') as string);
@@ -109,9 +108,9 @@ describe('ingestion faults', () => {
     const data = await photo(37);
     const hash = createHash('sha256').update(data).digest('hex');
     const name = `incoming/loup/reset/${hash.slice(0, 10)}.jpg`;
-    await adminBucket().file(name).save(data, { resumable: false });
     // The first download of this object fails the way the Storage emulator failed under a
-    // burst (a real reset socket); every other call goes to the real emulator.
+    // burst (a real reset socket); every other call goes to the real emulator. Everything is
+    // prepared before the upload so the handler below starts before the trigger finishes.
     const reset = await connectionResetError();
     let failures = 0;
     const bucket = adminBucket();
@@ -135,6 +134,7 @@ describe('ingestion faults', () => {
         };
       },
     });
+    await adminBucket().file(name).save(data, { resumable: false });
     const outcome = await ingestUploadRetrying(
       { name, size: data.length },
       { ...deps(), bucket: flakyBucket },
@@ -143,12 +143,7 @@ describe('ingestion faults', () => {
     expect(failures).toBe(1);
     // The real trigger may have won the race: either way one accepted upload, one image.
     expect(['accepted', 'skipped']).toContain(outcome.status);
-    const record = await eventually(async () => {
-      const s = await adminDb()
-        .doc(`uploads/${uploadIdFor(name)}`)
-        .get();
-      return s.exists ? s.data() : undefined;
-    });
+    const record = await uploadRecord(name);
     expect(record).toMatchObject({ status: 'accepted', trainingImageId: hash });
     expect((await adminDb().doc(`trainingImages/${hash}`).get()).exists).toBe(true);
   });
@@ -189,18 +184,3 @@ describe('ingestion faults', () => {
     );
   });
 });
-
-/** A real connection reset: a server that accepts the request and destroys the socket. */
-async function connectionResetError(): Promise<unknown> {
-  const server = createServer((req) => req.socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  try {
-    await fetch(`http://127.0.0.1:${port}/`);
-    throw new Error('expected the request to fail');
-  } catch (err) {
-    return err;
-  } finally {
-    server.close();
-  }
-}

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adminBucket, adminDb, closeAdmin, eventually } from './support.js';
+import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 
 afterAll(closeAdmin);
 
@@ -20,10 +21,6 @@ async function photo(seed: number): Promise<Buffer> {
   return sharp(raw, { raw: { width: 160, height: 120, channels: 3 } })
     .jpeg()
     .toBuffer();
-}
-
-function uploadIdFor(objectName: string): string {
-  return createHash('sha256').update(objectName).digest('hex').slice(0, 32);
 }
 
 async function uploadAndWait(objectName: string, data: Buffer) {

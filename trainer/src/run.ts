@@ -21,7 +21,7 @@ import {
   type TrainingImage,
   type TtaMode,
 } from '@wildlens/model';
-import { COLLECTIONS } from '@wildlens/shared';
+import { COLLECTIONS, mapLimit } from '@wildlens/shared';
 import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
 import { modelStoragePrefix, completeRunAndMaybePromote } from './registry.js';
@@ -122,19 +122,6 @@ export function countBySpecies(images: { speciesId: string }[]): Record<string, 
 /** Images of one task: every taskCount-th image starting at taskIndex (balanced shards). */
 export function shardOf<T>(items: T[], taskIndex: number, taskCount: number): T[] {
   return items.filter((_, i) => i % taskCount === taskIndex);
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** Held-out metrics: a head trained on the train part, scored on whole held-out groups. */

@@ -2,6 +2,10 @@ import { HttpsError, type FunctionsErrorCode } from 'firebase-functions/https';
 import * as logger from 'firebase-functions/logger';
 import { isTransientError } from './transient.js';
 
+/** What a user is told while Firestore or Storage cannot be reached (callables and HTTP). */
+export const UNAVAILABLE_MESSAGE_FR =
+  'Service momentanément indisponible. Réessayez dans quelques instants.';
+
 /** Throws an HttpsError with a French message meant for the end user. */
 export function fail(code: FunctionsErrorCode, messageFr: string, details?: unknown): never {
   throw new HttpsError(code, messageFr, details);
@@ -19,10 +23,7 @@ export async function guarded<T>(event: string, body: () => Promise<T>): Promise
     if (err instanceof HttpsError) throw err;
     if (isTransientError(err)) {
       logger.warn(`${event}.unavailable`, { error: errorSummary(err) });
-      throw new HttpsError(
-        'unavailable',
-        'Service momentanément indisponible. Réessayez dans quelques instants.',
-      );
+      throw new HttpsError('unavailable', UNAVAILABLE_MESSAGE_FR);
     }
     logger.error(`${event}.failed`, { error: errorSummary(err) });
     throw new HttpsError('internal', 'Une erreur interne est survenue. Réessayez plus tard.');

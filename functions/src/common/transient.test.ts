@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   DeadlineExceededError,
@@ -7,25 +5,11 @@ import {
   retryTransient,
   withDeadline,
 } from './transient.js';
-
-/** A real connection reset: a server that accepts the request and destroys the socket. */
-async function realConnectionReset(): Promise<unknown> {
-  const server = createServer((req) => req.socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  try {
-    await fetch(`http://127.0.0.1:${port}/`);
-    throw new Error('expected the request to fail');
-  } catch (err) {
-    return err;
-  } finally {
-    server.close();
-  }
-}
+import { connectionResetError } from '../../../tests/helpers/connection-reset.js';
 
 describe('isTransientError', () => {
   it('recognises a real socket reset, wrapped in its cause', async () => {
-    const err = await realConnectionReset();
+    const err = await connectionResetError();
     expect(err).toBeInstanceOf(TypeError);
     expect(isTransientError(err)).toBe(true);
   });
@@ -63,7 +47,7 @@ describe('retryTransient', () => {
     const result = await retryTransient(
       async () => {
         calls++;
-        if (calls < 3) throw await realConnectionReset();
+        if (calls < 3) throw await connectionResetError();
         return 'ok';
       },
       { attempts: 4, baseDelayMs: 10, sleep: noSleep },

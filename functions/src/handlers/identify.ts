@@ -10,7 +10,12 @@ import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
 import type { SpeciesSheet } from './species.js';
 import { downloadUrl, storageApiOrigin } from '../common/download-url.js';
-import { DeadlineExceededError, FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
+import {
+  DeadlineExceededError,
+  FIRESTORE_DEADLINE_MS,
+  retryTransient,
+  withDeadline,
+} from '../common/transient.js';
 
 export { downloadUrl, storageApiOrigin };
 
@@ -248,24 +253,6 @@ async function makeThumbnail(
   return { data, brightness: stats.channels[0]?.mean ?? 128 };
 }
 
-const TRANSIENT_NETWORK = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED']);
-
-/** Retries a write twice on connection-level failures (the object name is new, so a retry is safe). */
-async function withNetworkRetry<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const message = err instanceof Error ? err.message : '';
-      const transient =
-        TRANSIENT_NETWORK.has(String(code)) || /ECONNRESET|EPIPE|socket hang up/.test(message);
-      if (!transient || attempt >= 2) throw err;
-      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
-    }
-  }
-}
-
 const round4 = (p: number): number => Math.round(p * 1e4) / 1e4;
 
 function isNotFound(err: unknown): boolean {
@@ -358,15 +345,18 @@ export async function identifyFootprint(
   const paths = observationPhotoPaths(uid, ref.id);
   const save = async (name: string, data: Buffer): Promise<string> => {
     const token = randomUUID();
-    await withNetworkRetry(() =>
-      deps.bucket.file(name).save(data, {
-        resumable: false,
-        contentType: 'image/jpeg',
-        metadata: {
-          cacheControl: 'private, max-age=31536000',
-          metadata: { firebaseStorageDownloadTokens: token, ownerUid: uid },
-        },
-      }),
+    // The object name is new, so a retried write is safe.
+    await retryTransient(
+      () =>
+        deps.bucket.file(name).save(data, {
+          resumable: false,
+          contentType: 'image/jpeg',
+          metadata: {
+            cacheControl: 'private, max-age=31536000',
+            metadata: { firebaseStorageDownloadTokens: token, ownerUid: uid },
+          },
+        }),
+      { attempts: 3, baseDelayMs: 100 },
     );
     return downloadUrl(deps.bucket.name, name, token, deps.storageOrigin);
   };

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { HttpsError, type FunctionsErrorCode } from 'firebase-functions/https';
 import * as logger from 'firebase-functions/logger';
-import { errorSummary, fail } from '../common/errors.js';
+import { UNAVAILABLE_MESSAGE_FR, errorSummary, fail } from '../common/errors.js';
 import { isTransientError } from '../common/transient.js';
 import {
   parseLocation,
@@ -278,12 +278,7 @@ export async function handleIdentifyRequest(
     } else if (isTransientError(err)) {
       logger.warn('identify.http.unavailable', errorSummary(err));
       res.set('Retry-After', '5');
-      sendError(
-        res,
-        503,
-        'unavailable',
-        'Service momentanément indisponible. Réessayez dans quelques instants.',
-      );
+      sendError(res, 503, 'unavailable', UNAVAILABLE_MESSAGE_FR);
     } else {
       logger.error('identify.http.failed', errorSummary(err));
       sendError(res, 500, 'internal', 'Une erreur interne est survenue. Réessayez plus tard.');

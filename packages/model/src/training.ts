@@ -314,9 +314,7 @@ export async function trainFootprintModel(
     const epochs = recipe.head.epochs;
     const head = trainLinearHead(features, y, labels.length, {
       ...recipe.head,
-      onEpoch: (epoch, loss) => {
-        if (epoch % 10 === 0) progress({ phase: 'training', epoch, epochs, loss });
-      },
+      onEpoch: (epoch, loss) => progress({ phase: 'training', epoch, epochs, loss }),
     });
     const centre = rowsOf(embedded, all, ['center'], labelIndex);
     const centroids = classCentroids(centre.features, centre.labels, labels.length);

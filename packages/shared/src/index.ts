@@ -1,2 +1,3 @@
 export * from './species.js';
 export * from './paths.js';
+export * from './concurrency.js';

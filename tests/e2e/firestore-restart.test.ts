@@ -45,8 +45,8 @@ import {
   eventually,
   signedInClient,
   type Client,
+  ingestionRecord,
 } from './support.js';
-import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 
 const log = (m: string) => console.log(`[firestore-restart e2e] ${m}`);
 const [FIRESTORE_HOST = '127.0.0.1', FIRESTORE_PORT_TEXT = ''] = (
@@ -76,15 +76,7 @@ async function ingest(batch: string, data: Buffer) {
   const name = `incoming/renard/${batch}/${hash.slice(0, 10)}.jpg`;
   const started = Date.now();
   await adminBucket().file(name).save(data, { resumable: false });
-  const record = await eventually(
-    async () => {
-      const s = await adminDb()
-        .doc(`uploads/${uploadIdFor(name)}`)
-        .get();
-      return s.exists ? s.data() : undefined;
-    },
-    { timeoutMs: 60_000, what: `ingestion of ${name}` },
-  );
+  const record = await ingestionRecord(name, 60_000);
   return { hash, record, ms: Date.now() - started };
 }
 

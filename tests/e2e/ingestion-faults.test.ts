@@ -15,7 +15,7 @@ import {
   uploadIdFor,
   type IngestionDeps,
 } from '../../functions/src/handlers/ingestion.js';
-import { adminBucket, adminDb, closeAdmin, eventually } from './support.js';
+import { adminBucket, adminDb, closeAdmin, eventually, ingestionRecord } from './support.js';
 import { connectionResetError } from '../helpers/connection-reset.js';
 
 afterAll(closeAdmin);
@@ -41,16 +41,6 @@ async function photo(seed: number): Promise<Buffer> {
     .toBuffer();
 }
 
-/** The uploads/{id} record of an object, once the ingestion (trigger or handler) wrote it. */
-function uploadRecord(name: string) {
-  return eventually(async () => {
-    const s = await adminDb()
-      .doc(`uploads/${uploadIdFor(name)}`)
-      .get();
-    return s.exists ? s.data() : undefined;
-  });
-}
-
 describe('ingestion faults', () => {
   it('one event delivered three times at once (trigger + 2 redeliveries) gives one result', async () => {
     const data = await photo(11);
@@ -64,7 +54,7 @@ describe('ingestion faults', () => {
       ingestUpload(object, deps()),
     ]);
     for (const o of outcomes) expect(['accepted', 'skipped']).toContain(o.status);
-    const record = await uploadRecord(name);
+    const record = await ingestionRecord(name);
     expect(record).toMatchObject({ status: 'accepted', trainingImageId: hash });
     const images = await adminDb()
       .collection('trainingImages')
@@ -94,7 +84,7 @@ describe('ingestion faults', () => {
     expect((await adminDb().doc(`trainingImages/${hash}`).get()).exists).toBe(false);
     // The retry (the trigger, on the re-sent upload) finishes the job consistently.
     await adminBucket().file(name).save(data, { resumable: false });
-    const record = await uploadRecord(name);
+    const record = await ingestionRecord(name);
     expect(record).toMatchObject({ status: 'accepted', trainingImageId: hash });
     const image = await adminDb().doc(`trainingImages/${hash}`).get();
     const thumb = await fetch(image.get('imageUrl') as string);
@@ -143,7 +133,7 @@ describe('ingestion faults', () => {
     expect(failures).toBe(1);
     // The real trigger may have won the race: either way one accepted upload, one image.
     expect(['accepted', 'skipped']).toContain(outcome.status);
-    const record = await uploadRecord(name);
+    const record = await ingestionRecord(name);
     expect(record).toMatchObject({ status: 'accepted', trainingImageId: hash });
     expect((await adminDb().doc(`trainingImages/${hash}`).get()).exists).toBe(true);
   });

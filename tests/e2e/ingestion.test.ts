@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { adminBucket, adminDb, closeAdmin, eventually } from './support.js';
+import { adminBucket, adminDb, closeAdmin, eventually, ingestionRecord } from './support.js';
 import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 
 afterAll(closeAdmin);
@@ -25,16 +25,7 @@ async function photo(seed: number): Promise<Buffer> {
 
 async function uploadAndWait(objectName: string, data: Buffer) {
   await adminBucket().file(objectName).save(data, { resumable: false });
-  const snap = await eventually(
-    async () => {
-      const s = await adminDb()
-        .doc(`uploads/${uploadIdFor(objectName)}`)
-        .get();
-      return s.exists ? s : undefined;
-    },
-    { what: `ingestion of ${objectName}` },
-  );
-  return snap.data() as Record<string, unknown>;
+  return ingestionRecord(objectName);
 }
 
 describe('Storage upload fires the ingestion trigger in the Functions emulator', () => {

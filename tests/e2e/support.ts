@@ -14,6 +14,7 @@ import { connectFirestoreEmulator, getFirestore, type Firestore } from 'firebase
 import { connectFunctionsEmulator, getFunctions, type Functions } from 'firebase/functions';
 import { emulatorPorts } from '../../scripts/emulators/stack.js';
 import { functionsOrigin } from '../../scripts/emulators/wait.js';
+import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 
 export const PROJECT_ID = process.env.GCLOUD_PROJECT ?? 'demo-wildlens';
 export const BUCKET = `${PROJECT_ID}.appspot.com`;
@@ -93,6 +94,22 @@ export async function eventually<T>(
       throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** The uploads/{id} record ingestion (trigger or handler) writes for an object, once it exists. */
+export function ingestionRecord(
+  objectName: string,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown>> {
+  return eventually(
+    async () => {
+      const s = await adminDb()
+        .doc(`uploads/${uploadIdFor(objectName)}`)
+        .get();
+      return s.exists ? s.data() : undefined;
+    },
+    { timeoutMs, what: `ingestion of ${objectName}` },
+  );
 }
 
 export async function closeAdmin(): Promise<void> {

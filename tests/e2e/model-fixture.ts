@@ -1,6 +1,7 @@
 /**
  * A small but real footprint model for end-to-end tests and the benchmark: trained with
- * @wildlens/model (default npm-shipped backbone) on a few photos per species from
+ * @wildlens/model (the npm-shipped DEFAULT_BACKBONE_ID, pinned: `auto` would depend on the
+ * machine's weights) on a few photos per species from
  * ../shared/datasets/footprints-dev when present, otherwise on synthetic sharp-generated
  * pictures. The trained files are cached under the OS temp dir (never in the repository),
  * then uploaded to `models/{version}/` and activated through `config/activeModel`.
@@ -13,7 +14,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Firestore } from 'firebase-admin/firestore';
 import sharp from 'sharp';
-import { initBackend, saveModel, trainFootprintModel, type TrainingImage } from '@wildlens/model';
+import {
+  DEFAULT_BACKBONE_ID,
+  initBackend,
+  saveModel,
+  trainFootprintModel,
+  type TrainingImage,
+} from '@wildlens/model';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SHARED_DIR = path.resolve(REPO_ROOT, '..', 'shared');
@@ -121,6 +128,7 @@ export async function trainFixtureModel(
   await initBackend();
   const started = Date.now();
   const { model } = await trainFootprintModel({
+    backboneId: DEFAULT_BACKBONE_ID,
     images,
     labels,
     augment: 0,

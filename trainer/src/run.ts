@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DocumentReference, Firestore } from 'firebase-admin/firestore';
 import {
-  DEFAULT_BACKBONE_ID,
+  AUTO_BACKBONE_ID,
+  resolveBackboneId,
   DEFAULT_TTA,
   embedImages,
   evaluatePredictions,
@@ -41,7 +42,7 @@ export interface TrainerOptions {
 }
 
 export const DEFAULT_TRAINER_OPTIONS: TrainerOptions = {
-  backboneId: DEFAULT_BACKBONE_ID,
+  backboneId: AUTO_BACKBONE_ID,
   augment: 2,
   tta: DEFAULT_TTA,
   holdoutFraction: 0.2,
@@ -263,8 +264,13 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     const cache = new StorageEmbeddingCache(bucket, variants.length);
 
     enter('embedding');
-    await cache.prefetch(options.backboneId, await hashAll(mine));
-    const backbone = await loadBackbone(options.backboneId);
+    // 'auto': the preferred ensemble when its weights can be had (local dir or official URL), else
+    // the npm-shipped default; the choice is logged and kept in the manifest.
+    const backboneChoice = await resolveBackboneId(options.backboneId);
+    const backboneId = backboneChoice.id;
+    deps.log('trainer.backbone', { runId, backboneId, reason: backboneChoice.reason });
+    await cache.prefetch(backboneId, await hashAll(mine));
+    const backbone = await loadBackbone(backboneId);
     let embedded: EmbeddedImage[];
     try {
       embedded = await embedImages(asTrainingImages(mine), backbone, variants, {
@@ -299,7 +305,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           return { kind: 'shard-done' };
         }
         // Other shards' embeddings come from Storage; only images added by no shard are embedded.
-        await cache.prefetch(options.backboneId, await hashAll(dataset));
+        await cache.prefetch(backboneId, await hashAll(dataset));
         embedded = await embedImages(asTrainingImages(dataset), backbone, variants, { cache });
         await cache.flush();
       }
@@ -333,14 +339,14 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     const { model, metrics } = await trainFootprintModel({
       images: asTrainingImages(dataset),
       labels,
-      backboneId: options.backboneId,
+      backboneId,
       augment: options.augment,
       tta: options.tta,
       calibrationFolds: options.calibrationFolds,
       seed: options.seed,
       version,
       embeddingCache: cache,
-      trainingInfo: { runId, holdoutTop1: holdout.top1 },
+      trainingInfo: { runId, holdoutTop1: holdout.top1, backboneChoice: backboneChoice.reason },
       onProgress: (p) => {
         if (p.phase === 'training' && p.epoch !== undefined && p.loss !== undefined)
           reporter.appendCurve({ epoch: p.epoch, loss: p.loss, accuracy: p.accuracy ?? null });
@@ -374,7 +380,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         version,
         createdAt: deps.now(),
         runId,
-        backbone: { id: options.backboneId },
+        backbone: { id: backboneId },
         metrics: {
           top1: holdout.top1,
           top3: holdout.top3,

@@ -4,9 +4,38 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKBONE_ID, getBackboneSpec, loadBackbone } from './backbones.js';
+import {
+  AUTO_BACKBONE_ID,
+  DEFAULT_BACKBONE_ID,
+  PREFERRED_BACKBONE_ID,
+  getBackboneSpec,
+  loadBackbone,
+  resolveBackboneId,
+} from './backbones.js';
 import { hasShared, SHARED_DIR } from './test-helpers.js';
+
+/** A tfjs IOHandler reading model.json and its shards from a directory (tfjs-node's file:// is not installed). */
+function tfFileHandler(dir: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as {
+        modelTopology: tf.io.ModelArtifacts['modelTopology'];
+        weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+      };
+      const shards = await Promise.all(
+        modelJson.weightsManifest.flatMap((g) => g.paths.map((p) => readFile(path.join(dir, p)))),
+      );
+      const all = Buffer.concat(shards);
+      return {
+        modelTopology: modelJson.modelTopology,
+        weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
+        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+      };
+    },
+  };
+}
 
 describe('backbones', () => {
   it('the default backbone ships inside an npm package (no ../shared, no network)', async () => {
@@ -28,7 +57,43 @@ describe('backbones', () => {
     expect(() => getBackboneSpec('nope')).toThrow(/unknown backbone/);
   });
 
+  it('auto falls back to the npm-shipped default when the preferred weights cannot be had', async () => {
+    const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'wl-bb-auto-'));
+    // Port 9 (discard) on loopback: refused at once, like an offline machine.
+    const choice = await resolveBackboneId(AUTO_BACKBONE_ID, {
+      localDir: '/nonexistent',
+      cacheDir,
+      urlOverride: 'http://127.0.0.1:9/model.json',
+    });
+    expect(choice.id).toBe(DEFAULT_BACKBONE_ID);
+    expect(choice.reason).toMatch(/unavailable/);
+    expect(choice.reason).toContain('/nonexistent/mobilenet-v1-0.75/model.json');
+    expect(
+      await resolveBackboneId(undefined, {
+        localDir: '/nonexistent',
+        cacheDir,
+        urlOverride: 'http://127.0.0.1:9/model.json',
+      }),
+    ).toEqual(choice);
+  });
+
+  it('takes an explicit backbone id as asked, and refuses unknown ones', async () => {
+    expect(await resolveBackboneId('mobilenet-v1-0.75')).toEqual({
+      id: 'mobilenet-v1-0.75',
+      reason: 'requested',
+    });
+    await expect(resolveBackboneId('nope')).rejects.toThrow(/unknown backbone/);
+  });
+
   describe.skipIf(!hasShared)('file and URL sources', () => {
+    it('auto picks the preferred ensemble when its weights are in the local models dir', async () => {
+      const choice = await resolveBackboneId(AUTO_BACKBONE_ID, {
+        localDir: path.join(SHARED_DIR, 'models'),
+      });
+      expect(choice.id).toBe(PREFERRED_BACKBONE_ID);
+      expect(choice.reason).toContain(path.join(SHARED_DIR, 'models', 'mobilenet-v1-0.75'));
+    });
+
     it('downloads once into the cache, then hits the cache', async () => {
       const modelDir = path.join(SHARED_DIR, 'models', 'tm-mobilenet-v2-0.35');
       const requests: string[] = [];
@@ -62,6 +127,29 @@ describe('backbones', () => {
       } finally {
         server.close();
       }
+    });
+
+    it('runs MobileNetV1 as fused convolutions with the same features as the layers model', async () => {
+      const dir = path.join(SHARED_DIR, 'models', 'mobilenet-v1-0.75');
+      const full = await tfl.loadLayersModel(tfFileHandler(dir));
+      const reference = tfl.model({
+        inputs: full.inputs,
+        outputs: full.getLayer('global_average_pooling2d_1').output as tfl.SymbolicTensor,
+      });
+      const backbone = await loadBackbone('mobilenet-v1-0.75', {
+        localDir: path.join(SHARED_DIR, 'models'),
+      });
+      expect(backbone.execution).toBe('fused-chain');
+      const input = tf.randomUniform([2, 224, 224, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
+      const maxError = tf.tidy(() => {
+        const pooled = reference.predict(input) as tf.Tensor2D;
+        const expected = tf.div(pooled, tf.norm(pooled, 'euclidean', 1, true));
+        return tf.max(tf.abs(tf.sub(backbone.embed(input), expected))).dataSync()[0] as number;
+      });
+      expect(maxError).toBeLessThan(1e-4);
+      input.dispose();
+      backbone.dispose();
+      full.dispose();
     });
 
     it('loads a concatenated ensemble from the local models dir', async () => {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,12 +8,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { initBackend } from './backend.js';
+import { foldConvChain } from './fused-chain.js';
 import type { Preprocessing } from './image-pipeline.js';
 
 export type BackboneSource =
   | { kind: 'npm'; packageName: string; modelDir: string; format: 'layers' | 'graph' }
   | { kind: 'local'; envVar: string; defaultDir: string }
-  | { kind: 'url'; url: string; cacheDir: string };
+  /** Downloaded once into backboneCacheDir(). */
+  | { kind: 'url'; url: string };
 
 export interface BackboneSpec {
   id: string;
@@ -32,6 +34,8 @@ export interface BackboneSpec {
 
 export interface Backbone {
   spec: BackboneSpec;
+  /** How the weights run: a graph model, a layers model, or a conv chain folded into fused kernels ('+'-joined for ensembles). */
+  execution: string;
   /** Input: [n, inputSize, inputSize, 3] normalised per spec.preprocessing. Output: [n, featureDim], each part L2-normalised. */
   embed(input: tf.Tensor4D): tf.Tensor2D;
   dispose(): void;
@@ -63,6 +67,22 @@ export const DEFAULT_BACKBONES_DIR = repoRoot
   ? path.resolve(repoRoot, '..', 'shared', 'models')
   : '';
 export const DEFAULT_CACHE_DIR = path.join(os.homedir(), '.cache', 'wildlens', 'backbones');
+const CACHE_ENV = 'WILDLENS_BACKBONE_CACHE_DIR';
+
+/**
+ * $WILDLENS_BACKBONE_CACHE_DIR, else ~/.cache/wildlens/backbones when the home directory is
+ * writable, else <tmp>/wildlens-backbones (Cloud Functions: only /tmp is writable).
+ */
+export function backboneCacheDir(): string {
+  const fromEnv = process.env[CACHE_ENV];
+  if (fromEnv) return fromEnv;
+  try {
+    accessSync(os.homedir(), constants.W_OK);
+    return DEFAULT_CACHE_DIR;
+  } catch {
+    return path.join(os.tmpdir(), 'wildlens-backbones');
+  }
+}
 const BACKBONES_ENV = 'WILDLENS_BACKBONES_DIR';
 
 const NSFW_LICENSE = 'MIT (nsfwjs by Infinite Red; weights shipped inside the npm package)';
@@ -115,7 +135,6 @@ const BASE_SPECS: BackboneSpec[] = [
       {
         kind: 'url',
         url: 'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
-        cacheDir: DEFAULT_CACHE_DIR,
       },
     ],
     featureOutputs: [],
@@ -133,7 +152,6 @@ const BASE_SPECS: BackboneSpec[] = [
       {
         kind: 'url',
         url: 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json',
-        cacheDir: DEFAULT_CACHE_DIR,
       },
     ],
     featureOutputs: ['global_average_pooling2d_1'],
@@ -169,6 +187,10 @@ const VARIANT_SPECS: BackboneSpec[] = [
 export const BACKBONE_SPECS: readonly BackboneSpec[] = [...BASE_SPECS, ...VARIANT_SPECS];
 /** Shipped inside an npm dependency: works on a fresh machine, offline. */
 export const DEFAULT_BACKBONE_ID = 'nsfw-mobilenet-v2-mid';
+/** Best measured recipe (README bake-off); its MobileNetV1 part is a local file or an official URL download. */
+export const PREFERRED_BACKBONE_ID = 'nsfw-mobilenet-v2-mid+mobilenet-v1-0.75@192';
+/** Backbone id meaning "the preferred ensemble if its weights can be had, else the default" (resolveBackboneId). */
+export const AUTO_BACKBONE_ID = 'auto';
 
 export function getBackboneSpec(id: string): BackboneSpec {
   const parts = id.split('+');
@@ -285,6 +307,8 @@ async function readDirArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
   return artifactsOf(modelJson, shards);
 }
 
+const DOWNLOAD_TIMEOUT_MS = 60_000;
+
 /** Downloads model.json and its shards once into cacheDir/<id>; model.json is written last as the completion marker. */
 async function downloadToCache(
   id: string,
@@ -295,12 +319,15 @@ async function downloadToCache(
   const dir = path.join(cacheDir, id);
   if (existsSync(path.join(dir, 'model.json'))) return dir;
   await mkdir(dir, { recursive: true });
-  const response = await fetchImpl(url);
+  // A network that drops packets instead of refusing must not hang a training run or a cold start.
+  const response = await fetchImpl(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
   if (!response.ok) throw new Error(`download ${url}: HTTP ${response.status}`);
   const modelJsonText = await response.text();
   const modelJson = JSON.parse(modelJsonText) as ModelJson;
   for (const p of modelJson.weightsManifest.flatMap((g) => g.paths)) {
-    const shardResponse = await fetchImpl(new URL(p, url).toString());
+    const shardResponse = await fetchImpl(new URL(p, url).toString(), {
+      signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS),
+    });
     if (!shardResponse.ok) throw new Error(`download ${p}: HTTP ${shardResponse.status}`);
     const tmp = path.join(dir, `${p}.part`);
     await writeFile(tmp, new Uint8Array(await shardResponse.arrayBuffer()));
@@ -311,42 +338,101 @@ async function downloadToCache(
   return dir;
 }
 
-async function resolveArtifacts(
+type WeightsLocation =
+  { kind: 'npm'; source: Extract<BackboneSource, { kind: 'npm' }> } | { kind: 'dir'; dir: string };
+
+/** Finds a backbone's weights, trying its sources in order (a URL source downloads into the cache). */
+async function locateWeights(
   spec: BackboneSpec,
   options: LoadBackboneOptions,
-): Promise<{ artifacts: tf.io.ModelArtifacts; format: 'layers' | 'graph'; from: string }> {
+): Promise<WeightsLocation> {
   const errors: string[] = [];
   for (const source of spec.sources) {
-    if (source.kind === 'npm') {
-      return {
-        artifacts: await readNpmArtifacts(source),
-        format: source.format,
-        from: `npm:${source.packageName}`,
-      };
-    }
+    if (source.kind === 'npm') return { kind: 'npm', source };
     if (source.kind === 'local') {
       const base = options.localDir ?? process.env[source.envVar] ?? source.defaultDir;
       const dir = base ? path.join(base, baseIdOf(spec.id)) : '';
-      if (dir && existsSync(path.join(dir, 'model.json'))) {
-        return { artifacts: await readDirArtifacts(dir), format: 'layers', from: dir };
-      }
+      if (dir && existsSync(path.join(dir, 'model.json'))) return { kind: 'dir', dir };
       errors.push(`no ${dir || '(local dir)'}/model.json`);
       continue;
     }
-    const cacheDir = options.cacheDir ?? source.cacheDir;
     try {
       const dir = await downloadToCache(
         baseIdOf(spec.id),
         options.urlOverride ?? source.url,
-        cacheDir,
+        options.cacheDir ?? backboneCacheDir(),
         options.fetchImpl ?? fetch,
       );
-      return { artifacts: await readDirArtifacts(dir), format: 'layers', from: dir };
+      return { kind: 'dir', dir };
     } catch (error) {
-      errors.push(`${source.url}: ${(error as Error).message}`);
+      errors.push(`${options.urlOverride ?? source.url}: ${(error as Error).message}`);
     }
   }
   throw new Error(`backbone ${spec.id} unavailable: ${errors.join('; ')}`);
+}
+
+async function resolveArtifacts(
+  spec: BackboneSpec,
+  options: LoadBackboneOptions,
+): Promise<{ artifacts: tf.io.ModelArtifacts; format: 'layers' | 'graph'; from: string }> {
+  const location = await locateWeights(spec, options);
+  if (location.kind === 'npm') {
+    return {
+      artifacts: await readNpmArtifacts(location.source),
+      format: location.source.format,
+      from: `npm:${location.source.packageName}`,
+    };
+  }
+  return { artifacts: await readDirArtifacts(location.dir), format: 'layers', from: location.dir };
+}
+
+/** Where each part of a backbone id would load from; throws (with every reason) when a part is unavailable. */
+export async function locateBackbone(
+  id: string,
+  options: LoadBackboneOptions = {},
+): Promise<string[]> {
+  const found: string[] = [];
+  for (const part of id.split('+')) {
+    const location = await locateWeights(getBackboneSpec(part), options);
+    found.push(
+      `${part}: ${location.kind === 'npm' ? `npm ${location.source.packageName}` : location.dir}`,
+    );
+  }
+  return found;
+}
+
+/** What `auto` resolved to, and why (printed by the CLIs, logged by the trainer, kept in the manifest). */
+export interface BackboneChoice {
+  id: string;
+  reason: string;
+}
+
+/**
+ * `auto` (or nothing) picks the best measured recipe whose weights can be had here: the
+ * PREFERRED_BACKBONE_ID ensemble when its MobileNetV1 part is in the local models dir, the
+ * download cache, or downloadable from its official URL; otherwise the npm-shipped
+ * DEFAULT_BACKBONE_ID, which works on any machine, offline. Any other id is taken as asked.
+ */
+export async function resolveBackboneId(
+  requested: string | undefined,
+  options: LoadBackboneOptions = {},
+): Promise<BackboneChoice> {
+  if (requested && requested !== AUTO_BACKBONE_ID) {
+    getBackboneSpec(requested);
+    return { id: requested, reason: 'requested' };
+  }
+  try {
+    const found = await locateBackbone(PREFERRED_BACKBONE_ID, options);
+    return {
+      id: PREFERRED_BACKBONE_ID,
+      reason: `auto: all weights available (${found.join('; ')})`,
+    };
+  } catch (error) {
+    return {
+      id: DEFAULT_BACKBONE_ID,
+      reason: `auto: ${PREFERRED_BACKBONE_ID} unavailable, using the npm-shipped default (${(error as Error).message})`,
+    };
+  }
 }
 
 function gapAndNormalise(outputs: tf.Tensor[]): tf.Tensor2D {
@@ -357,6 +443,29 @@ function gapAndNormalise(outputs: tf.Tensor[]): tf.Tensor2D {
     return tf.div(pooled, tf.add(tf.norm(pooled, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
   });
   return parts.length === 1 ? (parts[0] as tf.Tensor2D) : tf.concat(parts, 1);
+}
+
+/** Runs a layers model as exported (graphs that foldConvChain cannot rewrite). */
+function layersRunner(
+  full: tfl.LayersModel,
+  spec: BackboneSpec,
+): { run: (x: tf.Tensor4D) => tf.Tensor[]; disposeModel: () => void } {
+  let model: tfl.LayersModel;
+  if (spec.subModelIndex !== undefined) {
+    model = full.layers[spec.subModelIndex] as unknown as tfl.LayersModel;
+  } else {
+    const outputs = spec.featureOutputs.map(
+      (name) => full.getLayer(name).output as tfl.SymbolicTensor,
+    );
+    model = tfl.model({ inputs: full.inputs, outputs });
+  }
+  return {
+    run: (x) => {
+      const out = model.predict(x);
+      return Array.isArray(out) ? out : [out];
+    },
+    disposeModel: () => full.dispose(),
+  };
 }
 
 async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Promise<Backbone> {
@@ -373,6 +482,7 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
     : resolved.artifacts;
   let run: (x: tf.Tensor4D) => tf.Tensor[];
   let disposeModel: () => void;
+  let execution: string = format;
   if (format === 'graph') {
     const graph = await tfc.loadGraphModel(tf.io.fromMemory(artifacts));
     run = (x) => {
@@ -382,25 +492,24 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
     disposeModel = () => graph.dispose();
   } else {
     const full = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
-    let model: tfl.LayersModel;
-    if (spec.subModelIndex !== undefined) {
-      model = full.layers[spec.subModelIndex] as unknown as tfl.LayersModel;
+    const fused =
+      spec.subModelIndex === undefined && spec.featureOutputs.length === 1
+        ? foldConvChain(full, spec.featureOutputs[0] as string)
+        : null;
+    if (fused) {
+      full.dispose();
+      execution = 'fused-chain';
+      run = (x) => [fused.run(x)];
+      disposeModel = () => fused.dispose();
     } else {
-      const outputs = spec.featureOutputs.map(
-        (name) => full.getLayer(name).output as tfl.SymbolicTensor,
-      );
-      model = tfl.model({ inputs: full.inputs, outputs });
+      ({ run, disposeModel } = layersRunner(full, spec));
     }
-    run = (x) => {
-      const out = model.predict(x);
-      return Array.isArray(out) ? out : [out];
-    };
-    disposeModel = () => full.dispose();
   }
   // Warm-up: the first call compiles kernels and allocates; do it at load, not on the first request.
   tf.tidy(() => gapAndNormalise(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))));
   return {
     spec,
+    execution,
     embed: (input) => tf.tidy(() => gapAndNormalise(run(input))),
     dispose: disposeModel,
   };
@@ -433,6 +542,7 @@ export async function loadBackbone(
   const parts = await Promise.all(partIds.map((part) => acquire(getBackboneSpec(part), options)));
   return {
     spec,
+    execution: parts.map((p) => p.execution).join('+'),
     embed: (input) =>
       tf.tidy(() =>
         tf.concat(
@@ -457,6 +567,7 @@ async function acquire(spec: BackboneSpec, options: LoadBackboneOptions): Promis
   let released = false;
   return {
     spec,
+    execution: shared.execution,
     embed: shared.embed,
     dispose: () => {
       if (released) return;

@@ -1,7 +1,13 @@
 export { initBackend, getBackendInfo, type BackendInfo } from './backend.js';
 export {
+  AUTO_BACKBONE_ID,
   BACKBONE_SPECS,
   DEFAULT_BACKBONE_ID,
+  PREFERRED_BACKBONE_ID,
+  backboneCacheDir,
+  locateBackbone,
+  resolveBackboneId,
+  type BackboneChoice,
   DEFAULT_BACKBONES_DIR,
   DEFAULT_CACHE_DIR,
   getBackboneSpec,

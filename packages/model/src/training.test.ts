@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readDataset } from './dataset.js';
 import { MemoryEmbeddingCache, type EmbeddingCache } from './embedding-cache.js';
 import { evaluatePredictions, groupedHoldoutSplit } from './evaluation.js';
+import { DEFAULT_BACKBONE_ID } from './backbones.js';
 import { trainFootprintModel } from './training.js';
 import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
 
@@ -30,6 +31,8 @@ describe.skipIf(!hasShared)('training on a real footprint subset', () => {
     const trainImages = train.map((i) => subset[i]!);
     const cache = new CountingCache();
     const { model, metrics } = await trainFootprintModel({
+      // Pinned: `auto` would depend on which weights this machine has.
+      backboneId: DEFAULT_BACKBONE_ID,
       images: trainImages.slice(0, -6),
       augment: 0,
       tta: 'center',
@@ -66,6 +69,7 @@ describe.skipIf(!hasShared)('training on a real footprint subset', () => {
     // Retrain after adding 6 photos: only those are embedded.
     cache.misses = 0;
     const retrained = await trainFootprintModel({
+      backboneId: DEFAULT_BACKBONE_ID,
       images: trainImages,
       augment: 0,
       tta: 'center',

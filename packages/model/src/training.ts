@@ -1,7 +1,9 @@
 import {
+  getBackboneSpec,
   loadBackbone,
-  DEFAULT_BACKBONE_ID,
+  resolveBackboneId,
   type Backbone,
+  type BackboneChoice,
   type LoadBackboneOptions,
 } from './backbones.js';
 import {
@@ -210,6 +212,7 @@ export interface TrainFootprintModelOptions {
   images: TrainingImage[];
   /** Defaults to the sorted distinct labels of `images`. */
   labels?: string[];
+  /** A backbone id, or 'auto' / undefined for resolveBackboneId's choice. */
   backboneId?: string;
   /** Number of random augmented views per image (false = 0). Default 2. */
   augment?: boolean | number;
@@ -240,6 +243,8 @@ export interface TrainingMetrics {
   };
   timingsMs: { embedding: number; crossValidation: number; training: number; total: number };
   images: number;
+  /** The backbone used, and why (`auto` resolution). */
+  backbone: BackboneChoice;
 }
 
 /** Random augmented views per training image: measured to buy nothing beyond flips on footprints-dev (see README). */
@@ -259,7 +264,6 @@ export async function trainFootprintModel(
 ): Promise<{ model: FootprintModel; metrics: TrainingMetrics }> {
   const t0 = performance.now();
   const seed = options.seed ?? 1;
-  const backboneId = options.backboneId ?? DEFAULT_BACKBONE_ID;
   const tta = options.tta ?? DEFAULT_TTA;
   const augmentCount =
     options.augment === false
@@ -271,6 +275,8 @@ export async function trainFootprintModel(
   if (labels.length < 2) throw new Error('training needs at least 2 species');
   const progress = options.onProgress ?? (() => {});
   progress({ phase: 'loading-backbone' });
+  const backboneChoice = await resolveBackboneId(options.backboneId, options.backboneOptions);
+  const backboneId = backboneChoice.id;
   const backbone = await loadBackbone(backboneId, options.backboneOptions);
   try {
     const trainVariants = trainingVariants(augmentCount, tta);
@@ -330,10 +336,7 @@ export async function trainFootprintModel(
         id: backboneId,
         featureDim: backbone.spec.featureDim,
         sources: backboneId.split('+').map((part) => {
-          const spec =
-            part === backbone.spec.id
-              ? backbone.spec
-              : { id: part, sources: [], license: '', origin: '' };
+          const spec = getBackboneSpec(part);
           return { id: spec.id, sources: spec.sources, license: spec.license, origin: spec.origin };
         }),
       },
@@ -358,6 +361,7 @@ export async function trainFootprintModel(
         trainVariants,
         head: { ...recipe.head, type: 'softmax-regression' },
         seed,
+        backboneChoice: backboneChoice.reason,
         ...options.trainingInfo,
       },
       head: {
@@ -404,6 +408,7 @@ export async function trainFootprintModel(
         total: performance.now() - t0,
       },
       images: embedded.length,
+      backbone: backboneChoice,
     };
     manifest.metrics = summariseMetrics(metrics);
     progress({ phase: 'done' });

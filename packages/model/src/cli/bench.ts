@@ -9,11 +9,13 @@ import { trainFootprintModel } from '../training.js';
 import { saveModel } from '../model-format.js';
 import { parseCli } from './args.js';
 
-const USAGE = `Usage: node dist/cli/bench.js [--model MODEL_DIR] [--dataset DIR] [--images N] [--json]
-  Without --model, a small model is trained on synthetic images first (its accuracy is irrelevant here).`;
+const USAGE = `Usage: node dist/cli/bench.js [--model MODEL_DIR] [--backbone ID|auto] [--dataset DIR] [--images N] [--json]
+  Without --model, a small model is trained first on the bench images with --backbone (default: auto,
+  the backbone \`npm run train\` would pick); its accuracy is irrelevant here.`;
 
 const flags = parseCli(USAGE, {
   model: { type: 'string' },
+  backbone: { type: 'string' },
   dataset: { type: 'string' },
   images: { type: 'string' },
   json: { type: 'boolean' },
@@ -68,6 +70,7 @@ if (!modelDir) {
       label: `s${i % 3}`,
       read: async () => image,
     })),
+    backboneId: typeof flags.backbone === 'string' ? flags.backbone : undefined,
     augment: 0,
     calibrationFolds: 0,
     syntheticNegatives: 0,

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { loadBackbone } from '../backbones.js';
+import { loadBackbone, resolveBackboneId } from '../backbones.js';
 import { DEFAULT_HEAD_OPTIONS } from '../classifier.js';
 import { fitTemperature } from '../calibration.js';
 import { readDataset } from '../dataset.js';
@@ -14,10 +14,9 @@ import {
   reportOf,
   trainingVariants,
 } from '../training.js';
-import { DEFAULT_BACKBONE_ID } from '../backbones.js';
 import { parseCli, pct, printConfusion, requireString } from './args.js';
 
-const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--folds 5] [--backbone ID] [--json]
+const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--folds 5] [--backbone ID|auto] [--json]
   [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--lr X] [--no-balance] [--seed N] [--cache DIR|none]`;
 
 const flags = parseCli(USAGE, {
@@ -35,7 +34,10 @@ const flags = parseCli(USAGE, {
   cache: { type: 'string' },
 });
 const dataset = await readDataset(path.resolve(requireString(flags, 'dataset', USAGE)));
-const backboneId = typeof flags.backbone === 'string' ? flags.backbone : DEFAULT_BACKBONE_ID;
+const backboneChoice = await resolveBackboneId(
+  typeof flags.backbone === 'string' ? flags.backbone : undefined,
+);
+const backboneId = backboneChoice.id;
 const folds = Number(flags.folds ?? 5);
 const seed = Number(flags.seed ?? 1);
 const augment = Number(flags.augment ?? DEFAULT_AUGMENT_COUNT);
@@ -75,6 +77,7 @@ if (!flags.json) {
   console.log(
     `${backboneId}, ${folds}-fold grouped CV, ${report.n} images, augment ${augment}, tta ${tta}, l2 ${head.l2}, epochs ${head.epochs}`,
   );
+  console.log(`backbone choice: ${backboneChoice.reason}`);
   console.log(
     `top-1 ${pct(report.top1)}, top-3 ${pct(report.top3)}, macro-F1 ${pct(report.macroF1)}, ECE ${before.ece.toFixed(3)} → ${report.ece.toFixed(3)} (T=${temperature.toFixed(2)})`,
   );
@@ -88,6 +91,7 @@ if (!flags.json) {
 console.log(
   JSON.stringify({
     backbone: backboneId,
+    backboneChoice: backboneChoice.reason,
     folds,
     augment,
     tta,

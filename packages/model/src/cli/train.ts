@@ -9,7 +9,7 @@ import { trainFootprintModel } from '../training.js';
 import type { TtaMode } from '../image-pipeline.js';
 import { parseCli, pct, requireString } from './args.js';
 
-const USAGE = `Usage: node dist/cli/train.js --dataset DIR --out MODEL_DIR [--backbone ID] [--holdout 0.2]
+const USAGE = `Usage: node dist/cli/train.js --dataset DIR --out MODEL_DIR [--backbone ID|auto] [--holdout 0.2]
   [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--seed N] [--cache DIR|none]`;
 
 const flags = parseCli(USAGE, {
@@ -77,6 +77,7 @@ const cv = metrics.crossValidation;
 console.log(
   `model written to ${outDir} (backbone ${model.manifest.backbone.id}, ${metrics.images} images)`,
 );
+console.log(`backbone choice: ${metrics.backbone.reason}`);
 if (cv)
   console.log(
     `out-of-fold (${cv.folds} folds, grouped): top-1 ${pct(cv.top1)}, top-3 ${pct(cv.top3)}, macro-F1 ${pct(cv.macroF1)}, ECE ${cv.eceBeforeCalibration.toFixed(3)} → ${cv.ece.toFixed(3)} (T=${metrics.temperature.toFixed(2)})`,

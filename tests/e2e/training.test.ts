@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AUTO_BACKBONE_ID, resolveBackboneId } from '@wildlens/model';
 import { FunctionsError, httpsCallable } from 'firebase/functions';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,8 +140,27 @@ describe('training runs', () => {
     expect(model.get('status')).toBe('active');
     expect(model.get('metrics.top1')).toBeGreaterThanOrEqual(0);
     expect(model.get('metrics.confusion.labels')).toEqual(expect.arrayContaining(SPECIES));
-    const [manifest] = await adminBucket().file(`models/${firstVersion}/manifest.json`).exists();
-    expect(manifest).toBe(true);
+    // The trainer resolved backbone `auto` as this machine does (the dev/CI machine has the
+    // MobileNetV1 weights in ../shared: the ensemble), and the functions serve that model.
+    const expected = await resolveBackboneId(AUTO_BACKBONE_ID);
+    expect(model.get('backbone.id')).toBe(expected.id);
+    const [manifestBytes] = await adminBucket()
+      .file(`models/${firstVersion}/manifest.json`)
+      .download();
+    const manifest = JSON.parse(manifestBytes.toString('utf8')) as {
+      backbone: { id: string };
+      training: { backboneChoice: string };
+    };
+    expect(manifest.backbone.id).toBe(expected.id);
+    expect(manifest.training.backboneChoice).toMatch(/^auto: /);
+    const user = await signedInClient();
+    const identified = await httpsCallable<unknown, { model: { version: string }; top: unknown[] }>(
+      user.functions,
+      'identifyFootprint',
+      { timeout: 120_000 },
+    )({ image: (photos[0] as LocalPhoto).data.toString('base64') });
+    expect(identified.data.model.version).toBe(firstVersion);
+    expect(identified.data.top.length).toBeGreaterThan(0);
   }, 300_000);
 
   it('a crashing trainer ends failed with a French message', async () => {

@@ -1,7 +1,7 @@
 /**
  * A small but real footprint model for end-to-end tests and the benchmark: trained with
- * @wildlens/model (the npm-shipped DEFAULT_BACKBONE_ID, pinned: `auto` would depend on the
- * machine's weights) on a few photos per species from
+ * @wildlens/model (the npm-shipped DEFAULT_BACKBONE_ID unless asked: `auto` would make the e2e
+ * tests depend on the machine's weights) on a few photos per species from
  * ../shared/datasets/footprints-dev when present, otherwise on synthetic sharp-generated
  * pictures. The trained files are cached under the OS temp dir (never in the repository),
  * then uploaded to `models/{version}/` and activated through `config/activeModel`.
@@ -17,6 +17,7 @@ import sharp from 'sharp';
 import {
   DEFAULT_BACKBONE_ID,
   initBackend,
+  resolveBackboneId,
   saveModel,
   trainFootprintModel,
   type TrainingImage,
@@ -93,10 +94,17 @@ export interface FixtureModel {
  * species; the synthetic fallback uses 3 kinds × 6 images.
  */
 export async function trainFixtureModel(
-  options: { perSpecies?: number; tta?: 'center' | 'flip'; log?: (m: string) => void } = {},
+  options: {
+    perSpecies?: number;
+    tta?: 'center' | 'flip';
+    /** DEFAULT_BACKBONE_ID unless asked (the benchmark asks for `auto`, the production recipe). */
+    backboneId?: string;
+    log?: (m: string) => void;
+  } = {},
 ): Promise<FixtureModel> {
   const perSpecies = options.perSpecies ?? 4;
   const tta = options.tta ?? 'flip';
+  const { id: backboneId } = await resolveBackboneId(options.backboneId ?? DEFAULT_BACKBONE_ID);
   const log = options.log ?? (() => {});
   const photos = await footprintPhotos(perSpecies);
   const source = photos.length ? 'footprints-dev' : 'synthetic';
@@ -115,7 +123,9 @@ export async function trainFixtureModel(
       }));
 
   const key = createHash('sha256')
-    .update(JSON.stringify({ source, perSpecies, tta, ids: images.map((i) => i.id), v: 1 }))
+    .update(
+      JSON.stringify({ source, perSpecies, tta, backboneId, ids: images.map((i) => i.id), v: 1 }),
+    )
     .digest('hex')
     .slice(0, 12);
   const version = `e2e-${key}`;
@@ -128,7 +138,7 @@ export async function trainFixtureModel(
   await initBackend();
   const started = Date.now();
   const { model } = await trainFootprintModel({
-    backboneId: DEFAULT_BACKBONE_ID,
+    backboneId,
     images,
     labels,
     augment: 0,

@@ -1,23 +1,69 @@
 /**
- * Bundles the admin pages (hosting/src/pages/*.ts) with esbuild into hosting/public/assets/:
- * the Firebase JS SDK and Chart.js are bundled (no CDN: the site must work offline against the
- * emulators). ESM code splitting puts the SDK in shared chunks that every page reuses.
- * `npm run build` calls it; the e2e tests call buildHosting() before opening the pages.
+ * Builds the admin pages into hosting/public/:
+ * - each page's HTML from one layout (head, site header, <main>) and its content in
+ *   hosting/src/pages/<name>.html, whose first line is `<!-- title: … -->`;
+ * - its script hosting/src/pages/<name>.ts, bundled with esbuild into hosting/public/assets/: the
+ *   Firebase JS SDK and Chart.js are bundled (no CDN: the site must work offline against the
+ *   emulators). ESM code splitting puts the SDK in shared chunks that every page reuses.
+ * `npm run build` (hence `npm start`) and the hosting predeploy call it; the e2e tests call
+ * buildHosting() before opening the pages.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { REPO_ROOT } from './emulators/stack.js';
 
 export const HOSTING_SRC = join(REPO_ROOT, 'hosting', 'src');
-export const HOSTING_ASSETS = join(REPO_ROOT, 'hosting', 'public', 'assets');
+export const HOSTING_PUBLIC = join(REPO_ROOT, 'hosting', 'public');
+export const HOSTING_ASSETS = join(HOSTING_PUBLIC, 'assets');
+
+const TITLE_LINE = /^<!-- title: (.+?) -->\n/;
+
+/** The full HTML of page `name` from its content file (see the header comment). */
+export function renderPage(name: string, source: string): string {
+  const match = TITLE_LINE.exec(source);
+  if (!match)
+    throw new Error(`hosting/src/pages/${name}.html: first line must be <!-- title: … -->`);
+  const content = source
+    .slice(match[0].length)
+    .replace(/\s+$/, '')
+    .split('\n')
+    .map((line) => (line ? `      ${line}` : line))
+    .join('\n');
+  return `<!doctype html>
+<html lang="fr">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>${match[1]}</title>
+    <link rel="stylesheet" href="/styles.css" />
+    <script type="module" src="/assets/${name}.js"></script>
+  </head>
+  <body>
+    <header id="site-header" class="site-header"></header>
+    <main id="main" tabindex="-1">
+${content}
+    </main>
+  </body>
+</html>
+`;
+}
+
+function writePages(pagesDir: string, names: string[]): void {
+  for (const name of names) {
+    const source = readFileSync(join(pagesDir, `${name}.html`), 'utf8');
+    writeFileSync(join(HOSTING_PUBLIC, `${name}.html`), renderPage(name, source));
+  }
+}
 
 export async function buildHosting(options: { quiet?: boolean } = {}): Promise<Metafile> {
   const pagesDir = join(HOSTING_SRC, 'pages');
-  const entryPoints = readdirSync(pagesDir)
+  const names = readdirSync(pagesDir)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-    .map((f) => join(pagesDir, f));
+    .map((f) => f.slice(0, -'.ts'.length));
+  writePages(pagesDir, names);
+  const entryPoints = names.map((name) => join(pagesDir, `${name}.ts`));
   rmSync(HOSTING_ASSETS, { recursive: true, force: true });
   const result = await build({
     entryPoints,

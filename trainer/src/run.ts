@@ -341,14 +341,14 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     const { model, metrics } = await trainFootprintModel({
       images: asTrainingImages(dataset),
       labels,
-      backboneId,
+      backboneChoice,
       augment: options.augment,
       tta: options.tta,
       calibrationFolds: options.calibrationFolds,
       seed: options.seed,
       version,
       embeddingCache: cache,
-      trainingInfo: { runId, holdoutTop1: holdout.top1, backboneChoice: backboneChoice.reason },
+      trainingInfo: { runId, holdoutTop1: holdout.top1 },
       onProgress: (p) => {
         if (p.phase === 'training' && p.epoch !== undefined && p.loss !== undefined)
           reporter.appendCurve({ epoch: p.epoch, loss: p.loss, accuracy: p.accuracy ?? null });

@@ -214,7 +214,9 @@ export interface TrainFootprintModelOptions {
   labels?: string[];
   /** A backbone id, or 'auto' / undefined for resolveBackboneId's choice. */
   backboneId?: string;
-  /** Number of random augmented views per image (false = 0). Default 2. */
+  /** A choice the caller already resolved (the trainer resolves once per run); wins over backboneId. */
+  backboneChoice?: BackboneChoice;
+  /** Number of random augmented views per image (false = 0). Default DEFAULT_AUGMENT_COUNT. */
   augment?: boolean | number;
   tta?: TtaMode;
   head?: Partial<HeadTrainingOptions>;
@@ -275,7 +277,9 @@ export async function trainFootprintModel(
   if (labels.length < 2) throw new Error('training needs at least 2 species');
   const progress = options.onProgress ?? (() => {});
   progress({ phase: 'loading-backbone' });
-  const backboneChoice = await resolveBackboneId(options.backboneId, options.backboneOptions);
+  const backboneChoice =
+    options.backboneChoice ??
+    (await resolveBackboneId(options.backboneId, options.backboneOptions));
   const backboneId = backboneChoice.id;
   const backbone = await loadBackbone(backboneId, options.backboneOptions);
   try {

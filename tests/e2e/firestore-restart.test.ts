@@ -43,6 +43,7 @@ import {
   client,
   closeAdmin,
   eventually,
+  expectAcceptedTrainingImage,
   signedInClient,
   type Client,
   ingestionRecord,
@@ -283,13 +284,6 @@ describe('Firestore emulator killed and restarted under the running suite', () =
   it('after the restart, the Storage ingestion trigger records uploads again', async () => {
     const { hash, record, ms } = await ingest('apres-relance', await samplePhoto(2));
     log(`ingestion après la relance : ${ms} ms`);
-    expect(record).toMatchObject({
-      status: 'accepted',
-      speciesId: 'renard',
-      trainingImageId: hash,
-    });
-    const image = await adminDb().doc(`trainingImages/${hash}`).get();
-    expect(image.get('speciesId')).toBe('renard');
-    expect((await adminBucket().file(`training/renard/${hash}.jpg`).exists())[0]).toBe(true);
+    await expectAcceptedTrainingImage(record, hash, 'renard');
   }, 120_000);
 });

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { adminBucket, adminDb, closeAdmin, eventually, ingestionRecord } from './support.js';
+import {
+  adminBucket,
+  adminDb,
+  closeAdmin,
+  eventually,
+  expectAcceptedTrainingImage,
+  ingestionRecord,
+} from './support.js';
 import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 
 afterAll(closeAdmin);
@@ -34,16 +41,8 @@ describe('Storage upload fires the ingestion trigger in the Functions emulator',
     const hash = createHash('sha256').update(data).digest('hex');
     const name = `incoming/renard/lot-e2e/${hash.slice(0, 8)}.jpg`;
     const record = await uploadAndWait(name, data);
-    expect(record).toMatchObject({
-      status: 'accepted',
-      speciesId: 'renard',
-      trainingImageId: hash,
-    });
-
-    const image = await adminDb().doc(`trainingImages/${hash}`).get();
-    expect(image.get('speciesId')).toBe('renard');
+    const { image, stored } = await expectAcceptedTrainingImage(record, hash, 'renard');
     expect(image.get('batchId')).toBe('lot-e2e');
-    const [stored] = await adminBucket().file(`training/renard/${hash}.jpg`).download();
     // The recorded hash is the stored JPEG's: the trainer relies on it to skip downloads.
     expect(image.get('storedSha256')).toBe(createHash('sha256').update(stored).digest('hex'));
     const meta = await sharp(stored).metadata();

@@ -8,6 +8,7 @@ import { deleteApp, getApps, initializeApp as initAdmin, type App } from 'fireba
 import { getAuth as getAdminAuth } from 'firebase-admin/auth';
 import { getFirestore as getAdminFirestore } from 'firebase-admin/firestore';
 import { getStorage as getAdminStorage } from 'firebase-admin/storage';
+import { expect } from 'vitest';
 import { initializeApp, type FirebaseApp } from 'firebase/app';
 import { connectAuthEmulator, getAuth, signInWithEmailAndPassword, type Auth } from 'firebase/auth';
 import { connectFirestoreEmulator, getFirestore, type Firestore } from 'firebase/firestore';
@@ -114,4 +115,20 @@ export function ingestionRecord(
 
 export async function closeAdmin(): Promise<void> {
   await Promise.all(getApps().map((a) => deleteApp(a)));
+}
+
+/**
+ * Checks that an upload became a training image (its record, its trainingImages document and its
+ * stored JPEG agree) and returns the document and the stored bytes for further checks.
+ */
+export async function expectAcceptedTrainingImage(
+  record: Record<string, unknown>,
+  hash: string,
+  speciesId: string,
+) {
+  expect(record).toMatchObject({ status: 'accepted', speciesId, trainingImageId: hash });
+  const image = await adminDb().doc(`trainingImages/${hash}`).get();
+  expect(image.get('speciesId')).toBe(speciesId);
+  const [stored] = await adminBucket().file(`training/${speciesId}/${hash}.jpg`).download();
+  return { image, stored };
 }

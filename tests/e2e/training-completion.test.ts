@@ -21,21 +21,35 @@ async function givenRun(runId: string, status: string): Promise<void> {
   await adminDb().doc(`trainingRuns/${runId}`).set({ status, phase: 'exporting' });
 }
 
+async function givenActive(version: string, history: string[]): Promise<void> {
+  await adminDb()
+    .doc('config/activeModel')
+    .set({ version, storagePrefix: `models/${version}/`, history });
+}
+
+/** The trainer's last step for `runId`, which trained `version` to `top1` on its holdout. */
+function complete(
+  runId: string,
+  version: string,
+  top1: number,
+  runFields: Record<string, unknown>,
+) {
+  return completeRunAndMaybePromote(adminDb(), {
+    runId,
+    version,
+    candidateTop1: top1,
+    now,
+    runFields,
+  });
+}
+
 describe('completeRunAndMaybePromote', () => {
   it('leaves a run the reaper failed meanwhile as failed, and promotes nothing', async () => {
     await givenModel('v-active-1', 0.3, 'active');
-    await adminDb()
-      .doc('config/activeModel')
-      .set({ version: 'v-active-1', storagePrefix: 'models/v-active-1/', history: [] });
+    await givenActive('v-active-1', []);
     await givenModel('v-late', 0.9);
     await givenRun('run-reaped', 'failed');
-    const result = await completeRunAndMaybePromote(adminDb(), {
-      runId: 'run-reaped',
-      version: 'v-late',
-      candidateTop1: 0.9,
-      now,
-      runFields: { phase: 'done' },
-    });
+    const result = await complete('run-reaped', 'v-late', 0.9, { phase: 'done' });
     expect(result).toEqual({ completed: false, runStatus: 'failed' });
     expect((await adminDb().doc('trainingRuns/run-reaped').get()).data()).toEqual({
       status: 'failed',
@@ -48,18 +62,10 @@ describe('completeRunAndMaybePromote', () => {
   it('judges against the model active now, not the one active when training started', async () => {
     // Someone promoted a better model while this run trained.
     await givenModel('v-better', 0.8, 'active');
-    await adminDb()
-      .doc('config/activeModel')
-      .set({ version: 'v-better', storagePrefix: 'models/v-better/', history: ['v-active-1'] });
+    await givenActive('v-better', ['v-active-1']);
     await givenModel('v-worse', 0.5);
     await givenRun('run-worse', 'running');
-    const worse = await completeRunAndMaybePromote(adminDb(), {
-      runId: 'run-worse',
-      version: 'v-worse',
-      candidateTop1: 0.5,
-      now,
-      runFields: { phase: 'done' },
-    });
+    const worse = await complete('run-worse', 'v-worse', 0.5, { phase: 'done' });
     expect(worse).toEqual({ completed: true, promoted: false, activeTop1: 0.8 });
     const run = (await adminDb().doc('trainingRuns/run-worse').get()).data();
     expect(run).toMatchObject({ status: 'succeeded', promoted: false, modelVersion: 'v-worse' });
@@ -70,13 +76,7 @@ describe('completeRunAndMaybePromote', () => {
   it('promotes a candidate that is not worse, keeping the previous one for rollback', async () => {
     await givenModel('v-best', 0.85);
     await givenRun('run-best', 'running');
-    const best = await completeRunAndMaybePromote(adminDb(), {
-      runId: 'run-best',
-      version: 'v-best',
-      candidateTop1: 0.85,
-      now,
-      runFields: { phase: 'done', durationMs: 1234 },
-    });
+    const best = await complete('run-best', 'v-best', 0.85, { phase: 'done', durationMs: 1234 });
     expect(best).toMatchObject({ completed: true, promoted: true });
     const pointer = (await adminDb().doc('config/activeModel').get()).data();
     expect(pointer).toMatchObject({ version: 'v-best', history: ['v-active-1', 'v-better'] });

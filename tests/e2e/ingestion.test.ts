@@ -56,6 +56,23 @@ describe('Storage upload fires the ingestion trigger in the Functions emulator',
     );
   });
 
+  it("records the photo's domain and source group from the upload metadata", async () => {
+    const upload = async (seed: number, metadata: Record<string, string>) => {
+      const data = await photo((Date.now() % 1_000_000_007) + seed);
+      const hash = createHash('sha256').update(data).digest('hex');
+      const name = `incoming/lapin/lot-domaine/${hash.slice(0, 8)}.jpg`;
+      await adminBucket().file(name).save(data, { resumable: false, metadata: { metadata } });
+      const record = await ingestionRecord(name);
+      return (await expectAcceptedTrainingImage(record, hash, 'lapin')).image;
+    };
+    const field = await upload(31, { domain: 'field', sourceGroup: 'photo-42' });
+    expect(field.get('domain')).toBe('field');
+    expect(field.get('group')).toBe('photo-42');
+    // No domain, or one that is not a slug: recorded as unspecified, never as given.
+    expect((await upload(32, {})).get('domain')).toBe('unspecified');
+    expect((await upload(33, { domain: '../../Terrain' })).get('domain')).toBe('unspecified');
+  });
+
   it('flags the same photo uploaded again, even under another label', async () => {
     const data = await photo((Date.now() % 1_000_000_007) + 17);
     const hash = createHash('sha256').update(data).digest('hex');

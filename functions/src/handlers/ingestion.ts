@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { FieldValue, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS, STORAGE_PREFIX, findSpecies, trainingImagePath } from '@wildlens/shared';
+import {
+  COLLECTIONS,
+  STORAGE_PREFIX,
+  UNSPECIFIED_DOMAIN,
+  findSpecies,
+  parseDomain,
+  trainingImagePath,
+} from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
 import { downloadUrl } from '../common/download-url.js';
@@ -131,6 +138,8 @@ export async function ingestUpload(
     uploaderUid: object.metadata?.uploaderUid ?? null,
   };
   const sourceGroup = object.metadata?.sourceGroup?.slice(0, 200);
+  // Kind of photo (crop / field / a dataset's name), kept so metrics can be split per domain.
+  const domain = parseDomain(object.metadata?.domain) ?? UNSPECIFIED_DOMAIN;
 
   const reject = async (reason: string, code: string): Promise<IngestionOutcome> => {
     const rejectedPath = `${STORAGE_PREFIX.rejected}${uploadId}/${base.fileName}`;
@@ -230,6 +239,7 @@ export async function ingestUpload(
         uploadId,
         // Source photo group (e.g. a dataset manifest's group), kept for grouped evaluation splits.
         ...(sourceGroup ? { group: sourceGroup } : {}),
+        domain,
         createdAt: now,
       });
     } else if (imageSnap.get('speciesId') === species.id) {

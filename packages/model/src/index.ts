@@ -91,7 +91,9 @@ export {
 } from './calibration.js';
 export { generateSyntheticNegatives } from './synthetic-negatives.js';
 export {
+  domainOfDataset,
   readDataset,
+  readDatasets,
   speciesIdFromFolderName,
   type Dataset,
   type DatasetImage,

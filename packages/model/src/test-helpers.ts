@@ -6,6 +6,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 /** ../shared relative to the repo root (read-only datasets and backbones for dev and CI). */
 export const SHARED_DIR = path.resolve(repoRoot, '..', 'shared');
 export const FOOTPRINTS_DIR = path.join(SHARED_DIR, 'datasets', 'footprints-dev');
+export const FIELD_FOOTPRINTS_DIR = path.join(SHARED_DIR, 'datasets', 'footprints-field-dev');
 export const hasShared = existsSync(path.join(FOOTPRINTS_DIR, 'manifest.json'));
 
 if (!hasShared) {

@@ -1,3 +1,4 @@
 export * from './species.js';
 export * from './paths.js';
 export * from './concurrency.js';
+export * from './domains.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  evaluateByDomain,
   evaluatePredictions,
   expectedCalibrationError,
   groupedHoldoutSplit,
@@ -93,5 +94,38 @@ describe('metrics', () => {
     expect(after).toBeLessThan(before);
     // 2000 samples over 10 bins: sampling noise of the ECE is ~0.02, so 0.05 is a safe bound.
     expect(after).toBeLessThan(0.05);
+  });
+});
+
+describe('per-domain verdict report', () => {
+  // Known by construction: 'crop' photos are all right and confident, 'field' photos are right
+  // half of the time, and one field photo is refused as not a footprint.
+  const labels = ['a', 'b'];
+  const p = (a: number, b: number) => Float32Array.from([a, b]);
+  const samples = [
+    { probabilities: p(0.9, 0.1), truth: 0, verdict: 'identified', domain: 'crop' },
+    { probabilities: p(0.2, 0.8), truth: 1, verdict: 'identified', domain: 'crop' },
+    { probabilities: p(0.9, 0.1), truth: 0, verdict: 'identified', domain: 'field' },
+    { probabilities: p(0.95, 0.05), truth: 1, verdict: 'identified', domain: 'field' },
+    { probabilities: p(0.4, 0.6), truth: 1, verdict: 'uncertain', domain: 'field' },
+    { probabilities: p(0.6, 0.4), truth: 1, verdict: 'not_a_footprint', domain: 'field' },
+  ] as const;
+
+  it('reports the whole set and each domain', () => {
+    const report = evaluateByDomain(
+      samples.map((s) => ({ ...s })),
+      labels,
+    );
+    expect(report.n).toBe(6);
+    expect(report.top1).toBeCloseTo(4 / 6);
+    expect(Object.keys(report.byDomain)).toEqual(['crop', 'field']);
+    const { crop, field } = report.byDomain;
+    expect(crop).toMatchObject({ n: 2, top1: 1, identifiedCoverage: 1, identifiedPrecision: 1 });
+    expect(crop!.falseRejectRate).toBe(0);
+    expect(field).toMatchObject({ n: 4, top1: 0.5, identifiedCoverage: 0.5 });
+    expect(field!.identifiedPrecision).toBeCloseTo(0.5);
+    expect(field!.falseRejectRate).toBeCloseTo(0.25);
+    expect(field!.verdicts).toEqual({ identified: 2, uncertain: 1, not_a_footprint: 1 });
+    expect(report.identifiedPrecision).toBeCloseTo(3 / 4);
   });
 });

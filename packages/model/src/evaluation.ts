@@ -173,3 +173,70 @@ export function groupedHoldoutSplit(
   }
   return { train: train.sort((a, b) => a - b), holdout: holdout.sort((a, b) => a - b) };
 }
+
+/** One scored photo: calibrated probabilities over `labels`, the true label's index, the verdict given. */
+export interface ScoredSample {
+  probabilities: Float32Array;
+  truth: number;
+  verdict: 'identified' | 'uncertain' | 'not_a_footprint';
+  domain: string;
+}
+
+/** Figures of a set of real footprint photos, with what the verdicts mean for a user. */
+export interface VerdictReport extends EvaluationReport {
+  /** Share of photos answered "identified". */
+  identifiedCoverage: number;
+  /** Share of the "identified" answers whose top-1 is right (0 when none). */
+  identifiedPrecision: number;
+  /** Share of real footprints answered `not_a_footprint`. */
+  falseRejectRate: number;
+  verdicts: Record<ScoredSample['verdict'], number>;
+}
+
+export function verdictReport(samples: ScoredSample[], labels: string[]): VerdictReport {
+  const report = evaluatePredictions(
+    samples.map((s) => s.probabilities),
+    samples.map((s) => s.truth),
+    labels,
+  );
+  const verdicts = { identified: 0, uncertain: 0, not_a_footprint: 0 };
+  let identifiedRight = 0;
+  for (const s of samples) {
+    verdicts[s.verdict]++;
+    if (s.verdict === 'identified' && argmax(s.probabilities) === s.truth) identifiedRight++;
+  }
+  const n = samples.length;
+  return {
+    ...report,
+    identifiedCoverage: n ? verdicts.identified / n : 0,
+    identifiedPrecision: verdicts.identified ? identifiedRight / verdicts.identified : 0,
+    falseRejectRate: n ? verdicts.not_a_footprint / n : 0,
+    verdicts,
+  };
+}
+
+/** The whole set's figures plus the same figures for each domain (`byDomain`), domains sorted. */
+export function evaluateByDomain(
+  samples: ScoredSample[],
+  labels: string[],
+): VerdictReport & { byDomain: Record<string, VerdictReport> } {
+  const domains = [...new Set(samples.map((s) => s.domain))].sort();
+  return {
+    ...verdictReport(samples, labels),
+    byDomain: Object.fromEntries(
+      domains.map((d) => [
+        d,
+        verdictReport(
+          samples.filter((s) => s.domain === d),
+          labels,
+        ),
+      ]),
+    ),
+  };
+}
+
+function argmax(p: Float32Array): number {
+  let best = 0;
+  for (let c = 1; c < p.length; c++) if ((p[c] as number) > (p[best] as number)) best = c;
+  return best;
+}

@@ -78,11 +78,15 @@ export {
   type EmbeddingCache,
 } from './embedding-cache.js';
 export {
+  evaluateByDomain,
   evaluatePredictions,
   expectedCalibrationError,
   groupedHoldoutSplit,
   groupedStratifiedKFold,
+  verdictReport,
   type EvaluationReport,
+  type ScoredSample,
+  type VerdictReport,
 } from './evaluation.js';
 export {
   chooseIdentifiedThreshold,

@@ -47,6 +47,8 @@ export interface TrainingImage {
   id: string;
   label: string;
   group?: string;
+  /** Kind of photo ('crop', 'field', …): metrics are reported per domain. Default 'unspecified'. */
+  domain?: string;
   /**
    * SHA-256 of the bytes `read` returns, when known beforehand: then `read` is only called for
    * views missing from the embedding cache (a cached retrain never fetches the photos).
@@ -71,6 +73,7 @@ export interface EmbeddedImage {
   id: string;
   label: string;
   group?: string;
+  domain?: string;
   sha256: string;
   views: Map<string, Float32Array>;
 }
@@ -112,7 +115,14 @@ export async function embedImages(
         await options.cache?.set(embeddingCacheKey(sha256, backbone.spec.id, variant), e);
       }
     }
-    out.push({ id: image.id, label: image.label, group: image.group, sha256, views });
+    out.push({
+      id: image.id,
+      label: image.label,
+      group: image.group,
+      domain: image.domain,
+      sha256,
+      views,
+    });
     options.onProgress?.({ phase: 'embedding', done: ++done, total: images.length });
   }
   return out;

@@ -38,6 +38,11 @@ export interface Backbone {
   execution: string;
   /** Input: [n, inputSize, inputSize, 3] normalised per spec.preprocessing. Output: [n, featureDim], each part L2-normalised. */
   embed(input: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * The last feature map before pooling ([n, h, w, c], not normalised), for spatial pooling and
+   * evidence maps. Single backbones only (an ensemble's parts have different grids).
+   */
+  spatial?(input: tf.Tensor4D): tf.Tensor4D;
   dispose(): void;
 }
 
@@ -481,6 +486,7 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
       }
     : resolved.artifacts;
   let run: (x: tf.Tensor4D) => tf.Tensor[];
+  let spatial: ((x: tf.Tensor4D) => tf.Tensor4D) | undefined;
   let disposeModel: () => void;
   let execution: string = format;
   if (format === 'graph') {
@@ -489,6 +495,7 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
       const out = graph.execute(x, spec.featureOutputs);
       return Array.isArray(out) ? out : [out];
     };
+    spatial = (x) => run(x).at(-1) as tf.Tensor4D;
     disposeModel = () => graph.dispose();
   } else {
     const full = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
@@ -500,6 +507,7 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
       full.dispose();
       execution = 'fused-chain';
       run = (x) => [fused.run(x)];
+      spatial = (x) => fused.spatial(x);
       disposeModel = () => fused.dispose();
     } else {
       ({ run, disposeModel } = layersRunner(full, spec));
@@ -511,6 +519,7 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
     spec,
     execution,
     embed: (input) => tf.tidy(() => gapAndNormalise(run(input))),
+    ...(spatial ? { spatial: (input: tf.Tensor4D) => tf.tidy(() => spatial(input)) } : {}),
     dispose: disposeModel,
   };
 }
@@ -569,6 +578,7 @@ async function acquire(spec: BackboneSpec, options: LoadBackboneOptions): Promis
     spec,
     execution: shared.execution,
     embed: shared.embed,
+    spatial: shared.spatial,
     dispose: () => {
       if (released) return;
       released = true;

@@ -65,11 +65,15 @@ describe('foldConvChain', () => {
     model.dispose();
     const actual = chain?.run(input) as tf.Tensor;
     expect(actual.shape).toEqual([2, 16]);
+    // The map before pooling is the reference's last conv output; its mean is the pooled feature.
+    const map = chain?.spatial(input) as tf.Tensor4D;
+    expect(map.shape).toEqual([2, 8, 8, 16]);
+    expect(tf.max(tf.abs(tf.sub(tf.mean(map, [1, 2]), actual))).dataSync()[0]).toBeLessThan(1e-5);
     const maxError = tf.max(tf.abs(tf.sub(actual, expected))).dataSync()[0] as number;
     const scale = tf.max(tf.abs(expected)).dataSync()[0] as number;
     expect(scale).toBeGreaterThan(0.1);
     expect(maxError).toBeLessThan(1e-4 * Math.max(1, scale));
-    tf.dispose([input, expected, actual]);
+    tf.dispose([input, expected, actual, map]);
     chain?.dispose();
   });
 

@@ -11,6 +11,8 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 export interface FusedConvChain {
   /** [n, h, w, 3] → the output of the chain's last layer (4-D) or its global average (2-D). */
   run(input: tf.Tensor4D): tf.Tensor;
+  /** The last conv output ([n, h, w, c]), before any global pooling. */
+  spatial(input: tf.Tensor4D): tf.Tensor4D;
   dispose(): void;
 }
 
@@ -134,23 +136,25 @@ export function foldConvChain(model: tfl.LayersModel, until: string): FusedConvC
       return fail();
     }
     if (layer.name === until) {
+      const spatial = (input: tf.Tensor4D): tf.Tensor4D =>
+        tf.tidy(() => {
+          let h: tf.Tensor4D = input;
+          for (const op of ops) {
+            const args = {
+              x: h,
+              filter: op.filter,
+              strides: op.strides,
+              pad: op.pad,
+              bias: op.bias,
+              activation: op.activation,
+            };
+            h = op.kind === 'conv' ? tf.fused.conv2d(args) : tf.fused.depthwiseConv2d(args);
+          }
+          return h;
+        });
       return {
-        run: (input) =>
-          tf.tidy(() => {
-            let h: tf.Tensor4D = input;
-            for (const op of ops) {
-              const args = {
-                x: h,
-                filter: op.filter,
-                strides: op.strides,
-                pad: op.pad,
-                bias: op.bias,
-                activation: op.activation,
-              };
-              h = op.kind === 'conv' ? tf.fused.conv2d(args) : tf.fused.depthwiseConv2d(args);
-            }
-            return pooled ? tf.mean(h, [1, 2]) : h;
-          }),
+        run: (input) => tf.tidy(() => (pooled ? tf.mean(spatial(input), [1, 2]) : spatial(input))),
+        spatial,
         dispose: () => tf.dispose(owned),
       };
     }

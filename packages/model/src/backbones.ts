@@ -669,7 +669,7 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
     );
     const baseId = baseIdOf(spec.id);
     if (isUrlBackboneId(baseId))
-      checkUrlBackboneWeights(baseId, resolved.sha256 as string, featureDim);
+      checkUrlBackboneWeights(baseId, resolved.from, resolved.sha256 as string, featureDim);
     else if (featureDim !== spec.featureDim)
       throw new Error(`gives ${featureDim}-d features, its spec says ${spec.featureDim}`);
     return {

@@ -359,7 +359,11 @@ describe('URL backbones, served by a local HTTP server', () => {
     await writeFile(shard, bytes);
     await expect(
       loadFootprintModelFromDir(modelDir, { backbone: { cacheDir: tampered } }),
-    ).rejects.toThrow(/have SHA-256 [0-9a-f]{64}, expected [0-9a-f]{64}/);
+    ).rejects.toThrow(
+      new RegExp(
+        `have SHA-256 [0-9a-f]{64}, expected ${await weightsDigest(layersDir)} .*the copy in ${path.join(tampered, cacheName!)} is corrupt`,
+      ),
+    );
   }, 120_000);
 
   it('says clearly why a URL backbone cannot be had (unreachable, 404, not a model, missing shard, bad output)', async () => {

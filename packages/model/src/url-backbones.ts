@@ -159,13 +159,19 @@ export function urlBackboneEntry(id: string): RegistryEntry {
   return entry;
 }
 
-/** Checks (or, on first sight, records) the digest of the weights loaded for an id. */
-export function checkUrlBackboneWeights(id: string, sha256: string, featureDim: number): void {
+/** Checks (or, on first sight, records) the digest of the weights loaded for an id from `dir`. */
+export function checkUrlBackboneWeights(
+  id: string,
+  dir: string,
+  sha256: string,
+  featureDim: number,
+): void {
   const entry = urlBackboneEntry(id);
   if (entry.weightsSha256 && entry.weightsSha256 !== sha256)
     throw new Error(
       `the weights at ${entry.descriptor.url} have SHA-256 ${sha256}, expected ` +
-        `${entry.weightsSha256} (pinned or recorded by the model): they changed, or the cached copy is corrupt`,
+        `${entry.weightsSha256} (pinned or recorded by the model): they changed at that URL, or ` +
+        `the copy in ${dir} is corrupt (delete it to download again)`,
     );
   if (entry.descriptor.featureDim !== undefined && entry.descriptor.featureDim !== featureDim)
     throw new Error(

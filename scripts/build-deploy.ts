@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire, builtinModules } from 'node:module';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
@@ -158,12 +158,13 @@ export async function buildDeploy(outfile = join(FUNCTIONS_DIR, 'lib', 'index.js
   const problems = tensorflowDeclarationProblems(pkg);
   const undeclared = new Set<string>();
   const options = bundleOptions(pkg, undeclared);
-  const outDir = dirname(outfile);
+  const bundleFile = resolve(outfile);
+  const outDir = dirname(bundleFile);
   rmSync(outDir, { recursive: true, force: true });
   const result = await build({
     ...options,
     entryPoints: [join(FUNCTIONS_DIR, 'src/index.ts')],
-    outfile,
+    outfile: bundleFile,
     sourcemap: true,
   });
   if (undeclared.size)
@@ -177,7 +178,7 @@ export async function buildDeploy(outfile = join(FUNCTIONS_DIR, 'lib', 'index.js
     problems.push(
       `le bundle intègre des paquets npm au lieu de les laisser externes : ${inlined.join(', ')}`,
     );
-  if (!readFileSync(outfile, 'utf8').includes(`"${TFJS_NODE}"`))
+  if (!readFileSync(bundleFile, 'utf8').includes(`"${TFJS_NODE}"`))
     problems.push(
       `le bundle n'importe plus ${TFJS_NODE} à l'exécution : la production tournerait en wasm`,
     );

@@ -30,6 +30,11 @@ export const config = {
     default: 'europe-west1',
     description: 'Région de la tâche Cloud Run d’entraînement.',
   }),
+  trainerBackbone: defineString('WILDLENS_TRAINER_BACKBONE', {
+    default: 'auto',
+    description:
+      'Backbone des entraînements : auto, un identifiant, ou un modèle tfjs par URL (entre apostrophes dans un .env, voir packages/model/README.md).',
+  }),
   trainerHeartbeatTimeoutSeconds: defineInt('WILDLENS_TRAINER_HEARTBEAT_TIMEOUT_SECONDS', {
     default: 120,
     description: 'Délai sans battement de cœur après lequel un entraînement est déclaré en échec.',

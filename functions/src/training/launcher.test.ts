@@ -11,7 +11,7 @@ import {
 } from './launcher.js';
 
 describe('CloudRunJobLauncher', () => {
-  it('runs the configured job once with the run id as the only env override', async () => {
+  it('runs the configured job once with the run id and the backbone param as env overrides', async () => {
     const requests: Parameters<RunJobsClient['runJob']>[0][] = [];
     const fake: RunJobsClient = {
       runJob: async (request) => {
@@ -23,13 +23,25 @@ describe('CloudRunJobLauncher', () => {
       projectId: 'wildlens-prod',
       region: 'europe-west1',
       jobName: 'wildlens-trainer',
+      backbone: 'https://example.org/model.json#inputSize=224&normalisation=unit&license=MIT',
     });
     await launcher.launch('run-abc');
     expect(requests).toEqual([
       {
         name: 'projects/wildlens-prod/locations/europe-west1/jobs/wildlens-trainer',
         overrides: {
-          containerOverrides: [{ env: [{ name: 'WILDLENS_RUN_ID', value: 'run-abc' }] }],
+          containerOverrides: [
+            {
+              env: [
+                { name: 'WILDLENS_RUN_ID', value: 'run-abc' },
+                {
+                  name: 'WILDLENS_TRAINER_BACKBONE',
+                  value:
+                    'https://example.org/model.json#inputSize=224&normalisation=unit&license=MIT',
+                },
+              ],
+            },
+          ],
         },
       },
     ]);
@@ -38,7 +50,7 @@ describe('CloudRunJobLauncher', () => {
   it('propagates a refused launch (the caller marks the run failed)', async () => {
     const launcher = new CloudRunJobLauncher(
       { runJob: async () => Promise.reject(new Error('PERMISSION_DENIED')) },
-      { projectId: 'p', region: 'r', jobName: 'j' },
+      { projectId: 'p', region: 'r', jobName: 'j', backbone: 'auto' },
     );
     await expect(launcher.launch('x')).rejects.toThrow('PERMISSION_DENIED');
   });
@@ -63,7 +75,12 @@ describe('LocalProcessLauncher', () => {
     );
     await new LocalProcessLauncher({
       repoRoot: root,
-      env: { PATH: process.env.PATH, FIRESTORE_EMULATOR_HOST: '127.0.0.1:8480' },
+      env: {
+        PATH: process.env.PATH,
+        FIRESTORE_EMULATOR_HOST: '127.0.0.1:8480',
+        WILDLENS_TRAINER_BACKBONE: 'stale value from the emulator env',
+      },
+      backbone: 'mobilenet-v1-0.75',
       taskCount: 2,
     }).launch('run-42');
     const deadline = Date.now() + 10_000;
@@ -77,6 +94,7 @@ describe('LocalProcessLauncher', () => {
         CLOUD_RUN_TASK_INDEX: task,
         CLOUD_RUN_TASK_COUNT: '2',
         FIRESTORE_EMULATOR_HOST: '127.0.0.1:8480',
+        WILDLENS_TRAINER_BACKBONE: 'mobilenet-v1-0.75',
       });
     }
     expect(
@@ -86,9 +104,9 @@ describe('LocalProcessLauncher', () => {
 
   it('refuses to launch when the trainer is not built', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'wildlens-launcher-'));
-    await expect(new LocalProcessLauncher({ repoRoot: root, env: {} }).launch('r')).rejects.toThrow(
-      /npm run build/,
-    );
+    await expect(
+      new LocalProcessLauncher({ repoRoot: root, env: {}, backbone: 'auto' }).launch('r'),
+    ).rejects.toThrow(/npm run build/);
   });
 });
 

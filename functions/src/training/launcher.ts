@@ -17,20 +17,30 @@ export interface RunJobsClient {
   }): Promise<unknown>;
 }
 
+/**
+ * The trainer's backbone (param WILDLENS_TRAINER_BACKBONE: `auto`, an id, or a tfjs model by URL),
+ * passed to every launch under the same name, so the functions' params are the one place to set it.
+ */
+export const TRAINER_BACKBONE_ENV = 'WILDLENS_TRAINER_BACKBONE';
+
 export interface CloudRunJobConfig {
   projectId: string;
   region: string;
   jobName: string;
+  backbone: string;
 }
 
-export function cloudRunJobPath(config: CloudRunJobConfig): string {
+export function cloudRunJobPath(
+  config: Pick<CloudRunJobConfig, 'projectId' | 'region' | 'jobName'>,
+): string {
   return `projects/${config.projectId}/locations/${config.region}/jobs/${config.jobName}`;
 }
 
 /**
- * Production: one execution of the Cloud Run job per run; the run id travels as an env
- * override, so the job definition (image, resources, task count, bucket) stays deploy-time.
- * runJob resolves once the execution is created; we do not wait for the long-running operation.
+ * Production: one execution of the Cloud Run job per run; the run id and the backbone param
+ * travel as env overrides, so the job definition (image, resources, task count, bucket) stays
+ * deploy-time. runJob resolves once the execution is created; we do not wait for the
+ * long-running operation.
  */
 export class CloudRunJobLauncher implements TrainingLauncher {
   constructor(
@@ -41,7 +51,16 @@ export class CloudRunJobLauncher implements TrainingLauncher {
   async launch(runId: string): Promise<void> {
     await this.client.runJob({
       name: cloudRunJobPath(this.config),
-      overrides: { containerOverrides: [{ env: [{ name: 'WILDLENS_RUN_ID', value: runId }] }] },
+      overrides: {
+        containerOverrides: [
+          {
+            env: [
+              { name: 'WILDLENS_RUN_ID', value: runId },
+              { name: TRAINER_BACKBONE_ENV, value: this.config.backbone },
+            ],
+          },
+        ],
+      },
     });
   }
 }
@@ -60,6 +79,8 @@ export interface LocalProcessOptions {
   repoRoot: string;
   /** Environment of the trainer: the emulator hosts and project of this process. */
   env: NodeJS.ProcessEnv;
+  /** The backbone param, as for the Cloud Run job. */
+  backbone: string;
   /** Number of task processes (CLOUD_RUN_TASK_INDEX / COUNT), like a sharded Cloud Run job. */
   taskCount?: number;
   logDir?: string;
@@ -91,6 +112,7 @@ export class LocalProcessLauncher implements TrainingLauncher {
         stdio: ['ignore', log, log],
         env: {
           ...this.options.env,
+          [TRAINER_BACKBONE_ENV]: this.options.backbone,
           WILDLENS_RUN_ID: runId,
           CLOUD_RUN_TASK_INDEX: String(task),
           CLOUD_RUN_TASK_COUNT: String(taskCount),

@@ -39,6 +39,7 @@ async function launcher(): Promise<TrainingLauncher> {
       repoRoot: findRepoRoot(),
       env: { ...process.env, ...(bucket ? { WILDLENS_STORAGE_BUCKET: bucket } : {}) },
       taskCount: config.localTrainerTasks.value(),
+      backbone: config.trainerBackbone.value(),
     });
   }
   // Loaded lazily: the Run client is heavy and only startTrainingRun needs it.
@@ -48,6 +49,7 @@ async function launcher(): Promise<TrainingLauncher> {
     projectId,
     region: config.trainerJobRegion.value(),
     jobName: config.trainerJobName.value(),
+    backbone: config.trainerBackbone.value(),
   });
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -10,18 +11,34 @@ import * as tfc from '@tensorflow/tfjs-converter';
 import { initBackend } from './backend.js';
 import { foldConvChain } from './fused-chain.js';
 import type { Preprocessing } from './image-pipeline.js';
+import {
+  checkUrlBackboneWeights,
+  isUrlBackboneId,
+  isUrlBackboneParam,
+  parseUrlBackboneParam,
+  registerUrlBackbone,
+  urlBackboneDescriptorSchema,
+  urlBackboneEntry,
+  type UrlBackboneDescriptor,
+} from './url-backbones.js';
 
 export type BackboneSource =
   | { kind: 'npm'; packageName: string; modelDir: string; format: 'layers' | 'graph' }
   | { kind: 'local'; envVar: string; defaultDir: string }
-  /** Downloaded once into backboneCacheDir(). */
-  | { kind: 'url'; url: string };
+  /**
+   * Downloaded once into backboneCacheDir(). A URL backbone (id `url:…`) carries its description
+   * and the SHA-256 of the weights it was loaded with: that is what a model's manifest records.
+   */
+  | { kind: 'url'; url: string; descriptor?: UrlBackboneDescriptor; weightsSha256?: string };
 
 export interface BackboneSpec {
   id: string;
   inputSize: number;
+  /** For a URL backbone, 0 until it is loaded (the loaded Backbone's spec has the measured size). */
   featureDim: number;
   preprocessing: Preprocessing;
+  /** Applied inside the backbone to its `unit` input: (x − mean) / std per channel (ImageNet-style weights). */
+  standardise?: { mean: [number, number, number]; std: [number, number, number] };
   /** Tried in order: a local dir overrides the URL download. */
   sources: BackboneSource[];
   /** Layer (layers model) or node (graph model) names whose outputs form the features (4-D outputs are average-pooled). */
@@ -214,10 +231,12 @@ export function getBackboneSpec(id: string): BackboneSpec {
   }
   // "<id>@<size>" runs the same fully-convolutional weights at another input resolution.
   const [baseId, sizeText] = id.split('@') as [string, string | undefined];
-  const spec = BACKBONE_SPECS.find((s) => s.id === baseId);
+  const spec = isUrlBackboneId(baseId)
+    ? urlBackboneSpec(baseId)
+    : BACKBONE_SPECS.find((s) => s.id === baseId);
   if (!spec)
     throw new Error(
-      `unknown backbone "${id}" (known: ${BACKBONE_SPECS.map((s) => s.id).join(', ')})`,
+      `unknown backbone "${id}" (known: ${BACKBONE_SPECS.map((s) => s.id).join(', ')}, or a URL backbone)`,
     );
   if (sizeText === undefined) return spec;
   const inputSize = Number(sizeText);
@@ -225,6 +244,57 @@ export function getBackboneSpec(id: string): BackboneSpec {
     throw new Error(`backbone "${id}": input size must be a multiple of 32 in 96..640`);
   }
   return { ...spec, id, inputSize, origin: `${spec.origin}, run at ${inputSize}×${inputSize}` };
+}
+
+/** torchvision's ImageNet statistics, on the 0..1 scale. */
+const IMAGENET_STANDARDISE: NonNullable<BackboneSpec['standardise']> = {
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+};
+
+function urlBackboneSpec(id: string): BackboneSpec {
+  const entry = urlBackboneEntry(id);
+  const d = entry.descriptor;
+  return {
+    id,
+    inputSize: d.inputSize,
+    featureDim: d.featureDim ?? entry.featureDim ?? 0,
+    preprocessing: d.normalisation === 'mobilenet' ? 'mobilenet' : 'unit',
+    ...(d.normalisation === 'imagenet' ? { standardise: IMAGENET_STANDARDISE } : {}),
+    sources: [
+      {
+        kind: 'url',
+        url: d.url,
+        descriptor: d,
+        ...(entry.weightsSha256 ? { weightsSha256: entry.weightsSha256 } : {}),
+      },
+    ],
+    featureOutputs: d.featureOutput ? [d.featureOutput] : [],
+    license: d.license,
+    origin: d.origin ?? `tfjs model downloaded from ${d.url}`,
+  };
+}
+
+/**
+ * Makes the URL backbones a model's manifest records (backbone.sources) loadable, each with the
+ * weights digest it was trained with. Throws when a recorded description does not hash to its id.
+ */
+export function registerRecordedBackbones(
+  recorded: { id: string; sources: BackboneSource[] }[],
+): void {
+  for (const part of recorded) {
+    for (const source of part.sources) {
+      if (source.kind !== 'url' || !source.descriptor) continue;
+      const parsed = urlBackboneDescriptorSchema.safeParse(source.descriptor);
+      if (!parsed.success)
+        throw new Error(
+          `backbone ${part.id}: invalid recorded description (${parsed.error.message})`,
+        );
+      const id = registerUrlBackbone(parsed.data, source.weightsSha256);
+      if (id !== baseIdOf(part.id))
+        throw new Error(`backbone ${part.id}: its recorded description hashes to ${id}`);
+    }
+  }
 }
 
 function baseIdOf(id: string): string {
@@ -302,45 +372,105 @@ async function readNpmArtifacts(
   return artifactsOf(modelJson, shards);
 }
 
-async function readDirArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
-  const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as ModelJson;
+/** graph-model / layers-model from model.json's `format`, else from the topology (old exports have no format). */
+function formatOf(modelJson: ModelJson): 'graph' | 'layers' {
+  if (modelJson.format === 'graph-model') return 'graph';
+  if (modelJson.format === 'layers-model') return 'layers';
+  const topology = modelJson.modelTopology as { node?: unknown } | null | undefined;
+  return Array.isArray(topology?.node) ? 'graph' : 'layers';
+}
+
+function parseModelJson(bytes: Uint8Array, where: string): ModelJson {
+  let modelJson: ModelJson;
+  try {
+    modelJson = JSON.parse(new TextDecoder().decode(bytes)) as ModelJson;
+  } catch {
+    throw new Error(`${where} is not JSON (not a tfjs model.json)`);
+  }
+  if (!modelJson?.modelTopology || !Array.isArray(modelJson.weightsManifest))
+    throw new Error(`${where} is not a tfjs model.json (no modelTopology / weightsManifest)`);
+  return modelJson;
+}
+
+/** Reads a model directory; `sha256` covers model.json then its shards in weightsManifest order. */
+async function readDirArtifacts(
+  dir: string,
+): Promise<{ artifacts: tf.io.ModelArtifacts; format: 'layers' | 'graph'; sha256: string }> {
+  const modelJsonBytes = new Uint8Array(await readFile(path.join(dir, 'model.json')));
+  const modelJson = parseModelJson(modelJsonBytes, path.join(dir, 'model.json'));
   const shards = await Promise.all(
     modelJson.weightsManifest.flatMap((g) =>
       g.paths.map(async (p) => new Uint8Array(await readFile(path.join(dir, p)))),
     ),
   );
-  return artifactsOf(modelJson, shards);
+  const hash = createHash('sha256').update(modelJsonBytes);
+  for (const shard of shards) hash.update(shard);
+  return {
+    artifacts: artifactsOf(modelJson, shards),
+    format: formatOf(modelJson),
+    sha256: hash.digest('hex'),
+  };
 }
 
 const DOWNLOAD_TIMEOUT_MS = 60_000;
 
-/** Downloads model.json and its shards once into cacheDir/<id>; model.json is written last as the completion marker. */
+/** fetch's own message ("fetch failed") hides the reason: ECONNREFUSED, ENOTFOUND (offline), timeout. */
+function describeFetchError(error: unknown): string {
+  const e = error as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError') return `no answer within ${DOWNLOAD_TIMEOUT_MS / 1000} s`;
+  const cause = e.cause?.code ?? e.cause?.message;
+  return cause ? `${e.message} (${cause})` : e.message;
+}
+
+async function fetchOk(url: string, fetchImpl: typeof fetch): Promise<Response> {
+  let response: Response;
+  try {
+    // A network that drops packets instead of refusing must not hang a training run or a cold start.
+    response = await fetchImpl(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+  } catch (error) {
+    throw new Error(`download ${url}: ${describeFetchError(error)}`);
+  }
+  if (!response.ok) throw new Error(`download ${url}: HTTP ${response.status}`);
+  return response;
+}
+
+/**
+ * Downloads model.json and its shards once into cacheDir/<name>; model.json is written last as
+ * the completion marker. Shards are fetched next to model.json with its query string, as tfjs's
+ * own http loader does (TF-Hub needs `?tfjs-format=file` on every file).
+ */
 async function downloadToCache(
-  id: string,
+  name: string,
   url: string,
   cacheDir: string,
   fetchImpl: typeof fetch,
 ): Promise<string> {
-  const dir = path.join(cacheDir, id);
+  const dir = path.join(cacheDir, name);
   if (existsSync(path.join(dir, 'model.json'))) return dir;
   await mkdir(dir, { recursive: true });
-  // A network that drops packets instead of refusing must not hang a training run or a cold start.
-  const response = await fetchImpl(url, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
-  if (!response.ok) throw new Error(`download ${url}: HTTP ${response.status}`);
-  const modelJsonText = await response.text();
-  const modelJson = JSON.parse(modelJsonText) as ModelJson;
+  const modelJsonBytes = new Uint8Array(await (await fetchOk(url, fetchImpl)).arrayBuffer());
+  const modelJson = parseModelJson(modelJsonBytes, url);
+  // Unique temp names: two processes (trainer tasks) may fill the same cache at once.
+  const tmpSuffix = `.${process.pid}-${Math.random().toString(36).slice(2)}.part`;
+  const search = new URL(url).search;
   for (const p of modelJson.weightsManifest.flatMap((g) => g.paths)) {
-    const shardResponse = await fetchImpl(new URL(p, url).toString(), {
-      signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS),
-    });
-    if (!shardResponse.ok) throw new Error(`download ${p}: HTTP ${shardResponse.status}`);
-    const tmp = path.join(dir, `${p}.part`);
-    await writeFile(tmp, new Uint8Array(await shardResponse.arrayBuffer()));
-    await rename(tmp, path.join(dir, p));
+    const shardUrl = new URL(p, url);
+    shardUrl.search = search;
+    const shard = await fetchOk(shardUrl.href, fetchImpl);
+    const target = path.join(dir, p);
+    if (path.dirname(target) !== dir)
+      throw new Error(`${url}: shard path ${p} leaves its directory`);
+    await writeFile(target + tmpSuffix, new Uint8Array(await shard.arrayBuffer()));
+    await rename(target + tmpSuffix, target);
   }
-  await writeFile(path.join(dir, 'model.json.part'), modelJsonText);
-  await rename(path.join(dir, 'model.json.part'), path.join(dir, 'model.json'));
+  await writeFile(path.join(dir, `model.json${tmpSuffix}`), modelJsonBytes);
+  await rename(path.join(dir, `model.json${tmpSuffix}`), path.join(dir, 'model.json'));
   return dir;
+}
+
+/** Cache directory name of a URL backbone: by URL, so changing how it is read re-uses the download. */
+function urlCacheName(url: string): string {
+  return `url-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
 }
 
 type WeightsLocation =
@@ -352,6 +482,7 @@ async function locateWeights(
   options: LoadBackboneOptions,
 ): Promise<WeightsLocation> {
   const errors: string[] = [];
+  const cacheDir = options.cacheDir ?? backboneCacheDir();
   for (const source of spec.sources) {
     if (source.kind === 'npm') return { kind: 'npm', source };
     if (source.kind === 'local') {
@@ -361,16 +492,20 @@ async function locateWeights(
       errors.push(`no ${dir || '(local dir)'}/model.json`);
       continue;
     }
+    // urlOverride stands in for the official URLs of the built-in backbones, never for a described one.
+    const url = source.descriptor ? source.url : (options.urlOverride ?? source.url);
+    const name = source.descriptor ? urlCacheName(url) : baseIdOf(spec.id);
     try {
-      const dir = await downloadToCache(
-        baseIdOf(spec.id),
-        options.urlOverride ?? source.url,
-        options.cacheDir ?? backboneCacheDir(),
-        options.fetchImpl ?? fetch,
-      );
+      const dir = await downloadToCache(name, url, cacheDir, options.fetchImpl ?? fetch);
       return { kind: 'dir', dir };
     } catch (error) {
-      errors.push(`${options.urlOverride ?? source.url}: ${(error as Error).message}`);
+      errors.push((error as Error).message);
+      if (source.descriptor)
+        errors.push(
+          `its weights are downloaded once into ${path.join(cacheDir, name)}; this machine could not ` +
+            `fetch them (offline?): copy model.json and its shards there, or choose a backbone shipped ` +
+            `with npm (auto)`,
+        );
     }
   }
   throw new Error(`backbone ${spec.id} unavailable: ${errors.join('; ')}`);
@@ -379,7 +514,12 @@ async function locateWeights(
 async function resolveArtifacts(
   spec: BackboneSpec,
   options: LoadBackboneOptions,
-): Promise<{ artifacts: tf.io.ModelArtifacts; format: 'layers' | 'graph'; from: string }> {
+): Promise<{
+  artifacts: tf.io.ModelArtifacts;
+  format: 'layers' | 'graph';
+  from: string;
+  sha256?: string;
+}> {
   const location = await locateWeights(spec, options);
   if (location.kind === 'npm') {
     return {
@@ -388,7 +528,7 @@ async function resolveArtifacts(
       from: `npm:${location.source.packageName}`,
     };
   }
-  return { artifacts: await readDirArtifacts(location.dir), format: 'layers', from: location.dir };
+  return { ...(await readDirArtifacts(location.dir)), from: location.dir };
 }
 
 /** Where each part of a backbone id would load from; throws (with every reason) when a part is unavailable. */
@@ -422,9 +562,14 @@ export async function resolveBackboneId(
   requested: string | undefined,
   options: LoadBackboneOptions = {},
 ): Promise<BackboneChoice> {
-  if (requested && requested !== AUTO_BACKBONE_ID) {
-    getBackboneSpec(requested);
-    return { id: requested, reason: 'requested' };
+  const asked = requested?.trim();
+  if (asked && isUrlBackboneParam(asked)) {
+    const descriptor = parseUrlBackboneParam(asked);
+    return { id: registerUrlBackbone(descriptor), reason: `requested: ${descriptor.url}` };
+  }
+  if (asked && asked !== AUTO_BACKBONE_ID) {
+    getBackboneSpec(asked);
+    return { id: asked, reason: 'requested' };
   }
   try {
     const found = await locateBackbone(PREFERRED_BACKBONE_ID, options);
@@ -442,9 +587,11 @@ export async function resolveBackboneId(
 
 function gapAndNormalise(outputs: tf.Tensor[]): tf.Tensor2D {
   const parts = outputs.map((t) => {
-    const pooled = (
-      t.rank === 4 ? tf.mean(t, [1, 2]) : tf.reshape(t, [t.shape[0] as number, -1])
-    ) as tf.Tensor2D;
+    if (t.rank !== 2 && t.rank !== 4)
+      throw new Error(
+        `feature output of shape [${t.shape.join(', ')}]: expected [n, d] or [n, h, w, d] (name another output)`,
+      );
+    const pooled = (t.rank === 4 ? tf.mean(t, [1, 2]) : t) as tf.Tensor2D;
     return tf.div(pooled, tf.add(tf.norm(pooled, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D;
   });
   return parts.length === 1 ? (parts[0] as tf.Tensor2D) : tf.concat(parts, 1);
@@ -458,6 +605,8 @@ function layersRunner(
   let model: tfl.LayersModel;
   if (spec.subModelIndex !== undefined) {
     model = full.layers[spec.subModelIndex] as unknown as tfl.LayersModel;
+  } else if (spec.featureOutputs.length === 0) {
+    model = full;
   } else {
     const outputs = spec.featureOutputs.map(
       (name) => full.getLayer(name).output as tfl.SymbolicTensor,
@@ -489,13 +638,16 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
   let spatial: ((x: tf.Tensor4D) => tf.Tensor4D) | undefined;
   let disposeModel: () => void;
   let execution: string = format;
+  // Empty featureOutputs: the model's own outputs.
+  const outputNames = spec.featureOutputs.length > 0 ? spec.featureOutputs : undefined;
   if (format === 'graph') {
     const graph = await tfc.loadGraphModel(tf.io.fromMemory(artifacts));
-    run = (x) => {
-      const out = graph.execute(x, spec.featureOutputs);
+    const runGraph = (x: tf.Tensor4D): tf.Tensor[] => {
+      const out = graph.execute(x, outputNames);
       return Array.isArray(out) ? out : [out];
     };
-    spatial = (x) => run(x).at(-1) as tf.Tensor4D;
+    run = runGraph;
+    spatial = (x) => runGraph(x).at(-1) as tf.Tensor4D;
     disposeModel = () => graph.dispose();
   } else {
     const full = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
@@ -513,15 +665,37 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
       ({ run, disposeModel } = layersRunner(full, spec));
     }
   }
-  // Warm-up: the first call compiles kernels and allocates; do it at load, not on the first request.
-  tf.tidy(() => gapAndNormalise(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))));
-  return {
-    spec,
-    execution,
-    embed: (input) => tf.tidy(() => gapAndNormalise(run(input))),
-    ...(spatial ? { spatial: (input: tf.Tensor4D) => tf.tidy(() => spatial(input)) } : {}),
-    dispose: disposeModel,
-  };
+  const { standardise } = spec;
+  if (standardise) {
+    const runRaw = run;
+    run = (x) => runRaw(tf.div(tf.sub(x, standardise.mean), standardise.std) as tf.Tensor4D);
+    const spatialRaw = spatial;
+    if (spatialRaw)
+      spatial = (x) =>
+        spatialRaw(tf.div(tf.sub(x, standardise.mean), standardise.std) as tf.Tensor4D);
+  }
+  try {
+    // Warm-up: the first call compiles kernels and allocates; do it at load, not on the first
+    // request. It also measures the feature size (a URL backbone's is known only now).
+    const featureDim = tf.tidy(
+      () => gapAndNormalise(run(tf.zeros([1, spec.inputSize, spec.inputSize, 3]))).shape[1],
+    );
+    const baseId = baseIdOf(spec.id);
+    if (isUrlBackboneId(baseId))
+      checkUrlBackboneWeights(baseId, resolved.from, resolved.sha256 as string, featureDim);
+    else if (featureDim !== spec.featureDim)
+      throw new Error(`gives ${featureDim}-d features, its spec says ${spec.featureDim}`);
+    return {
+      spec: isUrlBackboneId(baseId) ? getBackboneSpec(spec.id) : spec,
+      execution,
+      embed: (input) => tf.tidy(() => gapAndNormalise(run(input))),
+      ...(spatial ? { spatial: (input: tf.Tensor4D) => tf.tidy(() => spatial(input)) } : {}),
+      dispose: disposeModel,
+    };
+  } catch (error) {
+    disposeModel();
+    throw new Error(`backbone ${spec.id}: ${(error as Error).message}`);
+  }
 }
 
 /** Converts an input normalised for `from` into the range expected by `to`, resizing if needed. */
@@ -550,7 +724,8 @@ export async function loadBackbone(
   if (partIds.length === 1) return acquire(spec, options);
   const parts = await Promise.all(partIds.map((part) => acquire(getBackboneSpec(part), options)));
   return {
-    spec,
+    // A URL part's feature size is measured at load.
+    spec: { ...spec, featureDim: parts.reduce((sum, p) => sum + p.spec.featureDim, 0) },
     execution: parts.map((p) => p.execution).join('+'),
     embed: (input) =>
       tf.tidy(() =>
@@ -575,7 +750,7 @@ async function acquire(spec: BackboneSpec, options: LoadBackboneOptions): Promis
   const holder = entry;
   let released = false;
   return {
-    spec,
+    spec: shared.spec,
     execution: shared.execution,
     embed: shared.embed,
     spatial: shared.spatial,

@@ -18,6 +18,11 @@ export {
   type LoadBackboneOptions,
 } from './backbones.js';
 export {
+  parseUrlBackboneParam,
+  urlBackboneId,
+  type UrlBackboneDescriptor,
+} from './url-backbones.js';
+export {
   DEFAULT_AUGMENT,
   MAX_INPUT_PIXELS,
   WORKING_SIZE,

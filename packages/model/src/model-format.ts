@@ -1,6 +1,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackboneSource, LoadBackboneOptions } from './backbones.js';
+import {
+  registerRecordedBackbones,
+  type BackboneSource,
+  type LoadBackboneOptions,
+} from './backbones.js';
 import type { LinearHead } from './classifier.js';
 import type { Preprocessing, TtaMode } from './image-pipeline.js';
 import { FootprintModel } from './footprint-model.js';
@@ -163,6 +167,8 @@ export async function readModelData(reader: ModelFileReader): Promise<FootprintM
     JSON.parse(new TextDecoder().decode(await reader.readFile('manifest.json'))),
   );
   const { head, centroids } = decodeHead(manifest, await reader.readFile(manifest.head.file));
+  // A URL backbone is known from the description its manifest records (with the weights' digest).
+  registerRecordedBackbones(manifest.backbone.sources ?? []);
   return { manifest, head, centroids };
 }
 

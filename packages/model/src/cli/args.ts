@@ -1,5 +1,10 @@
 import { parseArgs } from 'node:util';
 
+/** --backbone help shared by train, cv and bench. */
+export const BACKBONE_USAGE = `  --backbone: auto (default), a backbone id, or a tfjs model by URL:
+    'https://…/model.json#inputSize=384&normalisation=unit&license=Apache-2.0[&featureOutput=NODE]'
+    (normalisation unit|mobilenet|imagenet; or the same fields as JSON, see packages/model/README.md)`;
+
 export type Flags = Record<string, string | boolean | undefined>;
 
 /** Parses --key value / --flag options; exits with the usage text on unknown options. */

@@ -7,11 +7,12 @@ import { readDataset } from '../dataset.js';
 import { loadFootprintModelFromDir } from '../model-format.js';
 import { trainFootprintModel } from '../training.js';
 import { saveModel } from '../model-format.js';
-import { parseCli } from './args.js';
+import { parseCli, BACKBONE_USAGE } from './args.js';
 
-const USAGE = `Usage: node dist/cli/bench.js [--model MODEL_DIR] [--backbone ID|auto] [--dataset DIR] [--images N] [--json]
+const USAGE = `Usage: node dist/cli/bench.js [--model MODEL_DIR] [--backbone ID|auto|URL] [--dataset DIR] [--images N] [--json]
   Without --model, a small model is trained first on the bench images with --backbone (default: auto,
-  the backbone \`npm run train\` would pick); its accuracy is irrelevant here.`;
+  the backbone \`npm run train\` would pick); its accuracy is irrelevant here.
+${BACKBONE_USAGE}`;
 
 const flags = parseCli(USAGE, {
   model: { type: 'string' },

@@ -14,10 +14,11 @@ import {
   reportOf,
   trainingVariants,
 } from '../training.js';
-import { parseCli, pct, printConfusion, requireString } from './args.js';
+import { parseCli, pct, printConfusion, requireString, BACKBONE_USAGE } from './args.js';
 
-const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--folds 5] [--backbone ID|auto] [--json]
-  [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--lr X] [--no-balance] [--seed N] [--cache DIR|none]`;
+const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--folds 5] [--backbone ID|auto|URL] [--json]
+  [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--lr X] [--no-balance] [--seed N] [--cache DIR|none]
+${BACKBONE_USAGE}`;
 
 const flags = parseCli(USAGE, {
   dataset: { type: 'string' },

@@ -7,10 +7,11 @@ import { readDataset } from '../dataset.js';
 import { saveModel } from '../model-format.js';
 import { trainFootprintModel } from '../training.js';
 import type { TtaMode } from '../image-pipeline.js';
-import { parseCli, pct, requireString } from './args.js';
+import { parseCli, pct, requireString, BACKBONE_USAGE } from './args.js';
 
-const USAGE = `Usage: node dist/cli/train.js --dataset DIR --out MODEL_DIR [--backbone ID|auto] [--holdout 0.2]
-  [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--seed N] [--cache DIR|none]`;
+const USAGE = `Usage: node dist/cli/train.js --dataset DIR --out MODEL_DIR [--backbone ID|auto|URL] [--holdout 0.2]
+  [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--seed N] [--cache DIR|none]
+${BACKBONE_USAGE}`;
 
 const flags = parseCli(USAGE, {
   dataset: { type: 'string' },

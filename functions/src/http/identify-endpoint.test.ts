@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
 import { fail } from '../common/errors.js';
@@ -31,7 +32,12 @@ async function multipart(
 }
 
 function recorder() {
-  const out = { status: 0, headers: {} as Record<string, string>, body: undefined as unknown };
+  const out = {
+    status: 0,
+    headers: {} as Record<string, string>,
+    body: undefined as unknown,
+    ended: false,
+  };
   const res: EndpointResponse = {
     status(code) {
       out.status = code;
@@ -44,7 +50,9 @@ function recorder() {
     json(body) {
       out.body = body;
     },
-    end() {},
+    end() {
+      out.ended = true;
+    },
   };
   return { out, res };
 }
@@ -158,5 +166,63 @@ describe('handleIdentifyRequest', () => {
     expect(prod('http://localhost:5000')).toBe(false);
     expect(prod('https://evil.example.com')).toBe(false);
     expect(allowedOrigins('demo', true)('http://localhost:5000')).toBe(true);
+  });
+});
+
+describe('broken multipart bodies (issue 13, finding 1)', () => {
+  /** A valid body (photo part first) with its last `cutFromEnd` bytes missing. */
+  async function truncated(cutFromEnd: number): Promise<EndpointRequest> {
+    const req = await multipart({ lat: '45', lng: '5' }, Buffer.alloc(600, 7));
+    const body = req.rawBody!;
+    return { ...req, rawBody: body.subarray(0, body.length - cutFromEnd) };
+  }
+
+  it('answers 400 in French when the body stops inside the photo or lacks its closing boundary', async () => {
+    for (const cut of [300, 120, 40, 16, 6]) {
+      const { out, res } = recorder();
+      await handleIdentifyRequest(await truncated(cut), res, deps().deps);
+      expect(out.status, `cut ${cut}`).toBe(400);
+      expect(out.body).toMatchObject({
+        error: { code: 'invalid-argument', message: expect.stringMatching(/formulaire/i) },
+      });
+    }
+  });
+
+  it('answers 400 for a photo part sent under another name and then cut', async () => {
+    const form = new FormData();
+    form.append('image', new Blob([new Uint8Array(500)]), 'p.jpg');
+    const request = new Request('http://localhost/identify', { method: 'POST', body: form });
+    const body = Buffer.from(await request.arrayBuffer());
+    const { out, res } = recorder();
+    await handleIdentifyRequest(
+      {
+        method: 'POST',
+        headers: {
+          'content-type': request.headers.get('content-type') ?? '',
+          authorization: 'Bearer good-token',
+        },
+        rawBody: body.subarray(0, 200),
+      },
+      res,
+      deps().deps,
+    );
+    expect(out.status).toBe(400);
+  });
+
+  it('closes silently when a streaming client disconnects mid-upload, and serves the next request', async () => {
+    const full = await multipart({}, Buffer.alloc(600, 7));
+    const stream = new PassThrough();
+    const req = Object.assign(stream, { method: 'POST', headers: full.headers });
+    const { out, res } = recorder();
+    const done = handleIdentifyRequest(req, res, deps().deps);
+    stream.write(full.rawBody!.subarray(0, 300));
+    await new Promise((r) => setTimeout(r, 10));
+    stream.destroy(new Error('aborted'));
+    await done;
+    expect(out.status).toBe(0); // nothing written: there is nobody to answer
+    expect(out.ended).toBe(true);
+    const next = recorder();
+    await handleIdentifyRequest(await multipart({}, Buffer.from('ok')), next.res, deps().deps);
+    expect(next.out.status).toBe(200);
   });
 });

@@ -16,8 +16,8 @@ import {
 export interface EndpointRequest {
   method: string;
   headers: IncomingHttpHeaders;
+  /** The whole body, as Cloud Functions buffers it; without it the request itself is read. */
   rawBody?: Buffer;
-  pipe?: (destination: NodeJS.WritableStream) => unknown;
 }
 
 export interface EndpointResponse {
@@ -81,11 +81,35 @@ interface ParsedForm {
 const MAX_FIELD_BYTES = 200;
 const FORM_FIELDS = new Set(['lat', 'lng', 'accuracyM', 'takenAt']);
 
+/** The client went away before its body was read: there is nobody left to answer. */
+export class ClientGoneError extends Error {
+  constructor() {
+    super('client disconnected during upload');
+    this.name = 'ClientGoneError';
+  }
+}
+
+const unreadableForm = () =>
+  new EndpointError(
+    400,
+    'invalid-argument',
+    'Formulaire multipart incomplet ou illisible : renvoyez la photo.',
+  );
+
 /**
  * Streams the multipart body through busboy: one file (field `photo`) of at most maxBytes,
  * a few short text fields. Stops with 413 as soon as the file exceeds the limit.
+ *
+ * Every stream involved (the body, busboy, each file part) has an error listener: an
+ * unlistened 'error' event (a body cut in the middle of a part emits "Unexpected end of form"
+ * on the part's FileStream) would throw out of the event loop and kill the instance with all
+ * its concurrent requests. Whatever happens, the promise settles exactly once: a 400 for a
+ * broken body, ClientGoneError when the client disconnected.
  */
-export function parseMultipart(req: EndpointRequest, maxBytes: number): Promise<ParsedForm> {
+export function parseMultipart(
+  req: EndpointRequest | (EndpointRequest & Readable),
+  maxBytes: number,
+): Promise<ParsedForm> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -103,18 +127,34 @@ export function parseMultipart(req: EndpointRequest, maxBytes: number): Promise<
       );
       return;
     }
+    // Cloud Functions has already buffered the body (rawBody); otherwise read the request.
+    const source: Readable = req.rawBody
+      ? Readable.from([req.rawBody])
+      : req instanceof Readable
+        ? req
+        : Readable.from([]);
     const fields: Record<string, string> = {};
     let photo: Buffer | null = null;
-    let failed = false;
-    const abort = (err: EndpointError) => {
-      if (failed) return;
-      failed = true;
-      reject(err);
+    let settled = false;
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      // Stop reading: what is left of the body is discarded, not parsed.
+      source.unpipe(bb);
+      source.resume();
+      if (err) reject(err);
+      else resolve({ photo, fields });
     };
+    source.on('error', () => settle(new ClientGoneError()));
+    source.on('aborted', () => settle(new ClientGoneError()));
+    source.on('close', () => {
+      if (!source.readableEnded) settle(new ClientGoneError());
+    });
     bb.on('file', (name, stream) => {
+      stream.on('error', () => settle(unreadableForm()));
       if (name !== 'photo') {
         stream.resume();
-        abort(
+        settle(
           new EndpointError(
             400,
             'invalid-argument',
@@ -127,7 +167,7 @@ export function parseMultipart(req: EndpointRequest, maxBytes: number): Promise<
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('limit', () => {
         const mb = Math.round(maxBytes / (1024 * 1024));
-        abort(
+        settle(
           new EndpointError(
             413,
             'invalid-argument',
@@ -142,27 +182,20 @@ export function parseMultipart(req: EndpointRequest, maxBytes: number): Promise<
     bb.on('field', (name, value, info) => {
       if (!FORM_FIELDS.has(name)) return; // unknown fields are ignored
       if (info.valueTruncated) {
-        abort(new EndpointError(400, 'invalid-argument', `Le champ « ${name} » est trop long.`));
+        settle(new EndpointError(400, 'invalid-argument', `Le champ « ${name} » est trop long.`));
         return;
       }
       fields[name] = value;
     });
     bb.on('filesLimit', () =>
-      abort(new EndpointError(400, 'invalid-argument', 'Une seule photo par requête.')),
+      settle(new EndpointError(400, 'invalid-argument', 'Une seule photo par requête.')),
     );
     bb.on('partsLimit', () =>
-      abort(new EndpointError(400, 'invalid-argument', 'Trop de champs dans le formulaire.')),
+      settle(new EndpointError(400, 'invalid-argument', 'Trop de champs dans le formulaire.')),
     );
-    bb.on('error', () =>
-      abort(new EndpointError(400, 'invalid-argument', 'Formulaire multipart illisible.')),
-    );
-    bb.on('close', () => {
-      if (!failed) resolve({ photo, fields });
-    });
-    // Cloud Functions has already buffered the body (rawBody); stream it through busboy.
-    if (req.rawBody) Readable.from([req.rawBody]).pipe(bb);
-    else if (req.pipe) req.pipe(bb);
-    else bb.end();
+    bb.on('error', () => settle(unreadableForm()));
+    bb.on('close', () => settle());
+    source.pipe(bb);
   });
 }
 
@@ -209,7 +242,7 @@ function sendError(res: EndpointResponse, status: number, code: string, message:
  * `{ error: { code, message } }` in French with 400/401/405/413/415/503, never a stack trace.
  */
 export async function handleIdentifyRequest(
-  req: EndpointRequest,
+  req: EndpointRequest | (EndpointRequest & Readable),
   res: EndpointResponse,
   deps: IdentifyEndpointDeps,
 ): Promise<void> {
@@ -270,7 +303,10 @@ export async function handleIdentifyRequest(
     const result = await deps.identify(uid, inputFromForm(form, deps.now()));
     res.status(200).set('Cache-Control', 'no-store').json(result);
   } catch (err) {
-    if (err instanceof EndpointError) {
+    if (err instanceof ClientGoneError) {
+      logger.info('identify.http.client_gone');
+      res.end();
+    } else if (err instanceof EndpointError) {
       sendError(res, err.status, err.code, err.messageFr);
     } else if (err instanceof HttpsError) {
       if (statusOf(err) === 503) res.set('Retry-After', '60');

@@ -62,6 +62,24 @@ describe('inspectImage', () => {
     bomb.writeUInt32BE(30000, 20);
     expect((await rejectionOf(bomb)).code).toBe('too_many_pixels');
   });
+
+  it('refuses strips more elongated than 10:1 from the header, whatever their pixel count', async () => {
+    // The case: a PNG declaring 64 × 625,000 (exactly 40 MP, every side ≥ 64) used to
+    // pass and cost 3.5 GB in the model's decoder. The header alone decides now.
+    const strip = await solid(64, 64).png().toBuffer();
+    strip.writeUInt32BE(625_000, 20);
+    const refused = await rejectionOf(strip);
+    expect(refused.code).toBe('too_elongated');
+    expect(refused.messageFr).toMatch(/trop allongée .*10 fois/);
+    // A real elongated JPEG, rotated by EXIF: the rule applies to the oriented shape too.
+    const tall = await solid(2000, 100).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    expect((await rejectionOf(tall)).code).toBe('too_elongated');
+    // 10:1 exactly is a (wide) panorama: accepted.
+    expect(await inspectImage(await solid(640, 64).png().toBuffer(), limits)).toMatchObject({
+      width: 640,
+      height: 64,
+    });
+  });
 });
 
 describe('normaliseToJpeg', () => {

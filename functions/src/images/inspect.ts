@@ -1,4 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
+import { MAX_ASPECT_RATIO, exceedsAspectRatio } from '@wildlens/shared';
 import { isAcceptedFormat, sniffImageFormat, type AcceptedImageFormat } from './format.js';
 
 // Decoded pixel buffers are never reused across requests; the cache only holds memory.
@@ -17,6 +18,7 @@ export type ImageRejectionCode =
   | 'corrupt'
   | 'too_small'
   | 'too_many_pixels'
+  | 'too_elongated'
   | 'suspicious_content';
 
 /** Why an image was refused, with the French sentence shown to users and admins. */
@@ -43,7 +45,8 @@ const FORMAT_NAMES_FR = 'JPEG, PNG ou WebP';
 
 /**
  * Validates an untrusted image from its bytes and header only: magic bytes, byte size,
- * declared dimensions (so a pixel bomb is refused before any decoding). Truncated or corrupt
+ * declared dimensions and shape (so a pixel bomb or an absurdly elongated strip is refused
+ * before any decoding, see MAX_ASPECT_RATIO). Truncated or corrupt
  * pixel data is caught by the single full decode in normaliseToJpeg.
  */
 export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promise<InspectedImage> {
@@ -96,6 +99,12 @@ export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promis
     throw new ImageRejection(
       'too_small',
       `L'image est trop petite (minimum ${limits.minSide} pixels de côté).`,
+    );
+  }
+  if (exceedsAspectRatio(width, height)) {
+    throw new ImageRejection(
+      'too_elongated',
+      `L'image est trop allongée (${width}×${height}) : le grand côté doit mesurer au plus ${MAX_ASPECT_RATIO} fois le petit.`,
     );
   }
   return { format: sniffed, width, height, orientation, bytes: buf.length };

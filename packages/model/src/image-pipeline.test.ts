@@ -105,6 +105,19 @@ describe('image pipeline', () => {
     await expect(decodeToRgb(huge)).rejects.toThrow(/pixel limit/i);
   });
 
+  it('bounds the decoded size whatever the shape: strips beyond 10:1 are refused before decoding', async () => {
+    const strip = (w: number, h: number) =>
+      sharp({ create: { width: w, height: h, channels: 3, background: '#654' } })
+        .png()
+        .toBuffer();
+    // 64 × 6,400 would have been enlarged to 320 × 32,000 (30 MB) to reach the short side.
+    await expect(decodeToRgb(await strip(64, 6400))).rejects.toThrow(/elongated/);
+    await expect(decodeToRgb(await strip(6400, 64))).rejects.toThrow(/elongated/);
+    // At the limit, the long side is at most 10 × the working short side.
+    const widest = await decodeToRgb(await strip(640, 64), 320);
+    expect([widest.width, widest.height]).toEqual([3200, 320]);
+  });
+
   it('crops a centred square at the backbone size and normalises per backbone', async () => {
     await initBackend();
     const rgb = await decodeToRgb(await (await markerImage()).png().toBuffer(), 80);

@@ -1,5 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
+import { MAX_ASPECT_RATIO, exceedsAspectRatio } from '@wildlens/shared';
 import { createRandom } from './random.js';
 
 // Each request decodes a different photo: sharp's operation cache only costs memory here.
@@ -23,12 +24,17 @@ export interface RgbImage {
  * Decodes any supported format (JPEG, PNG, WebP, TIFF, GIF, AVIF…), applies the EXIF orientation,
  * flattens alpha on white, converts grayscale/CMYK to sRGB and resizes so the short side is
  * `shortSide` px (never larger than the source's own resolution is useful, but enlarging keeps
- * tiny images usable).
+ * tiny images usable). Shapes beyond MAX_ASPECT_RATIO are refused from the header, before any
+ * decoding, so the output is at most shortSide × (shortSide × MAX_ASPECT_RATIO) pixels.
  */
 export async function decodeToRgb(
   input: Buffer | Uint8Array,
   shortSide = WORKING_SIZE,
 ): Promise<RgbImage> {
+  const { width = 0, height = 0 } = await sharp(input).metadata();
+  if (exceedsAspectRatio(width, height)) {
+    throw new Error(`image ${width}×${height} is more elongated than ${MAX_ASPECT_RATIO}:1`);
+  }
   const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
     .rotate()
     .flatten({ background: '#ffffff' })

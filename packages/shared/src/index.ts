@@ -2,3 +2,4 @@ export * from './species.js';
 export * from './paths.js';
 export * from './concurrency.js';
 export * from './domains.js';
+export * from './image-shape.js';

@@ -55,6 +55,28 @@ export const config = {
     default: 500,
     description: 'Identifications autorisées par utilisateur et par jour (UTC).',
   }),
+  identifyAnonymousPerMinute: defineInt('WILDLENS_IDENTIFY_ANONYMOUS_PER_MINUTE', {
+    default: 5,
+    description: 'Identifications autorisées par compte anonyme et par minute.',
+  }),
+  identifyAnonymousPerDay: defineInt('WILDLENS_IDENTIFY_ANONYMOUS_PER_DAY', {
+    default: 30,
+    description: 'Identifications autorisées par compte anonyme et par jour (UTC).',
+  }),
+  identifyInstancePerMinute: defineInt('WILDLENS_IDENTIFY_INSTANCE_PER_MINUTE', {
+    default: 120,
+    description:
+      'Identifications par minute et par instance, tous utilisateurs confondus (plafond global = × instances).',
+  }),
+  identifyMaxInstances: defineInt('WILDLENS_IDENTIFY_MAX_INSTANCES', {
+    default: 10,
+    description: 'Nombre maximal d’instances de identifyFootprint et de identify (chacune).',
+  }),
+  anonymousRetentionDays: defineInt('WILDLENS_ANONYMOUS_RETENTION_DAYS', {
+    default: 30,
+    description:
+      'Jours de conservation des observations (et photos) des comptes anonymes avant effacement.',
+  }),
 } as const;
 
 /**
@@ -64,8 +86,10 @@ export const config = {
 export const FUNCTIONS_REGION = 'europe-west1';
 
 /**
- * App Check on the app-facing callables, switched per project in functions/.env.<projectId>
- * (`WILDLENS_ENFORCE_APP_CHECK=true` once the mobile app ships App Check). Read at load time
+ * App Check on the app-facing functions: on in production (functions/.env), off for the
+ * emulators' demo project (functions/.env.demo-wildlens), whose clients have no App Check
+ * provider. A real project may switch it off in functions/.env.<projectId> (not advised: it
+ * is what keeps scripted clients from minting anonymous accounts in bulk). Read at load time
  * because trigger options take a plain boolean; Firebase loads .env files before that.
  */
 export const ENFORCE_APP_CHECK = process.env.WILDLENS_ENFORCE_APP_CHECK === 'true';

@@ -1,4 +1,5 @@
 import { getApps, initializeApp, type App } from 'firebase-admin/app';
+import { getAuth, type Auth } from 'firebase-admin/auth';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { getStorage } from 'firebase-admin/storage';
 
@@ -9,6 +10,10 @@ function app(): App {
 
 export function firestore(): Firestore {
   return getFirestore(app());
+}
+
+export function auth(): Auth {
+  return getAuth(app());
 }
 
 export type Bucket = ReturnType<ReturnType<typeof getStorage>['bucket']>;

@@ -7,6 +7,7 @@ export {
   getObservation,
   deleteObservation,
   setObservationFeedback,
+  purgeAnonymousObservations,
 } from './triggers/observations.js';
 export { identifyFootprint, identify } from './triggers/identify.js';
 export {

@@ -4,7 +4,7 @@ import { firebase } from './firebase.js';
 import { h } from './ui.js';
 
 export interface SpeciesSheet {
-  id: string;
+  speciesId: string;
   nameFr: string;
   nameEn?: string;
   latinName?: string;
@@ -25,7 +25,7 @@ export function loadSpecies(): Promise<SpeciesSheet[]> {
   cache ??= (async () => {
     const { db } = await firebase();
     const snap = await getDocs(collection(db, 'species'));
-    const list = snap.docs.map((d) => ({ ...(d.data() as SpeciesSheet), id: d.id }));
+    const list = snap.docs.map((d) => ({ ...(d.data() as SpeciesSheet), speciesId: d.id }));
     if (!list.length) {
       throw new Error('Le catalogue des espèces est vide : lancez « npm run seed ».');
     }
@@ -37,10 +37,12 @@ export function loadSpecies(): Promise<SpeciesSheet[]> {
 
 export function speciesName(list: SpeciesSheet[], id: string | undefined): string {
   if (!id) return '—';
-  return list.find((s) => s.id === id)?.nameFr ?? id;
+  return list.find((s) => s.speciesId === id)?.nameFr ?? id;
 }
 
 /** <option>s for a species <select>. */
 export function speciesOptions(list: SpeciesSheet[], selected?: string): HTMLOptionElement[] {
-  return list.map((s) => h('option', { value: s.id, selected: s.id === selected }, s.nameFr));
+  return list.map((s) =>
+    h('option', { value: s.speciesId, selected: s.speciesId === selected }, s.nameFr),
+  );
 }

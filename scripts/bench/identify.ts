@@ -97,7 +97,7 @@ for (const quality of [82, 76, 70, 64]) {
   if (photo.length <= 2.3 * 1024 * 1024) break;
   photo = await sharp(photo).jpeg({ quality }).toBuffer();
 }
-const image = photo.toString('base64');
+const photoBase64 = photo.toString('base64');
 log(`photo de test : 4000×3000, ${(photo.length / 1024 / 1024).toFixed(2)} Mo`);
 
 const user = await support.signedInClient();
@@ -106,8 +106,8 @@ const list = httpsCallable(user.functions, 'listObservations');
 const results: Measure[] = [];
 
 // Warm-up: the first call loads the model in the worker.
-await identify({ image });
-const c1 = await measure(() => identify({ image }), RUNS, 1);
+await identify({ photo: photoBase64 });
+const c1 = await measure(() => identify({ photo: photoBase64 }), RUNS, 1);
 results.push({
   name: 'identifyFootprint (2 Mo)',
   concurrency: 1,
@@ -128,7 +128,7 @@ const hikers = await Promise.all(
     return httpsCallable(hiker.functions, 'identifyFootprint', { timeout: 120_000 });
   }),
 );
-const byHiker = (slot: number) => hikers[slot]!({ image });
+const byHiker = (slot: number) => hikers[slot]!({ photo: photoBase64 });
 await measure(byHiker, 8, 8);
 const c8 = await measure(byHiker, RUNS * 2, 8);
 results.push({

@@ -256,7 +256,7 @@ async function wave(
         const n = next++;
         const t = performance.now();
         try {
-          await call({ image: idPhotos[(n + slot) % idPhotos.length] });
+          await call({ photo: idPhotos[(n + slot) % idPhotos.length] });
           times.push(performance.now() - t);
         } catch (err) {
           const code = (err as { code?: string }).code ?? 'unknown';

@@ -152,7 +152,7 @@ describe('Firestore emulator killed and restarted under the running suite', () =
 
   it('identifies a photo and ingests an upload before the outage (baseline)', async () => {
     hiker = await signedInClient();
-    const { data } = await identifyWith(hiker)({ image: b64(await samplePhoto()) });
+    const { data } = await identifyWith(hiker)({ photo: b64(await samplePhoto()) });
     expect(data.model).toEqual({ version: fixture.version });
     const record = await adminDb()
       .doc(`users/${hiker.uid}/observations/${data.observationId}`)
@@ -177,7 +177,7 @@ describe('Firestore emulator killed and restarted under the running suite', () =
 
       const started = Date.now();
       const [identifyOutcome, health] = await Promise.all([
-        identifyWith(unlucky)({ image: photo }).then(
+        identifyWith(unlucky)({ photo }).then(
           (r) => ({ ok: true as const, data: r.data, ms: Date.now() - started }),
           (e: unknown) => ({
             ok: false as const,
@@ -248,7 +248,7 @@ describe('Firestore emulator killed and restarted under the running suite', () =
       async () => {
         attempts++;
         try {
-          return (await identifyWith(hiker)({ image: photo })).data;
+          return (await identifyWith(hiker)({ photo })).data;
         } catch (err) {
           if ((err as FunctionsError).code !== 'functions/unavailable') throw err;
           return undefined;
@@ -266,7 +266,7 @@ describe('Firestore emulator killed and restarted under the running suite', () =
     expect(record.get('photoPath')).toBe(
       `users/${hiker.uid}/observations/${data.observationId}/photo.jpg`,
     );
-    expect((await fetch(data.imageUrl)).status).toBe(200);
+    expect((await fetch(data.photoUrl)).status).toBe(200);
 
     const healthStarted = Date.now();
     const health = await eventually(

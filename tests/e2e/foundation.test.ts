@@ -74,25 +74,35 @@ describe('Firestore through the client SDK, with firestore.rules enforced', () =
 describe('callable functions through the Firebase JS client SDK', () => {
   it('serves the public catalogue without sign-in', async () => {
     const anon = client();
-    const list = await httpsCallable<unknown, { species: { id: string }[] }>(
+    const list = await httpsCallable<unknown, { species: { speciesId: string }[] }>(
       anon.functions,
       'listSpecies',
     )();
-    expect(list.data.species.map((s) => s.id).sort()).toHaveLength(13);
-    const one = await httpsCallable<unknown, { nameFr: string; datasetLabels?: unknown }>(
+    expect(list.data.species.map((s) => s.speciesId).sort()).toHaveLength(13);
+    const one = await httpsCallable<
+      unknown,
+      { speciesId: string; nameFr: string; datasetLabels?: unknown }
+    >(
       anon.functions,
       'getSpecies',
-    )({ id: 'raton-laveur' });
+    )({ speciesId: 'raton-laveur' });
     expect(one.data.nameFr).toBe('Raton laveur');
+    expect(one.data.speciesId).toBe('raton-laveur');
     expect(one.data.datasetLabels).toBeUndefined();
+    // Issue 13, finding 11: the world-readable documents themselves hold no internal fields.
+    const publicDoc = await getDoc(doc(anon.db, 'species/raton-laveur'));
+    expect(publicDoc.get('nameFr')).toBe('Raton laveur');
+    expect(publicDoc.get('datasetLabels')).toBeUndefined();
   });
 
   it('rejects bad species ids with precise codes and French messages', async () => {
     const get = httpsCallable(client().functions, 'getSpecies');
-    await expect(get({ id: '../etc' })).rejects.toMatchObject({
+    await expect(get({ speciesId: '../etc' })).rejects.toMatchObject({
       code: 'functions/invalid-argument',
     });
-    const error = await get({ id: 'dragon' }).catch((e: unknown) => e as Error & { code: string });
+    const error = await get({ speciesId: 'dragon' }).catch(
+      (e: unknown) => e as Error & { code: string },
+    );
     expect(error).toMatchObject({ code: 'functions/not-found' });
     expect((error as Error).message).toMatch(/^Espèce inconnue : « dragon »\./);
   });
@@ -116,14 +126,17 @@ describe('callable functions through the Firebase JS client SDK', () => {
     });
     await batch.commit();
 
-    type Page = { items: { id: string; createdAt: string }[]; nextCursor: string | null };
+    type Page = {
+      items: { observationId: string; createdAt: string }[];
+      nextCursor: string | null;
+    };
     const list = httpsCallable<unknown, Page>(user.functions, 'listObservations');
     const first = await list({ pageSize: 2 });
-    expect(first.data.items.map((i) => i.id)).toEqual(['o4', 'o3']);
+    expect(first.data.items.map((i) => i.observationId)).toEqual(['o4', 'o3']);
     const second = await list({ pageSize: 2, cursor: first.data.nextCursor });
-    expect(second.data.items.map((i) => i.id)).toEqual(['o2', 'o1']);
+    expect(second.data.items.map((i) => i.observationId)).toEqual(['o2', 'o1']);
     const third = await list({ pageSize: 2, cursor: second.data.nextCursor });
-    expect(third.data.items.map((i) => i.id)).toEqual(['o0']);
+    expect(third.data.items.map((i) => i.observationId)).toEqual(['o0']);
     expect(third.data.nextCursor).toBeNull();
 
     await expect(list({ pageSize: 500 })).rejects.toMatchObject({

@@ -36,8 +36,8 @@ describe('hostile corpus through identifyFootprint', () => {
     const acceptedBy = [0, 0];
     for (const [i, c] of cases.entries()) {
       const identify = identifiers[i % 2]!;
-      const image = readFileSync(new URL(c.file, dir)).toString('base64');
-      const outcome = await identify({ image }).then(
+      const photo = readFileSync(new URL(c.file, dir)).toString('base64');
+      const outcome = await identify({ photo }).then(
         (r) => `accepted:${r.data.verdict}`,
         (err: unknown) =>
           err instanceof FunctionsError ? `${err.code}:${err.message}` : `crash:${String(err)}`,

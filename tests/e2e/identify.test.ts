@@ -70,13 +70,13 @@ describe('before any model is trained', () => {
   });
 
   it('rejects unauthenticated calls', async () => {
-    const err = await errorOf(identifyWith(client())({ image: b64(await noisePhoto(200, 150)) }));
+    const err = await errorOf(identifyWith(client())({ photo: b64(await noisePhoto(200, 150)) }));
     expect(err.code).toBe('functions/unauthenticated');
   });
 
   it('answers failed-precondition with a French message (callable) and 503 (HTTPS)', async () => {
     const user = await signedInClient();
-    const err = await errorOf(identifyWith(user)({ image: b64(await noisePhoto(200, 150)) }));
+    const err = await errorOf(identifyWith(user)({ photo: b64(await noisePhoto(200, 150)) }));
     expect(err.code).toBe('functions/failed-precondition');
     expect(err.message).toMatch(/^Aucun modèle n'est encore entraîné/);
 
@@ -113,7 +113,7 @@ describe('identification with a trained model', () => {
   }, 600_000);
 
   it('identifies a photo and answers the documented shape', async () => {
-    const { data } = await identifyWith(user)({ image: b64(await samplePhoto()) });
+    const { data } = await identifyWith(user)({ photo: b64(await samplePhoto()) });
     expect(data.observationId).toMatch(/^[A-Za-z0-9]{20}$/);
     expect(['identified', 'uncertain', 'not_a_footprint']).toContain(data.verdict);
     expect(data.top).toHaveLength(3);
@@ -123,14 +123,14 @@ describe('identification with a trained model', () => {
     if (data.verdict === 'not_a_footprint') {
       expect(data.species).toBeNull();
     } else {
-      expect(data.species?.id).toBe(data.top[0]!.speciesId);
+      expect(data.species?.speciesId).toBe(data.top[0]!.speciesId);
       expect(data.species).not.toHaveProperty('datasetLabels');
     }
     if (data.verdict === 'identified') expect(data.hint).toBeNull();
     else expect(data.hint).toMatch(/empreinte/);
 
     for (const [url, maxSide] of [
-      [data.imageUrl, 1600],
+      [data.photoUrl, 1600],
       [data.thumbnailUrl, 256],
     ] as const) {
       const res = await fetch(url);
@@ -154,7 +154,7 @@ describe('identification with a trained model', () => {
     const photos = await footprintPhotos(1);
     let correct = 0;
     for (const photo of photos) {
-      const { data } = await identifyWith(user)({ image: b64(await readFile(photo.file)) });
+      const { data } = await identifyWith(user)({ photo: b64(await readFile(photo.file)) });
       if (data.top[0]?.speciesId === photo.speciesId) correct++;
     }
     expect(correct).toBeGreaterThanOrEqual(Math.ceil(photos.length * 0.6));
@@ -174,7 +174,7 @@ describe('identification with a trained model', () => {
       })
       .toBuffer();
     expect((await sharp(withGps).metadata()).exif).toBeDefined();
-    const { data } = await identifyWith(user)({ image: b64(withGps) });
+    const { data } = await identifyWith(user)({ photo: b64(withGps) });
     expect(data.locationSource).toBe('exif');
     expect(data.location).toEqual({ lat: 45.5, lng: 6.25 });
     expect(data.takenAt).toBe('2025-09-14T06:30:00.000Z');
@@ -188,7 +188,7 @@ describe('identification with a trained model', () => {
     expect(stored.includes(Buffer.from('GPS'))).toBe(false);
 
     const clientSide = await identifyWith(user)({
-      image: b64(withGps),
+      photo: b64(withGps),
       location: { lat: 43.1, lng: 5.9, accuracyM: 8 },
       takenAt: '2026-01-02T03:04:05Z',
     });
@@ -201,14 +201,19 @@ describe('identification with a trained model', () => {
     const owner = await signedInClient();
     const other = await signedInClient();
     const { data } = await identifyWith(owner)({
-      image: b64(await samplePhoto()),
+      photo: b64(await samplePhoto()),
       location: { lat: 46.2, lng: 6.1 },
     });
     const id = data.observationId;
 
-    type Page = { items: { id: string; thumbnailUrl: string | null; probability: number }[] };
+    type Page = {
+      items: { observationId: string; thumbnailUrl: string | null; probability: number }[];
+    };
     const list = await httpsCallable<unknown, Page>(owner.functions, 'listObservations')({});
-    expect(list.data.items[0]).toMatchObject({ id, thumbnailUrl: data.thumbnailUrl });
+    expect(list.data.items[0]).toMatchObject({
+      observationId: id,
+      thumbnailUrl: data.thumbnailUrl,
+    });
 
     const get = (c: Client) =>
       httpsCallable<Payload, ObservationDetail>(c.functions, 'getObservation');
@@ -216,44 +221,48 @@ describe('identification with a trained model', () => {
     const feedback = (c: Client) =>
       httpsCallable<Payload, ObservationDetail>(c.functions, 'setObservationFeedback');
 
-    const detail = await get(owner)({ id });
+    const detail = await get(owner)({ observationId: id });
     expect(detail.data).toMatchObject({
-      id,
+      observationId: id,
       verdict: data.verdict,
       top: data.top,
-      imageUrl: data.imageUrl,
+      photoUrl: data.photoUrl,
       location: { lat: 46.2, lng: 6.1 },
       locationSource: 'client',
       model: { version: fixture.version },
       feedback: null,
     });
 
-    const annotated = await feedback(owner)({ id, correctSpeciesId: 'loup' });
-    expect(annotated.data.feedback?.correctSpeciesId).toBe('loup');
-    expect((await errorOf(feedback(owner)({ id, correctSpeciesId: 'dragon' }))).code).toBe(
-      'functions/invalid-argument',
-    );
+    const annotated = await feedback(owner)({ observationId: id, correctedSpeciesId: 'loup' });
+    expect(annotated.data.feedback?.correctedSpeciesId).toBe('loup');
+    expect(
+      (await errorOf(feedback(owner)({ observationId: id, correctedSpeciesId: 'dragon' }))).code,
+    ).toBe('functions/invalid-argument');
 
     // Another user: the id resolves under their own prefix, so it simply does not exist.
-    expect((await errorOf(get(other)({ id }))).code).toBe('functions/not-found');
-    expect((await errorOf(del(other)({ id }))).code).toBe('functions/not-found');
-    expect((await errorOf(feedback(other)({ id, correctSpeciesId: 'chat' }))).code).toBe(
-      'functions/not-found',
-    );
+    expect((await errorOf(get(other)({ observationId: id }))).code).toBe('functions/not-found');
+    expect((await errorOf(del(other)({ observationId: id }))).code).toBe('functions/not-found');
+    expect(
+      (await errorOf(feedback(other)({ observationId: id, correctedSpeciesId: 'chat' }))).code,
+    ).toBe('functions/not-found');
     const photo = `users/${owner.uid}/observations/${id}/photo.jpg`;
     const thumb = `users/${owner.uid}/observations/${id}/thumb.jpg`;
     expect(await objectExists(photo)).toBe(true);
     expect(await objectExists(thumb)).toBe(true);
 
-    await del(owner)({ id });
+    await del(owner)({ observationId: id });
     expect((await adminDb().doc(`users/${owner.uid}/observations/${id}`).get()).exists).toBe(false);
     expect(await objectExists(photo)).toBe(false);
     expect(await objectExists(thumb)).toBe(false);
-    expect((await errorOf(del(owner)({ id }))).code).toBe('functions/not-found');
-    expect((await errorOf(get(owner)({ id: '../x' }))).code).toBe('functions/invalid-argument');
+    expect((await errorOf(del(owner)({ observationId: id }))).code).toBe('functions/not-found');
+    expect((await errorOf(get(owner)({ observationId: '../x' }))).code).toBe(
+      'functions/invalid-argument',
+    );
 
     await signOut(owner.auth);
-    expect((await errorOf(get(owner)({ id }))).code).toBe('functions/unauthenticated');
+    expect((await errorOf(get(owner)({ observationId: id }))).code).toBe(
+      'functions/unauthenticated',
+    );
   });
 
   it('rejects each kind of bad input with invalid-argument and a French message', async () => {
@@ -273,17 +282,17 @@ describe('identification with a trained model', () => {
     const text = Buffer.from('Ceci est un fichier texte renommé en photo.jpg\n'.repeat(20));
 
     const cases: [string, Payload, string | undefined][] = [
-      ['JPEG tronqué', { image: b64(truncated) }, 'corrupt'],
-      ['texte renommé .jpg', { image: b64(text) }, 'unsupported_format'],
-      ['image 1x1', { image: b64(onePixel) }, 'too_small'],
-      ['dimensions énormes', { image: b64(bomb) }, 'too_many_pixels'],
-      ['charge vide', { image: '' }, 'empty'],
-      ['sans image', {}, 'empty'],
-      ['image non chaîne', { image: 12345 }, undefined],
-      ['location non objet', { image: b64(noisy), location: 'Grenoble' }, undefined],
-      ['lat hors bornes', { image: b64(noisy), location: { lat: 120, lng: 0 } }, undefined],
-      ['takenAt non chaîne', { image: b64(noisy), takenAt: 1714557600000 }, undefined],
-      ['takenAt futur', { image: b64(noisy), takenAt: '2999-01-01T00:00:00Z' }, undefined],
+      ['JPEG tronqué', { photo: b64(truncated) }, 'corrupt'],
+      ['texte renommé .jpg', { photo: b64(text) }, 'unsupported_format'],
+      ['image 1x1', { photo: b64(onePixel) }, 'too_small'],
+      ['dimensions énormes', { photo: b64(bomb) }, 'too_many_pixels'],
+      ['charge vide', { photo: '' }, 'empty'],
+      ['sans photo', {}, 'empty'],
+      ['photo non chaîne', { photo: 12345 }, undefined],
+      ['location non objet', { photo: b64(noisy), location: 'Grenoble' }, undefined],
+      ['lat hors bornes', { photo: b64(noisy), location: { lat: 120, lng: 0 } }, undefined],
+      ['takenAt non chaîne', { photo: b64(noisy), takenAt: 1714557600000 }, undefined],
+      ['takenAt futur', { photo: b64(noisy), takenAt: '2999-01-01T00:00:00Z' }, undefined],
     ];
     for (const [what, payload, reason] of cases) {
       const err = await errorOf(call(payload));
@@ -367,7 +376,7 @@ describe('identification with a trained model', () => {
         await fetch(url, {
           method: 'POST',
           headers: { Authorization: await token(), 'Content-Type': 'application/json' },
-          body: JSON.stringify({ image: 'x' }),
+          body: JSON.stringify({ photo: 'x' }),
         }),
         415,
         'unsupported-media-type',

@@ -15,7 +15,16 @@ import {
   uploadIdFor,
   type IngestionDeps,
 } from '../../functions/src/handlers/ingestion.js';
-import { adminBucket, adminDb, closeAdmin, eventually, ingestionRecord } from './support.js';
+import { getStorage } from 'firebase-admin/storage';
+import {
+  PROJECT_ID,
+  adminApp,
+  adminBucket,
+  adminDb,
+  closeAdmin,
+  eventually,
+  ingestionRecord,
+} from './support.js';
 import { connectionResetError } from '../helpers/connection-reset.js';
 
 afterAll(closeAdmin);
@@ -80,7 +89,7 @@ describe('ingestion faults', () => {
     })
       .jpeg()
       .toBuffer();
-    await saveWithDownloadUrl(adminBucket(), `training/lapin/${hash}.jpg`, leftover);
+    await saveWithDownloadUrl(adminDb(), adminBucket(), `training/lapin/${hash}.jpg`, leftover);
     expect((await adminDb().doc(`trainingImages/${hash}`).get()).exists).toBe(false);
     // The retry (the trigger, on the re-sent upload) finishes the job consistently.
     await adminBucket().file(name).save(data, { resumable: false });
@@ -149,10 +158,10 @@ describe('ingestion faults', () => {
       await adminBucket().file(name).save(data, { resumable: false });
     }
     // Objects younger than the threshold are left to their event.
-    const young = await reingestStaleUploads(deps(), { olderThanMs: 3_600_000, limit: 100 });
+    const young = await reingestStaleUploads(deps(), { olderThanMs: 3_600_000 });
     expect(young.outcomes).toEqual({});
     // Threshold 0: everything still waiting is taken now, while the trigger runs too.
-    await reingestStaleUploads(deps(), { olderThanMs: 0, limit: 100 });
+    await reingestStaleUploads(deps(), { olderThanMs: 0, pageSize: 2 });
     await eventually(async () => {
       const [left] = await adminBucket().getFiles({ prefix: 'incoming/renard/swept/' });
       return left.length === 0 ? true : undefined;
@@ -171,6 +180,77 @@ describe('ingestion faults', () => {
     const [training] = await adminBucket().getFiles({ prefix: 'training/renard/' });
     expect(training.map((f) => f.name).sort()).toEqual(
       hashes.map((h) => `training/renard/${h}.jpg`).sort(),
+    );
+  });
+
+  it('the same photo under three labels at once leaves one training object, the recorded one', async () => {
+    // Issue 13, finding 8: each loser of the race left training/<its label>/<sha>.jpg behind.
+    const data = await photo(51);
+    const hash = createHash('sha256').update(data).digest('hex');
+    const labels = ['chat', 'chien', 'loup'];
+    const names = labels.map((l) => `incoming/${l}/three-labels/${hash.slice(0, 10)}.jpg`);
+    await Promise.all(names.map((n) => adminBucket().file(n).save(data, { resumable: false })));
+    // The triggers race each other; the handler joins the race for each object as well.
+    await Promise.all(names.map((n) => ingestUpload({ name: n, size: data.length }, deps())));
+    const records = await Promise.all(names.map((n) => ingestionRecord(n)));
+    expect(records.map((r) => r.status).sort()).toEqual(['accepted', 'conflict', 'conflict']);
+    const image = await adminDb().doc(`trainingImages/${hash}`).get();
+    await eventually(async () => {
+      const [objects] = await adminBucket().getFiles({ prefix: 'training/' });
+      const mine = objects.map((f) => f.name).filter((n) => n.includes(hash));
+      return mine.length === 1 ? mine : undefined;
+    });
+    const [objects] = await adminBucket().getFiles({ prefix: 'training/' });
+    expect(objects.map((f) => f.name).filter((n) => n.includes(hash))).toEqual([
+      image.get('storagePath'),
+    ]);
+  });
+
+  it('every object under incoming/ ends with a record and leaves it, however deep, and the sweeper pages through them all', async () => {
+    // A bucket without trigger, so the sweeper alone meets these objects.
+    const bucket = getStorage(adminApp()).bucket(`${PROJECT_ID}-sweeper-test`);
+    const odd = ['incoming/loose.jpg', 'incoming/renard/a/b/deep.jpg', 'incoming/renard/'];
+    const normal = ['incoming/renard/lot/p1.jpg', 'incoming/loup/lot/p2.jpg'];
+    for (const [i, name] of [...odd, ...normal].entries()) {
+      await bucket.file(name).save(await photo(200 + i), { resumable: false });
+    }
+    const sweep = await reingestStaleUploads(
+      { ...deps(), bucket },
+      { olderThanMs: 0, pageSize: 2 },
+    );
+    expect(sweep.scanned).toBe(5);
+    expect(sweep.outcomes).toEqual({ rejected: 3, accepted: 2 });
+    for (const name of odd) {
+      const record = await ingestionRecord(name);
+      expect(record).toMatchObject({ status: 'rejected', reasonCode: 'unexpected_path' });
+      expect(String(record.reason)).toMatch(/Emplacement inattendu/);
+    }
+    const [left] = await bucket.getFiles({ prefix: 'incoming/' });
+    expect(left).toEqual([]);
+  });
+
+  it('training download tokens cannot be computed from the path, and stay valid when the object is written again', async () => {
+    // Issue 13, finding 9: tokens were sha256("wildlens-download-token:" + path), which anyone
+    // holding the photo could compute. They are keyed by a random per-project secret now.
+    const path = `training/renard/${'ab'.repeat(32)}.jpg`;
+    const bytes = await photo(77);
+    const first = await saveWithDownloadUrl(adminDb(), adminBucket(), path, bytes);
+    const derived = createHash('sha256').update(`wildlens-download-token:${path}`).digest('hex');
+    expect(first).not.toContain(derived.slice(0, 8));
+    const again = await Promise.all([
+      saveWithDownloadUrl(adminDb(), adminBucket(), path, bytes),
+      saveWithDownloadUrl(adminDb(), adminBucket(), path, bytes),
+    ]);
+    expect(again).toEqual([first, first]);
+    expect((await fetch(first)).status).toBe(200);
+    const other = await saveWithDownloadUrl(
+      adminDb(),
+      adminBucket(),
+      `training/loup/${'cd'.repeat(32)}.jpg`,
+      bytes,
+    );
+    expect(new URL(other).searchParams.get('token')).not.toBe(
+      new URL(first).searchParams.get('token'),
     );
   });
 });

@@ -158,7 +158,7 @@ describe('training runs', () => {
       user.functions,
       'identifyFootprint',
       { timeout: 120_000 },
-    )({ image: (photos[0] as LocalPhoto).data.toString('base64') });
+    )({ photo: (photos[0] as LocalPhoto).data.toString('base64') });
     expect(identified.data.model.version).toBe(firstVersion);
     expect(identified.data.top.length).toBeGreaterThan(0);
   }, 300_000);

@@ -4,9 +4,10 @@
  * permanent and must not be retried.
  */
 
-// gRPC status codes (Firestore): UNAVAILABLE, DEADLINE_EXCEEDED, and CANCELLED when a stream
-// was cut under us.
-const TRANSIENT_GRPC_CODES = new Set([14, 4, 1]);
+// gRPC status codes (Firestore): UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED when a stream was
+// cut under us, and ABORTED when a transaction lost to contention for longer than its own
+// retries (running the idempotent operation again is exactly what ABORTED asks for).
+const TRANSIENT_GRPC_CODES = new Set([14, 4, 1, 10]);
 // HTTP statuses (Cloud Storage JSON API and its emulator).
 const TRANSIENT_HTTP_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 // Socket-level failures (node-fetch/gaxios FetchError, http errors).

@@ -47,7 +47,7 @@ function fakes(createFails: boolean) {
     engine: { model: async () => model },
     limits: { maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000, minSide: 64, photoMaxSide: 1600 },
     now: () => new Date('2026-05-01T12:00:00Z'),
-    species: async (id) => ({ id, nameFr: 'Renard roux' }) as never,
+    species: async (id) => ({ speciesId: id, nameFr: 'Renard roux' }) as never,
     storageOrigin: 'http://127.0.0.1:9199',
   };
   return { deps, objects, records };
@@ -70,8 +70,8 @@ describe('identifyFootprint storage consistency', () => {
   it('stores a metadata-free photo, a thumbnail, then the record', async () => {
     const { deps, objects, records } = fakes(false);
     const res = await identifyFootprint(
-      'uid1',
-      { image: await photo(), location: null, takenAt: null },
+      { uid: 'uid1', anonymous: false },
+      { photo: await photo(), location: null, takenAt: null },
       deps,
     );
     expect([...objects.keys()].sort()).toEqual([
@@ -95,7 +95,7 @@ describe('identifyFootprint storage consistency', () => {
       locationSource: 'exif',
       model: { version: 'v-test' },
     });
-    expect(res.imageUrl).toMatch(
+    expect(res.photoUrl).toMatch(
       /^http:\/\/127\.0\.0\.1:9199\/v0\/b\/demo\.appspot\.com\/o\/users%2Fuid1%2Fobservations%2Fobs123%2Fphoto\.jpg\?alt=media&token=[0-9a-f-]{36}$/,
     );
     expect(res.hint).toMatch(/^Identification incertaine/);
@@ -108,10 +108,32 @@ describe('identifyFootprint storage consistency', () => {
     });
   });
 
+  it('applies the client rules to EXIF values: a 1901 camera date is not stored', async () => {
+    // Issue 13, finding 10: a client takenAt before 1990 was refused but EXIF 1901 was stored.
+    const { deps, records } = fakes(false);
+    const oldClock = await sharp({
+      create: { width: 800, height: 600, channels: 3, background: '#6b5030' },
+    })
+      .jpeg()
+      .withExif({ IFD2: { DateTimeOriginal: '1901:01:01 10:00:00' } })
+      .toBuffer();
+    const res = await identifyFootprint(
+      { uid: 'anon1', anonymous: true },
+      { photo: oldClock, location: null, takenAt: null },
+      deps,
+    );
+    expect(res.takenAt).toBeNull();
+    expect(records[0]).toMatchObject({ takenAt: null, anonymous: true });
+  });
+
   it('deletes both objects again when the record cannot be written', async () => {
     const { deps, objects, records } = fakes(true);
     await expect(
-      identifyFootprint('uid1', { image: await photo(), location: null, takenAt: null }, deps),
+      identifyFootprint(
+        { uid: 'uid1', anonymous: false },
+        { photo: await photo(), location: null, takenAt: null },
+        deps,
+      ),
     ).rejects.toThrow('firestore unavailable');
     expect(objects.size).toBe(0);
     expect(records).toHaveLength(0);

@@ -2,13 +2,22 @@ import { randomUUID } from 'node:crypto';
 import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 import sharp from 'sharp';
-import { COLLECTIONS, observationPhotoPaths, type Species } from '@wildlens/shared';
+import { COLLECTIONS, observationPhotoPaths } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
+import type { Caller } from '../common/caller.js';
 import { errorSummary, fail } from '../common/errors.js';
-import { extractExifInfo } from '../images/exif.js';
+import { extractExifInfo, type ExifInfo } from '../images/exif.js';
+import {
+  identifyFootprintRequest,
+  locationSchema,
+  parseInput,
+  takenAtProblem,
+  type IdentifyInput,
+  type ObservationLocation,
+} from '../api/schemas.js';
 import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
-import type { SpeciesSheet } from './species.js';
+import { toSheet, type SpeciesSheet } from './species.js';
 import { downloadUrl, storageApiOrigin } from '../common/download-url.js';
 import {
   DeadlineExceededError,
@@ -21,18 +30,8 @@ export { downloadUrl, storageApiOrigin };
 
 export type Verdict = ModelPrediction['verdict'];
 
-export interface ObservationLocation {
-  lat: number;
-  lng: number;
-  accuracyM?: number;
-}
-
 /** A validated identification request, whatever the transport (callable or multipart). */
-export interface IdentifyInput {
-  image: Buffer;
-  location: ObservationLocation | null;
-  takenAt: Date | null;
-}
+export type { IdentifyInput, ObservationLocation };
 
 export interface IdentifyLimits {
   maxBytes: number;
@@ -51,8 +50,6 @@ export interface IdentifyDeps {
   species: (id: string) => Promise<SpeciesSheet | null>;
   /** Origin of the Firebase Storage download API (the emulator's when it runs). */
   storageOrigin?: string;
-  /** Consumes one identification of the user's quota; throws resource-exhausted past it. */
-  rateLimit?: (uid: string) => Promise<void>;
 }
 
 export interface IdentifyResponse {
@@ -61,7 +58,7 @@ export interface IdentifyResponse {
   top: { speciesId: string; probability: number }[];
   species: SpeciesSheet | null;
   hint: string | null;
-  imageUrl: string;
+  photoUrl: string;
   thumbnailUrl: string;
   location: ObservationLocation | null;
   locationSource: 'client' | 'exif' | null;
@@ -70,106 +67,28 @@ export interface IdentifyResponse {
 }
 
 export const THUMBNAIL_SIDE = 256;
-/** Dates further in the future than this are refused (clock skew, time zones). */
-const FUTURE_TOLERANCE_MS = 24 * 60 * 60 * 1000;
-const OLDEST_TAKEN_AT = Date.UTC(1990, 0, 1);
 
-// ---------------------------------------------------------------------------------------------
-// Input validation (pure)
-// ---------------------------------------------------------------------------------------------
-
-function isFiniteNumber(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
-/** `{ lat, lng, accuracyM? }` → validated location; null/undefined → null. */
-export function parseLocation(value: unknown): ObservationLocation | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    fail('invalid-argument', 'location doit être un objet { lat, lng, accuracyM? }.');
-  }
-  const { lat, lng, accuracyM } = value as Record<string, unknown>;
-  if (!isFiniteNumber(lat) || lat < -90 || lat > 90) {
-    fail('invalid-argument', 'location.lat doit être un nombre entre -90 et 90.');
-  }
-  if (!isFiniteNumber(lng) || lng < -180 || lng > 180) {
-    fail('invalid-argument', 'location.lng doit être un nombre entre -180 et 180.');
-  }
-  if (
-    accuracyM !== undefined &&
-    accuracyM !== null &&
-    (!isFiniteNumber(accuracyM) || accuracyM < 0)
-  ) {
-    fail('invalid-argument', 'location.accuracyM doit être un nombre positif (mètres).');
-  }
-  return isFiniteNumber(accuracyM) ? { lat, lng, accuracyM } : { lat, lng };
-}
-
-/** ISO 8601 date, not in the future by more than a day; null/undefined → null. */
-export function parseTakenAt(value: unknown, now: Date): Date | null {
-  if (value === undefined || value === null) return null;
-  const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-  if (typeof value !== 'string' || !iso.test(value.trim())) {
-    fail(
-      'invalid-argument',
-      'takenAt doit être une date ISO 8601, par exemple « 2026-05-01T10:30:00Z ».',
-    );
-  }
-  const date = new Date(value.trim());
-  if (Number.isNaN(date.getTime())) fail('invalid-argument', 'takenAt n’est pas une date valide.');
-  if (date.getTime() > now.getTime() + FUTURE_TOLERANCE_MS) {
-    fail('invalid-argument', 'takenAt est dans le futur : vérifiez la date de votre appareil.');
-  }
-  if (date.getTime() < OLDEST_TAKEN_AT) {
-    fail('invalid-argument', 'takenAt est trop ancien (avant 1990).');
-  }
-  return date;
-}
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const DATA_URL_PREFIX = /^data:image\/[a-z+.-]+;base64,/i;
-
-/** Base64 (optionally a data: URL) → bytes, refusing oversize payloads before decoding. */
-export function decodeBase64Image(value: unknown, maxBytes: number): Buffer {
-  if (value === undefined || value === null || value === '') {
-    fail('invalid-argument', 'Aucune photo reçue : le champ image (base64) est obligatoire.', {
-      reason: 'empty',
-    });
-  }
-  if (typeof value !== 'string') {
-    fail('invalid-argument', 'Le champ image doit être une chaîne base64 (JPEG, PNG ou WebP).');
-  }
-  const body = value.replace(DATA_URL_PREFIX, '').replace(/\s+/g, '');
-  const mb = Math.round(maxBytes / (1024 * 1024));
-  if (Math.floor((body.length * 3) / 4) > maxBytes + 2) {
-    fail('invalid-argument', `L'image dépasse la taille maximale de ${mb} Mo.`, {
-      reason: 'too_large',
-    });
-  }
-  if (body.length % 4 === 1 || !BASE64.test(body)) {
-    fail('invalid-argument', 'Le champ image n’est pas un base64 valide.');
-  }
-  const bytes = Buffer.from(body, 'base64');
-  if (bytes.length === 0) {
-    fail('invalid-argument', 'Aucune photo reçue : le champ image est vide.', { reason: 'empty' });
-  }
-  return bytes;
-}
-
-/** Validates the callable payload `{ image, location?, takenAt? }`. */
+/** The callable payload `{ photo, location?, takenAt? }`, through the API's schemas. */
 export function parseIdentifyRequest(data: unknown, now: Date, maxBytes: number): IdentifyInput {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    fail(
-      'invalid-argument',
-      'Requête invalide : un objet { image, location?, takenAt? } est attendu.',
-    );
-  }
-  const { image, location, takenAt } = data as Record<string, unknown>;
+  const request = parseInput(
+    identifyFootprintRequest({ maxBytes }, () => now),
+    data,
+  );
   return {
-    image: decodeBase64Image(image, maxBytes),
-    location: parseLocation(location),
-    takenAt: parseTakenAt(takenAt, now),
+    photo: request.photo,
+    location: request.location ?? null,
+    takenAt: request.takenAt ?? null,
   };
+}
+
+/**
+ * EXIF values under the same rules as the client's fields (INPUT_RULES): a position or a date
+ * the API would refuse from a client (a 1901 camera clock, a 10 km "accuracy") is not stored.
+ */
+function trustedExif(exif: ExifInfo, now: Date): ExifInfo {
+  const location = exif.location && locationSchema.safeParse(exif.location).success;
+  const takenAt = exif.takenAt && takenAtProblem(exif.takenAt, now) === null;
+  return { location: location ? exif.location : null, takenAt: takenAt ? exif.takenAt : null };
 }
 
 /** HttpsError for a refused image, keeping the machine-readable reason in details. */
@@ -220,11 +139,7 @@ export function cachedSpeciesLookup(
       FIRESTORE_DEADLINE_MS,
       'species sheet',
     );
-    let sheet: SpeciesSheet | null = null;
-    if (snap.exists) {
-      const { datasetLabels: _internal, ...rest } = snap.data() as Species;
-      sheet = rest;
-    }
+    const sheet = snap.exists ? toSheet(id, snap.data() ?? {}) : null;
     cache.set(id, { at: Date.now(), sheet });
     return sheet;
   };
@@ -268,21 +183,21 @@ async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {
 }
 
 /**
- * Identifies one footprint photo for `uid`: validates the image, runs the model on the
+ * Identifies one footprint photo for the caller: validates the image, runs the model on the
  * original bytes while the stored copies (metadata-free JPEG + thumbnail) are produced,
  * writes both objects, then the observation record last. If the record cannot be written the
  * objects are deleted again, so a photo never exists without its record nor the reverse.
+ * The caller's quota has been consumed before (consumeIdentifyBudget), ahead of any parsing.
  */
 export async function identifyFootprint(
-  uid: string,
+  caller: Caller,
   input: IdentifyInput,
   deps: IdentifyDeps,
 ): Promise<IdentifyResponse> {
   const started = Date.now();
-  // Quota first: a flood of requests costs one Firestore transaction each, not a decode.
-  await deps.rateLimit?.(uid);
+  const { uid } = caller;
   try {
-    await inspectImage(input.image, deps.limits);
+    await inspectImage(input.photo, deps.limits);
   } catch (err) {
     if (err instanceof ImageRejection) imageRejectionError(err);
     throw err;
@@ -291,16 +206,16 @@ export async function identifyFootprint(
 
   // Decoding for storage (sharp thread pool) overlaps inference (tfjs on the main thread).
   const [stored, prediction, exif, small] = await Promise.allSettled([
-    normaliseToJpeg(input.image, {
+    normaliseToJpeg(input.photo, {
       maxSide: deps.limits.photoMaxSide,
       maxPixels: deps.limits.maxPixels,
       quality: 85,
     }),
-    model.predict(input.image),
+    model.predict(input.photo),
     input.location && input.takenAt
       ? Promise.resolve({ location: null, takenAt: null })
-      : extractExifInfo(input.image),
-    makeThumbnail(input.image, deps.limits.maxPixels),
+      : extractExifInfo(input.photo),
+    makeThumbnail(input.photo, deps.limits.maxPixels),
   ]);
   if (stored.status === 'rejected') {
     if (stored.reason instanceof ImageRejection) imageRejectionError(stored.reason);
@@ -314,16 +229,14 @@ export async function identifyFootprint(
   const photo = stored.value;
   const result = prediction.value;
   const { data: thumbnail, brightness } = small.value;
-  const exifInfo = exif.status === 'fulfilled' ? exif.value : { location: null, takenAt: null };
+  const exifInfo = trustedExif(
+    exif.status === 'fulfilled' ? exif.value : { location: null, takenAt: null },
+    deps.now(),
+  );
 
   const location = input.location ?? exifInfo.location;
   const locationSource = input.location ? 'client' : exifInfo.location ? 'exif' : null;
-  const now = deps.now();
-  const exifTakenAt =
-    exifInfo.takenAt && exifInfo.takenAt.getTime() <= now.getTime() + FUTURE_TOLERANCE_MS
-      ? exifInfo.takenAt
-      : null;
-  const takenAt = input.takenAt ?? exifTakenAt;
+  const takenAt = input.takenAt ?? exifInfo.takenAt;
 
   const top = result.top.slice(0, 3).map((t) => ({
     speciesId: t.speciesId,
@@ -361,10 +274,10 @@ export async function identifyFootprint(
     return downloadUrl(deps.bucket.name, name, token, deps.storageOrigin);
   };
 
-  let imageUrl: string;
+  let photoUrl: string;
   let thumbnailUrl: string;
   try {
-    [imageUrl, thumbnailUrl] = await Promise.all([
+    [photoUrl, thumbnailUrl] = await Promise.all([
       save(paths.photo, photo.data),
       save(paths.thumbnail, thumbnail),
     ]);
@@ -384,10 +297,12 @@ export async function identifyFootprint(
       model: { version: model.version },
       photoPath: paths.photo,
       thumbnailPath: paths.thumbnail,
-      imageUrl,
+      photoUrl,
       thumbnailUrl,
       photo: { width: photo.width, height: photo.height, bytes: photo.data.length },
       feedback: null,
+      // Anonymous accounts' observations are erased after a retention period (purge job).
+      anonymous: caller.anonymous,
     });
     try {
       await withDeadline(created, FIRESTORE_DEADLINE_MS, 'observation write');
@@ -422,7 +337,7 @@ export async function identifyFootprint(
     top,
     species,
     hint,
-    imageUrl,
+    photoUrl,
     thumbnailUrl,
     location,
     locationSource,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { downloadTokenFor, parseIncomingPath, safeFileName, uploadIdFor } from './ingestion.js';
+import { parseIncomingPath, safeFileName, uploadIdFor } from './ingestion.js';
 
 describe('parseIncomingPath', () => {
   it('reads species, batch and file name from incoming/ paths', () => {
@@ -37,14 +37,5 @@ describe('uploadIdFor', () => {
   it('is deterministic per object name', () => {
     expect(uploadIdFor('incoming/a/b.jpg')).toBe(uploadIdFor('incoming/a/b.jpg'));
     expect(uploadIdFor('incoming/a/b.jpg')).not.toBe(uploadIdFor('incoming/a/c.jpg'));
-  });
-});
-
-describe('downloadTokenFor', () => {
-  it('is stable per object, different across objects, and UUID-shaped', () => {
-    const a = downloadTokenFor('training/renard/abc.jpg');
-    expect(a).toBe(downloadTokenFor('training/renard/abc.jpg'));
-    expect(a).not.toBe(downloadTokenFor('training/loup/abc.jpg'));
-    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 });

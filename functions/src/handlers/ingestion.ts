@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { FieldValue, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 import {
@@ -14,6 +14,7 @@ import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect
 import { downloadUrl } from '../common/download-url.js';
 import { errorSummary } from '../common/errors.js';
 import { retryTransient, type RetryOptions } from '../common/transient.js';
+import { runContendedTransaction } from '../common/transactions.js';
 
 export interface StorageObjectInfo {
   name: string;
@@ -37,28 +38,57 @@ export interface IngestionDeps {
 }
 
 /**
- * Writes a normalised training JPEG with a fresh Firebase download token and returns its
- * download URL: admin pages show thumbnails through it while storage.rules deny all clients.
+ * Writes a normalised training JPEG with a Firebase download token and returns its download
+ * URL: admin pages show thumbnails through it while storage.rules deny all clients.
+ *
+ * The token is an HMAC of the object name under the project's secret key (trainingTokenKey):
+ * unguessable for anyone without that key (a plain hash of the path could be computed by
+ * anyone holding the photo, revealing whether and under which label it is in the training
+ * set), yet the same for every writer of the same object, so two concurrent ingestions of one
+ * photo (or a retry) never invalidate a URL the other handed out.
  */
 export async function saveWithDownloadUrl(
+  db: Firestore,
   bucket: Bucket,
   path: string,
   data: Buffer,
 ): Promise<string> {
-  const file = bucket.file(path);
-  // Derived from the object name, not random: two concurrent ingestions of the same photo (or
-  // a retried one) write the same token, so a URL handed out by either stays valid.
-  const token = downloadTokenFor(path);
-  await file.save(data, {
+  const token = downloadTokenFor(await trainingTokenKey(db), path);
+  await bucket.file(path).save(data, {
     resumable: false,
     contentType: 'image/jpeg',
     metadata: {
       cacheControl: 'private, max-age=31536000',
-      // The object name ends with the content hash; the token makes the download URL.
       metadata: { firebaseStorageDownloadTokens: token },
     },
   });
   return downloadUrl(bucket.name, path, token);
+}
+
+/** Download token of a training object: HMAC-SHA-256 of its name, UUID-shaped like Firebase's. */
+export function downloadTokenFor(key: Buffer, path: string): string {
+  const h = createHmac('sha256', key).update(path).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * The project's download-token key: 32 random bytes in `config/downloadTokenKey`
+ * (functions-only: firestore.rules deny it to every client), created by whoever needs it
+ * first. Read each time, not cached, so every instance always agrees on it.
+ */
+export async function trainingTokenKey(db: Firestore): Promise<Buffer> {
+  const ref = db.collection(COLLECTIONS.config).doc('downloadTokenKey');
+  const snap = await ref.get();
+  if (snap.exists) return Buffer.from(String(snap.get('key')), 'base64');
+  const key = randomBytes(32);
+  try {
+    await ref.create({ key: key.toString('base64') });
+    return key;
+  } catch (err) {
+    // ALREADY_EXISTS: another instance created it first; use theirs.
+    if ((err as { code?: unknown } | null)?.code !== 6) throw err;
+    return Buffer.from(String((await ref.get()).get('key')), 'base64');
+  }
 }
 
 export type IngestionStatus = 'accepted' | 'duplicate' | 'conflict' | 'rejected';
@@ -96,12 +126,6 @@ export function safeFileName(name: string): string {
   return cleaned || 'fichier';
 }
 
-/** Download token of a training object: stable per object name, UUID-shaped like Firebase's. */
-export function downloadTokenFor(path: string): string {
-  const h = createHash('sha256').update(`wildlens-download-token:${path}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
-
 /** Deterministic id of one upload: the same object name always maps to the same record. */
 export function uploadIdFor(objectName: string): string {
   return createHash('sha256').update(objectName).digest('hex').slice(0, 32);
@@ -117,8 +141,10 @@ export async function ingestUpload(
   object: StorageObjectInfo,
   deps: IngestionDeps,
 ): Promise<IngestionOutcome> {
+  if (!object.name.startsWith(STORAGE_PREFIX.incoming)) {
+    return { status: 'skipped', reason: 'not-an-incoming-upload' };
+  }
   const parsed = parseIncomingPath(object.name);
-  if (!parsed) return { status: 'skipped', reason: 'not-an-incoming-upload' };
 
   const uploadId = uploadIdFor(object.name);
   const uploadRef = deps.db.collection(COLLECTIONS.uploads).doc(uploadId);
@@ -132,9 +158,9 @@ export async function ingestUpload(
 
   const base = {
     objectName: object.name,
-    fileName: safeFileName(parsed.fileName),
-    speciesId: parsed.speciesId,
-    batchId: parsed.batchId,
+    fileName: safeFileName(parsed?.fileName ?? object.name),
+    speciesId: parsed?.speciesId ?? null,
+    batchId: parsed?.batchId ?? null,
     uploaderUid: object.metadata?.uploaderUid ?? null,
   };
   const sourceGroup = object.metadata?.sourceGroup?.slice(0, 200);
@@ -167,6 +193,13 @@ export async function ingestUpload(
     return { status: 'rejected', uploadId, reason };
   };
 
+  if (!parsed) {
+    // Anything else dropped under incoming/ still ends with a record and leaves incoming/.
+    return reject(
+      'Emplacement inattendu : déposez les photos sous incoming/{espèce}/{lot}/{fichier}.',
+      'unexpected_path',
+    );
+  }
   const species = findSpecies(parsed.speciesId);
   if (!species) {
     return reject(`Espèce inconnue : « ${parsed.speciesId} ».`, 'unknown_species');
@@ -205,28 +238,40 @@ export async function ingestUpload(
   const existing = await imageRef.get();
   const existingLabel = existing.exists ? (existing.get('speciesId') as string) : undefined;
 
+  const storagePath = trainingImagePath(species.id, hash);
   let imageUrl: string | undefined;
   if (!existing.exists) {
     // Storage first: a crash after this leaves at worst an unreferenced file that the retry
     // overwrites with identical bytes, never a record pointing at nothing.
-    imageUrl = await saveWithDownloadUrl(
-      deps.bucket,
-      trainingImagePath(species.id, hash),
-      normalised.data,
-    );
+    imageUrl = await saveWithDownloadUrl(deps.db, deps.bucket, storagePath, normalised.data);
   }
 
-  const outcome = await deps.db.runTransaction(async (tx) => {
-    const [uploadSnap, imageSnap] = await Promise.all([tx.get(uploadRef), tx.get(imageRef)]);
-    if (uploadSnap.exists) return uploadSnap.get('status') as IngestionStatus;
+  // Contended when one event is delivered several times at once, or the same photo arrives
+  // under several labels at once. Both documents are read in one request (getAll): two
+  // parallel tx.get() calls share a lazily started transaction, and when the backend aborts
+  // it under contention the second read, or the client's retry that names the aborted
+  // transaction, ran on a closed transaction ("Transaction is invalid or closed", not
+  // retried). runContendedTransaction starts every attempt afresh, with jittered backoff.
+  const { status: outcome, imagePath } = await runContendedTransaction(deps.db, async (tx) => {
+    const [uploadSnap, imageSnap] = await tx.getAll(uploadRef, imageRef);
+    const pointedAt = (imageSnap?.get('storagePath') as string | undefined) ?? storagePath;
+    if (uploadSnap?.exists) {
+      return { status: uploadSnap.get('status') as IngestionStatus, imagePath: pointedAt };
+    }
+    if (!uploadSnap || !imageSnap) throw new Error('getAll returned fewer documents than asked');
+    if (!imageSnap.exists && imageUrl === undefined) {
+      // Deleted since our first read, so we did not write its object: write it now (the same
+      // bytes at the same path, so a retried attempt rewrites it harmlessly).
+      imageUrl = await saveWithDownloadUrl(deps.db, deps.bucket, storagePath, normalised.data);
+    }
     const now = deps.now();
     let status: IngestionStatus;
     if (!imageSnap.exists) {
       status = 'accepted';
       tx.create(imageRef, {
         speciesId: species.id,
-        storagePath: trainingImagePath(species.id, hash),
-        imageUrl: imageUrl ?? null,
+        storagePath,
+        imageUrl,
         width: normalised.width,
         height: normalised.height,
         bytes: normalised.data.length,
@@ -263,9 +308,14 @@ export async function ingestUpload(
         : {}),
       processedAt: now,
     });
-    return status;
+    return { status, imagePath: imageSnap.exists ? pointedAt : storagePath };
   });
 
+  if (imageUrl !== undefined && imagePath !== storagePath) {
+    // We wrote training/{our label}/… but the photo is recorded under another label (the same
+    // photo uploaded under several labels at once): our object would be an orphan.
+    await deleteQuietly(deps.bucket, storagePath);
+  }
   await deleteQuietly(deps.bucket, object.name);
   logger.info('ingestion.done', {
     uploadId,
@@ -302,35 +352,49 @@ export function ingestUploadRetrying(
  * Safety net for uploads whose event never completed (retries exhausted, an instance killed
  * mid-event, an upload made while the function was being redeployed): ingests whatever has
  * been waiting under incoming/ for longer than `olderThanMs`, one object at a time so memory
- * stays bounded. Racing a late event is harmless: ingestion is idempotent.
+ * stays bounded. Pages through the whole prefix (young objects cannot starve old ones) until
+ * done or `budgetMs` is spent; the next run goes on. Racing a late event is harmless:
+ * ingestion is idempotent.
  */
 export async function reingestStaleUploads(
   deps: IngestionDeps,
-  options: { olderThanMs: number; limit: number },
+  options: { olderThanMs: number; pageSize?: number; budgetMs?: number },
 ): Promise<{ scanned: number; outcomes: Record<string, number> }> {
-  const [files] = await deps.bucket.getFiles({
-    prefix: STORAGE_PREFIX.incoming,
-    maxResults: options.limit,
-    autoPaginate: false,
-  });
+  const started = Date.now();
   const outcomes: Record<string, number> = {};
   const cutoff = deps.now().getTime() - options.olderThanMs;
-  for (const file of files) {
-    const created = Date.parse(String(file.metadata.timeCreated ?? ''));
-    if (!(created <= cutoff)) continue;
-    const outcome = await ingestUploadRetrying(
-      {
-        name: file.name,
-        size: Number(file.metadata.size ?? 0),
-        contentType: file.metadata.contentType,
-        metadata: (file.metadata.metadata ?? {}) as Record<string, string>,
-      },
-      deps,
-    );
-    outcomes[outcome.status] = (outcomes[outcome.status] ?? 0) + 1;
-  }
+  let scanned = 0;
+  let pageToken: string | undefined;
+  do {
+    const [files, next] = await deps.bucket.getFiles({
+      prefix: STORAGE_PREFIX.incoming,
+      maxResults: options.pageSize ?? 500,
+      autoPaginate: false,
+      ...(pageToken ? { pageToken } : {}),
+    });
+    pageToken = (next as { pageToken?: string } | null)?.pageToken;
+    scanned += files.length;
+    for (const file of files) {
+      const created = Date.parse(String(file.metadata.timeCreated ?? ''));
+      if (!(created <= cutoff)) continue;
+      const outcome = await ingestUploadRetrying(
+        {
+          name: file.name,
+          size: Number(file.metadata.size ?? 0),
+          contentType: file.metadata.contentType,
+          metadata: (file.metadata.metadata ?? {}) as Record<string, string>,
+        },
+        deps,
+      );
+      outcomes[outcome.status] = (outcomes[outcome.status] ?? 0) + 1;
+      if (options.budgetMs !== undefined && Date.now() - started > options.budgetMs) {
+        pageToken = undefined;
+        break;
+      }
+    }
+  } while (pageToken);
   if (Object.keys(outcomes).length) logger.warn('ingestion.swept', { outcomes });
-  return { scanned: files.length, outcomes };
+  return { scanned, outcomes };
 }
 
 async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {

@@ -1,8 +1,9 @@
 import { Timestamp, type DocumentReference, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS, SPECIES_ID_PATTERN, observationPhotoPaths } from '@wildlens/shared';
+import { COLLECTIONS, observationPhotoPaths } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { fail } from '../common/errors.js';
+import { observationFeedbackRequest, observationRequest, parseInput } from '../api/schemas.js';
 
 export interface ObservationActionDeps {
   db: Firestore;
@@ -12,30 +13,24 @@ export interface ObservationActionDeps {
 
 /** Everything the app shows on an observation's page. */
 export interface ObservationDetail {
-  id: string;
+  observationId: string;
   verdict: string;
   speciesId: string | null;
   speciesNameFr: string | null;
   top: { speciesId: string; probability: number }[];
   hint: string | null;
-  imageUrl: string | null;
+  photoUrl: string | null;
   thumbnailUrl: string | null;
   location: { lat: number; lng: number; accuracyM?: number } | null;
   locationSource: 'client' | 'exif' | null;
   takenAt: string | null;
   createdAt: string;
   model: { version: string } | null;
-  feedback: { correctSpeciesId: string; at: string } | null;
+  feedback: { correctedSpeciesId: string; at: string } | null;
 }
 
-const OBSERVATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
 function parseId(data: unknown): string {
-  const id = (data as { id?: unknown } | null)?.id;
-  if (typeof id !== 'string' || !OBSERVATION_ID.test(id)) {
-    fail('invalid-argument', 'Identifiant d’observation invalide.');
-  }
-  return id;
+  return parseInput(observationRequest, data).observationId;
 }
 
 /** The caller's own observation: the path always starts at users/{uid}, so another user's id is simply not found. */
@@ -53,23 +48,23 @@ const iso = (value: unknown): string | null =>
   value instanceof Timestamp ? value.toDate().toISOString() : null;
 
 export function toDetail(id: string, d: FirebaseFirestore.DocumentData): ObservationDetail {
-  const feedback = d.feedback as { correctSpeciesId?: string; at?: unknown } | null | undefined;
+  const feedback = d.feedback as { correctedSpeciesId?: string; at?: unknown } | null | undefined;
   return {
-    id,
+    observationId: id,
     verdict: String(d.verdict ?? 'uncertain'),
     speciesId: (d.speciesId as string | null | undefined) ?? null,
     speciesNameFr: (d.speciesNameFr as string | null | undefined) ?? null,
     top: (d.top as ObservationDetail['top'] | undefined) ?? [],
     hint: (d.hint as string | null | undefined) ?? null,
-    imageUrl: (d.imageUrl as string | undefined) ?? null,
+    photoUrl: (d.photoUrl as string | undefined) ?? null,
     thumbnailUrl: (d.thumbnailUrl as string | undefined) ?? null,
     location: (d.location as ObservationDetail['location'] | undefined) ?? null,
     locationSource: (d.locationSource as ObservationDetail['locationSource'] | undefined) ?? null,
     takenAt: iso(d.takenAt),
     createdAt: iso(d.createdAt) ?? new Date(0).toISOString(),
     model: (d.model as ObservationDetail['model'] | undefined) ?? null,
-    feedback: feedback?.correctSpeciesId
-      ? { correctSpeciesId: feedback.correctSpeciesId, at: iso(feedback.at) ?? '' }
+    feedback: feedback?.correctedSpeciesId
+      ? { correctedSpeciesId: feedback.correctedSpeciesId, at: iso(feedback.at) ?? '' }
       : null,
   };
 }
@@ -89,18 +84,16 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
- * Deletes the photo, the thumbnail, then the record. Objects go first: if their deletion
- * fails the record remains and the user can retry, so no photo is ever left behind unlisted.
+ * Deletes an observation's photo and thumbnail, then its record. Objects go first: if their
+ * deletion fails the record remains and the deletion can be retried, so no photo is ever
+ * left behind unlisted. Only objects under the owner's own prefix are touched.
  */
-export async function deleteObservation(
+async function eraseObservation(
+  snap: FirebaseFirestore.DocumentSnapshot,
   uid: string,
-  data: unknown,
-  deps: ObservationActionDeps,
-): Promise<{ id: string; deleted: true }> {
-  const id = parseId(data);
-  const ref = observationRef(deps.db, uid, id);
-  const snap = await existing(ref);
-  const fallback = observationPhotoPaths(uid, id);
+  bucket: Bucket,
+): Promise<void> {
+  const fallback = observationPhotoPaths(uid, snap.id);
   const prefix = `users/${uid}/`;
   const paths = [
     (snap.get('photoPath') as string | undefined) ?? fallback.photo,
@@ -108,7 +101,7 @@ export async function deleteObservation(
   ].filter((p) => p.startsWith(prefix));
   await Promise.all(
     paths.map((p) =>
-      deps.bucket
+      bucket
         .file(p)
         .delete()
         .catch((err: unknown) => {
@@ -116,39 +109,75 @@ export async function deleteObservation(
         }),
     ),
   );
-  await ref.delete();
-  logger.info('observation.deleted', { uid, observationId: id });
-  return { id, deleted: true };
+  await snap.ref.delete();
 }
 
-/** Records the species the user says is right (null clears it): input for future training. */
+/** Deletes one of the caller's observations: photo, thumbnail, then the record. */
+export async function deleteObservation(
+  uid: string,
+  data: unknown,
+  deps: ObservationActionDeps,
+): Promise<{ observationId: string; deleted: true }> {
+  const id = parseId(data);
+  const snap = await existing(observationRef(deps.db, uid, id));
+  await eraseObservation(snap, uid, deps.bucket);
+  logger.info('observation.deleted', { uid, observationId: id });
+  return { observationId: id, deleted: true };
+}
+
+/**
+ * Retention of anonymous accounts' data: their observations (records and photos) older than
+ * `retentionDays` are erased. Anyone can mint an anonymous account, so what they store must not
+ * accumulate forever. Runs in pages; what a run does not reach, the next one does.
+ */
+export async function purgeAnonymousObservations(
+  deps: ObservationActionDeps & { retentionDays: number; maxPerRun?: number },
+): Promise<{ erased: number }> {
+  const cutoff = Timestamp.fromMillis(deps.now().getTime() - deps.retentionDays * 86_400_000);
+  const maxPerRun = deps.maxPerRun ?? 5_000;
+  let erased = 0;
+  while (erased < maxPerRun) {
+    const page = await deps.db
+      .collectionGroup(COLLECTIONS.observations)
+      .where('anonymous', '==', true)
+      .where('createdAt', '<', cutoff)
+      .limit(Math.min(100, maxPerRun - erased))
+      .get();
+    if (page.empty) break;
+    for (const snap of page.docs) {
+      // users/{uid}/observations/{id}: the owner is the grandparent document.
+      await eraseObservation(snap, snap.ref.parent.parent?.id ?? '', deps.bucket);
+      erased++;
+    }
+  }
+  if (erased) logger.info('observation.retention_purged', { erased, cutoff: cutoff.toDate() });
+  return { erased };
+}
+
+/**
+ * Records the species the user says is right (null clears it): input for future training.
+ * Racing a deletion of the same observation answers `not-found`, never `internal`: the update
+ * is conditional on the document existing, and the reply is built from what was written.
+ */
 export async function setObservationFeedback(
   uid: string,
   data: unknown,
   deps: ObservationActionDeps,
 ): Promise<ObservationDetail> {
-  const id = parseId(data);
-  const correct = (data as { correctSpeciesId?: unknown }).correctSpeciesId;
-  if (
-    correct !== null &&
-    (typeof correct !== 'string' || correct.length > 40 || !SPECIES_ID_PATTERN.test(correct))
-  ) {
-    fail(
-      'invalid-argument',
-      'correctSpeciesId doit être un identifiant d’espèce, par exemple « renard ».',
-    );
-  }
-  if (correct !== null) {
-    const species = await deps.db.collection(COLLECTIONS.species).doc(correct).get();
-    if (!species.exists) fail('invalid-argument', `Espèce inconnue : « ${correct} ».`);
-  }
+  const { observationId: id, correctedSpeciesId } = parseInput(observationFeedbackRequest, data);
   const ref = observationRef(deps.db, uid, id);
-  await existing(ref);
-  await ref.update({
-    feedback:
-      correct === null ? null : { correctSpeciesId: correct, at: Timestamp.fromDate(deps.now()) },
-  });
-  logger.info('observation.feedback', { uid, observationId: id, correctSpeciesId: correct });
+  const feedback =
+    correctedSpeciesId === null ? null : { correctedSpeciesId, at: Timestamp.fromDate(deps.now()) };
+  try {
+    // update() fails with NOT_FOUND (gRPC 5) when the document is gone, atomically.
+    await ref.update({ feedback });
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 5)
+      fail('not-found', 'Observation introuvable.');
+    throw err;
+  }
   const snap = await ref.get();
+  if (!snap.exists) fail('not-found', 'Observation introuvable.');
+  logger.info('observation.feedback', { uid, observationId: id, correctedSpeciesId });
   return toDetail(id, snap.data() ?? {});
 }

@@ -1,13 +1,19 @@
 import { Timestamp, type Firestore } from 'firebase-admin/firestore';
 import { COLLECTIONS } from '@wildlens/shared';
 import { fail } from '../common/errors.js';
+import {
+  INPUT_RULES,
+  listObservationsRequest,
+  observationCursor,
+  parseInput,
+} from '../api/schemas.js';
 
 export interface ObservationsDeps {
   db: Firestore;
 }
 
 export interface ObservationSummary {
-  id: string;
+  observationId: string;
   verdict: string;
   speciesId: string | null;
   speciesNameFr: string | null;
@@ -18,7 +24,7 @@ export interface ObservationSummary {
   location: { lat: number; lng: number; accuracyM?: number } | null;
 }
 
-export const MAX_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = INPUT_RULES.maxPageSize;
 const DEFAULT_PAGE_SIZE = 20;
 
 interface Cursor {
@@ -30,38 +36,25 @@ function encodeCursor(c: Cursor): string {
   return Buffer.from(JSON.stringify(c)).toString('base64url');
 }
 
+/** An opaque cursor is client input like any other: decoded, then checked by its schema. */
 function decodeCursor(raw: string): Cursor {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as Partial<Cursor>;
-    if (typeof parsed.t === 'number' && typeof parsed.id === 'string' && parsed.id.length < 64) {
-      return { t: parsed.t, id: parsed.id };
-    }
+    parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
-    // fall through to the error below
-  }
-  fail('invalid-argument', 'Curseur de pagination invalide.');
-}
-
-function parseListRequest(data: unknown): { pageSize: number; cursor: Cursor | null } {
-  if (data !== null && data !== undefined && typeof data !== 'object') {
-    fail('invalid-argument', 'Requête invalide : un objet { pageSize?, cursor? } est attendu.');
-  }
-  const { pageSize, cursor } = (data ?? {}) as { pageSize?: unknown; cursor?: unknown };
-  if (
-    pageSize !== undefined &&
-    (typeof pageSize !== 'number' ||
-      !Number.isInteger(pageSize) ||
-      pageSize < 1 ||
-      pageSize > MAX_PAGE_SIZE)
-  ) {
-    fail('invalid-argument', `pageSize doit être un entier entre 1 et ${MAX_PAGE_SIZE}.`);
-  }
-  if (cursor !== undefined && cursor !== null && typeof cursor !== 'string') {
     fail('invalid-argument', 'Curseur de pagination invalide.');
   }
+  if (!observationCursor.safeParse(parsed).success) {
+    fail('invalid-argument', 'Curseur de pagination invalide.');
+  }
+  return parsed as Cursor;
+}
+
+export function parseListRequest(data: unknown): { pageSize: number; cursor: Cursor | null } {
+  const request = parseInput(listObservationsRequest, data);
   return {
-    pageSize: pageSize ?? DEFAULT_PAGE_SIZE,
-    cursor: typeof cursor === 'string' && cursor ? decodeCursor(cursor) : null,
+    pageSize: request?.pageSize ?? DEFAULT_PAGE_SIZE,
+    cursor: request?.cursor ? decodeCursor(request.cursor) : null,
   };
 }
 
@@ -90,7 +83,7 @@ export async function listObservations(
     const d = doc.data();
     const best = (d.top as { speciesId: string; probability: number }[] | undefined)?.[0];
     return {
-      id: doc.id,
+      observationId: doc.id,
       verdict: String(d.verdict ?? 'uncertain'),
       speciesId: best?.speciesId ?? null,
       speciesNameFr: (d.speciesNameFr as string | undefined) ?? null,

@@ -1,30 +1,41 @@
 import type { Firestore } from 'firebase-admin/firestore';
-import { COLLECTIONS, SPECIES_ID_PATTERN, type Species } from '@wildlens/shared';
+import { COLLECTIONS, type SpeciesSheet } from '@wildlens/shared';
 import { fail } from '../common/errors.js';
+import { noParameters, parseInput, speciesRequest } from '../api/schemas.js';
 
 export interface SpeciesDeps {
   db: Firestore;
 }
 
-/** Public fact sheet as served to the app (catalogue fields minus internal ones). */
-export type SpeciesSheet = Omit<Species, 'datasetLabels'>;
+export type { SpeciesSheet };
 
-function toSheet(data: FirebaseFirestore.DocumentData): SpeciesSheet {
-  const { datasetLabels: _internal, ...sheet } = data as Species;
-  return sheet;
+/**
+ * Public fact sheet as served to the app. The public documents hold nothing else
+ * (scripts/seed/species.ts writes speciesSheetOf), but internal fields are dropped here too,
+ * so a document written otherwise can never leak them.
+ */
+export function toSheet(id: string, data: FirebaseFirestore.DocumentData): SpeciesSheet {
+  const {
+    datasetLabels: _labels,
+    id: _id,
+    catalogVersion: _version,
+    ...sheet
+  } = data as Record<string, unknown>;
+  return { ...(sheet as Omit<SpeciesSheet, 'speciesId'>), speciesId: id };
 }
 
-export async function listSpecies(deps: SpeciesDeps): Promise<{ species: SpeciesSheet[] }> {
+export async function listSpecies(
+  data: unknown,
+  deps: SpeciesDeps,
+): Promise<{ species: SpeciesSheet[] }> {
+  parseInput(noParameters, data);
   const snap = await deps.db.collection(COLLECTIONS.species).orderBy('nameFr').get();
-  return { species: snap.docs.map((d) => toSheet(d.data())) };
+  return { species: snap.docs.map((d) => toSheet(d.id, d.data())) };
 }
 
 export async function getSpecies(data: unknown, deps: SpeciesDeps): Promise<SpeciesSheet> {
-  const id = (data as { id?: unknown } | null)?.id;
-  if (typeof id !== 'string' || !SPECIES_ID_PATTERN.test(id) || id.length > 40) {
-    fail('invalid-argument', 'Identifiant d’espèce invalide : attendu par exemple « renard ».');
-  }
-  const snap = await deps.db.collection(COLLECTIONS.species).doc(id).get();
-  if (!snap.exists) fail('not-found', `Espèce inconnue : « ${id} ».`);
-  return toSheet(snap.data() ?? {});
+  const { speciesId } = parseInput(speciesRequest, data);
+  const snap = await deps.db.collection(COLLECTIONS.species).doc(speciesId).get();
+  if (!snap.exists) fail('not-found', `Espèce inconnue : « ${speciesId} ».`);
+  return toSheet(speciesId, snap.data() ?? {});
 }

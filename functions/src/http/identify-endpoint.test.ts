@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
 import { fail } from '../common/errors.js';
+import type { Caller } from '../common/caller.js';
 import {
   allowedOrigins,
   handleIdentifyRequest,
@@ -57,19 +58,23 @@ function recorder() {
   return { out, res };
 }
 
-function deps(identify?: (uid: string, input: IdentifyInput) => Promise<IdentifyResponse>) {
+function deps(
+  identify?: (caller: Caller, input: IdentifyInput) => Promise<IdentifyResponse>,
+  consumeQuota: (caller: Caller) => Promise<void> = async () => {},
+) {
   const seen: { uid?: string; input?: IdentifyInput } = {};
   return {
     seen,
     deps: {
-      verifyIdToken: async (token: string) => {
+      verifyIdToken: async (token: string): Promise<Caller> => {
         if (token !== 'good-token') throw new Error('bad token');
-        return 'uid-1';
+        return { uid: 'uid-1', anonymous: false };
       },
+      consumeQuota,
       identify:
         identify ??
-        (async (uid: string, input: IdentifyInput) => {
-          seen.uid = uid;
+        (async (caller: Caller, input: IdentifyInput) => {
+          seen.uid = caller.uid;
           seen.input = input;
           return { observationId: 'obs' } as IdentifyResponse;
         }),
@@ -93,7 +98,7 @@ describe('handleIdentifyRequest', () => {
     expect(out.status).toBe(200);
     expect(out.headers['access-control-allow-origin']).toBe('http://127.0.0.1:5000');
     expect(seen.uid).toBe('uid-1');
-    expect(seen.input?.image.toString()).toBe('bytes');
+    expect(seen.input?.photo.toString()).toBe('bytes');
     expect(seen.input?.location).toEqual({ lat: 45.5, lng: -6.25, accuracyM: 10 });
     expect(seen.input?.takenAt?.toISOString()).toBe('2026-04-30T10:00:00.000Z');
   });
@@ -157,6 +162,28 @@ describe('handleIdentifyRequest', () => {
     });
     expect(crash.status).toBe(500);
     expect(JSON.stringify(crash.body)).not.toContain('secret');
+  });
+
+  it('spends the quota before reading the body, and answers 429 with Retry-After', async () => {
+    const { out, res } = recorder();
+    const req = await multipart({}, Buffer.from('x'));
+    let parsed = false;
+    await handleIdentifyRequest(
+      // A body that would be refused as unreadable if it were parsed.
+      { ...req, rawBody: req.rawBody!.subarray(0, 20) },
+      res,
+      deps(
+        async () => {
+          parsed = true;
+          return {} as IdentifyResponse;
+        },
+        async () => fail('resource-exhausted', 'Trop d’identifications', { retryAfterSeconds: 42 }),
+      ).deps,
+    );
+    expect(parsed).toBe(false);
+    expect(out.status).toBe(429);
+    expect(out.headers['retry-after']).toBe('42');
+    expect(out.body).toMatchObject({ error: { code: 'resource-exhausted' } });
   });
 
   it('restricts CORS to the hosting origins', () => {

@@ -5,12 +5,9 @@ import { HttpsError, type FunctionsErrorCode } from 'firebase-functions/https';
 import * as logger from 'firebase-functions/logger';
 import { UNAVAILABLE_MESSAGE_FR, errorSummary, fail } from '../common/errors.js';
 import { isTransientError } from '../common/transient.js';
-import {
-  parseLocation,
-  parseTakenAt,
-  type IdentifyInput,
-  type IdentifyResponse,
-} from '../handlers/identify.js';
+import type { Caller } from '../common/caller.js';
+import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
+import { FORM_NUMBER, identifyFormRequest, parseInput } from '../api/schemas.js';
 
 /** The parts of Express' request/response the endpoint uses (easy to fake in tests). */
 export interface EndpointRequest {
@@ -28,9 +25,11 @@ export interface EndpointResponse {
 }
 
 export interface IdentifyEndpointDeps {
-  /** Verifies a Firebase ID token and returns its uid (throws when invalid). */
-  verifyIdToken(token: string): Promise<string>;
-  identify(uid: string, input: IdentifyInput): Promise<IdentifyResponse>;
+  /** Verifies a Firebase ID token and returns who it names (throws when invalid). */
+  verifyIdToken(token: string): Promise<Caller>;
+  /** Consumes one identification of the budget; throws resource-exhausted past it. */
+  consumeQuota(caller: Caller): Promise<void>;
+  identify(caller: Caller, input: IdentifyInput): Promise<IdentifyResponse>;
   maxBytes: number;
   allowedOrigins: (origin: string) => boolean;
   now: () => Date;
@@ -202,33 +201,33 @@ export function parseMultipart(
 function numberField(fields: Record<string, string>, name: string): number | undefined {
   const raw = fields[name]?.trim();
   if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || !/^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(raw)) {
-    fail('invalid-argument', `Le champ « ${name} » doit être un nombre.`);
-  }
-  return value;
+  if (!FORM_NUMBER.test(raw)) fail('invalid-argument', `Le champ « ${name} » doit être un nombre.`);
+  return Number(raw);
 }
 
-/** Form fields → the same validated input as the callable. */
+/** Form fields → the callable's shape, validated by the same schema rules. */
 export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
-  if (!form.photo || form.photo.length === 0) {
-    fail('invalid-argument', 'Aucune photo reçue : envoyez le fichier dans le champ « photo ».', {
-      reason: 'empty',
-    });
-  }
   const lat = numberField(form.fields, 'lat');
   const lng = numberField(form.fields, 'lng');
   const accuracyM = numberField(form.fields, 'accuracyM');
   if ((lat === undefined) !== (lng === undefined)) {
     fail('invalid-argument', 'Envoyez lat et lng ensemble.');
   }
+  const takenAt = form.fields.takenAt?.trim();
+  const request = parseInput(
+    identifyFormRequest(() => now),
+    {
+      photo: form.photo ?? Buffer.alloc(0),
+      ...(lat === undefined
+        ? {}
+        : { location: { lat, lng, ...(accuracyM === undefined ? {} : { accuracyM }) } }),
+      ...(takenAt ? { takenAt } : {}),
+    },
+  );
   return {
-    image: form.photo,
-    location:
-      lat === undefined
-        ? null
-        : parseLocation(accuracyM === undefined ? { lat, lng } : { lat, lng, accuracyM }),
-    takenAt: parseTakenAt(form.fields.takenAt?.trim() || undefined, now),
+    photo: request.photo,
+    location: request.location ?? null,
+    takenAt: request.takenAt ?? null,
   };
 }
 
@@ -272,9 +271,9 @@ export async function handleIdentifyRequest(
         'Connectez-vous : en-tête Authorization: Bearer <jeton> manquant.',
       );
     }
-    let uid: string;
+    let caller: Caller;
     try {
-      uid = await deps.verifyIdToken(match[1]);
+      caller = await deps.verifyIdToken(match[1]);
     } catch {
       throw new EndpointError(
         401,
@@ -299,8 +298,10 @@ export async function handleIdentifyRequest(
         `L'image dépasse la taille maximale de ${mb} Mo.`,
       );
     }
+    // The budget is spent before the body is even read: a flood costs no parsing or decoding.
+    await deps.consumeQuota(caller);
     const form = await parseMultipart(req, deps.maxBytes);
-    const result = await deps.identify(uid, inputFromForm(form, deps.now()));
+    const result = await deps.identify(caller, inputFromForm(form, deps.now()));
     res.status(200).set('Cache-Control', 'no-store').json(result);
   } catch (err) {
     if (err instanceof ClientGoneError) {
@@ -310,6 +311,9 @@ export async function handleIdentifyRequest(
       sendError(res, err.status, err.code, err.messageFr);
     } else if (err instanceof HttpsError) {
       if (statusOf(err) === 503) res.set('Retry-After', '60');
+      const retryAfter = (err.details as { retryAfterSeconds?: unknown } | undefined)
+        ?.retryAfterSeconds;
+      if (typeof retryAfter === 'number') res.set('Retry-After', String(retryAfter));
       sendError(res, statusOf(err), err.code, err.message);
     } else if (isTransientError(err)) {
       logger.warn('identify.http.unavailable', errorSummary(err));

@@ -1,9 +1,9 @@
 import { onCall } from 'firebase-functions/https';
 import { onSchedule } from 'firebase-functions/scheduler';
 import { FUNCTIONS_REGION, config } from '../config.js';
-import { defaultBucket, firestore } from '../firebase.js';
+import { auth, defaultBucket, firestore } from '../firebase.js';
 import { guarded } from '../common/errors.js';
-import { requireAdmin } from '../common/admin-auth.js';
+import { requireCurrentAdmin, type AccountState, type AuthContext } from '../common/admin-auth.js';
 import { createUploadUrls as createUploadUrlsHandler } from '../handlers/admin/uploads.js';
 import {
   deleteTrainingImage as deleteTrainingImageHandler,
@@ -27,6 +27,23 @@ import {
 } from '../training/launcher.js';
 
 const now = (): Date => new Date();
+
+async function accountState(uid: string): Promise<AccountState | null> {
+  try {
+    const user = await auth().getUser(uid);
+    return {
+      disabled: user.disabled,
+      admin: user.customClaims?.admin === true,
+      tokensValidAfterMs: user.tokensValidAfterTime ? Date.parse(user.tokensValidAfterTime) : null,
+    };
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'auth/user-not-found') return null;
+    throw err;
+  }
+}
+
+/** The admin's uid, after checking the claim and the account's current state (revocation). */
+const requireAdmin = (auth: AuthContext | undefined) => requireCurrentAdmin(auth, accountState);
 const staleness = () => ({
   heartbeatTimeoutMs: config.trainerHeartbeatTimeoutSeconds.value() * 1000,
   queuedTimeoutMs: config.trainerQueuedTimeoutSeconds.value() * 1000,
@@ -54,8 +71,8 @@ async function launcher(): Promise<TrainingLauncher> {
 }
 
 export const createUploadUrls = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('admin.upload_urls', () =>
-    createUploadUrlsHandler(requireAdmin(request.auth), request.data, {
+  guarded('admin.upload_urls', async () =>
+    createUploadUrlsHandler(await requireAdmin(request.auth), request.data, {
       bucket: defaultBucket(),
       maxBytes: config.maxUploadBytes.value(),
       origin: request.rawRequest.headers.origin,
@@ -64,8 +81,8 @@ export const createUploadUrls = onCall({ region: FUNCTIONS_REGION }, (request) =
 );
 
 export const relabelTrainingImage = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('admin.relabel', () =>
-    relabelTrainingImageHandler(requireAdmin(request.auth), request.data, {
+  guarded('admin.relabel', async () =>
+    relabelTrainingImageHandler(await requireAdmin(request.auth), request.data, {
       db: firestore(),
       bucket: defaultBucket(),
       now,
@@ -74,8 +91,8 @@ export const relabelTrainingImage = onCall({ region: FUNCTIONS_REGION }, (reques
 );
 
 export const deleteTrainingImage = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('admin.delete_image', () =>
-    deleteTrainingImageHandler(requireAdmin(request.auth), request.data, {
+  guarded('admin.delete_image', async () =>
+    deleteTrainingImageHandler(await requireAdmin(request.auth), request.data, {
       db: firestore(),
       bucket: defaultBucket(),
       now,
@@ -85,7 +102,7 @@ export const deleteTrainingImage = onCall({ region: FUNCTIONS_REGION }, (request
 
 export const startTrainingRun = onCall({ region: FUNCTIONS_REGION }, (request) =>
   guarded('admin.start_training', async () =>
-    startTrainingRunHandler(requireAdmin(request.auth), request.data, {
+    startTrainingRunHandler(await requireAdmin(request.auth), request.data, {
       db: firestore(),
       launcher: await launcher(),
       now,
@@ -96,14 +113,14 @@ export const startTrainingRun = onCall({ region: FUNCTIONS_REGION }, (request) =
 );
 
 export const promoteModel = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('admin.promote_model', () =>
-    promoteModelHandler(requireAdmin(request.auth), request.data, { db: firestore(), now }),
+  guarded('admin.promote_model', async () =>
+    promoteModelHandler(await requireAdmin(request.auth), request.data, { db: firestore(), now }),
   ),
 );
 
 export const rollbackModel = onCall({ region: FUNCTIONS_REGION }, (request) =>
-  guarded('admin.rollback_model', () =>
-    rollbackModelHandler(requireAdmin(request.auth), { db: firestore(), now }),
+  guarded('admin.rollback_model', async () =>
+    rollbackModelHandler(await requireAdmin(request.auth), request.data, { db: firestore(), now }),
   ),
 );
 

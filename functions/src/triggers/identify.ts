@@ -1,10 +1,9 @@
 import { onCall, onRequest } from 'firebase-functions/https';
 import { projectID } from 'firebase-functions/params';
-import { getApps, initializeApp } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
-import { defaultBucket, firestore } from '../firebase.js';
-import { guarded, requireAuth } from '../common/errors.js';
+import { auth, defaultBucket, firestore } from '../firebase.js';
+import { guarded } from '../common/errors.js';
+import { callerOf, requireCaller, type Caller } from '../common/caller.js';
 import { modelEngine } from '../engine/instance.js';
 import { identifyParams } from '../engine/params.js';
 import {
@@ -13,7 +12,7 @@ import {
   parseIdentifyRequest,
   type IdentifyDeps,
 } from '../handlers/identify.js';
-import { consumeIdentifyQuota } from '../handlers/rate-limit.js';
+import { InstanceCeiling, consumeIdentifyBudget } from '../handlers/rate-limit.js';
 import { allowedOrigins, handleIdentifyRequest } from '../http/identify-endpoint.js';
 
 const speciesLookup = cachedSpeciesLookup(firestore);
@@ -31,31 +30,55 @@ function identifyDeps(): IdentifyDeps {
     },
     now: () => new Date(),
     species: speciesLookup,
-    rateLimit: (uid) =>
-      consumeIdentifyQuota(firestore(), uid, new Date(), {
-        perMinute: config.identifyPerMinute.value(),
-        perDay: config.identifyPerDay.value(),
-      }),
   };
 }
 
-/** One model per instance (2 GiB), shared by up to 8 concurrent requests. */
+// This instance's share of the global ceiling (created on first use: params have no value
+// while the deploy analyses this module).
+let ceiling: InstanceCeiling | undefined;
+
+/** Instance ceiling, then the caller's quota: before any body parsing, decoding or model. */
+function consumeBudget(caller: Caller): Promise<void> {
+  ceiling ??= new InstanceCeiling(config.identifyInstancePerMinute.value());
+  return consumeIdentifyBudget(caller, {
+    db: firestore(),
+    now: new Date(),
+    ceiling,
+    policy: {
+      signedIn: {
+        perMinute: config.identifyPerMinute.value(),
+        perDay: config.identifyPerDay.value(),
+      },
+      anonymous: {
+        perMinute: config.identifyAnonymousPerMinute.value(),
+        perDay: config.identifyAnonymousPerDay.value(),
+      },
+    },
+  });
+}
+
+/**
+ * One model per instance (2 GiB), shared by up to 8 concurrent requests; at most
+ * WILDLENS_IDENTIFY_MAX_INSTANCES instances, which times the per-instance ceiling bounds the
+ * whole service however many accounts call it.
+ */
 const IDENTIFY_OPTIONS = {
   region: FUNCTIONS_REGION,
   memory: '2GiB',
   timeoutSeconds: 60,
   concurrency: 8,
+  maxInstances: config.identifyMaxInstances,
+  enforceAppCheck: ENFORCE_APP_CHECK,
 } as const;
 
-export const identifyFootprint = onCall(
-  { ...IDENTIFY_OPTIONS, enforceAppCheck: ENFORCE_APP_CHECK },
-  (request) =>
-    guarded('identify', () => {
-      const uid = requireAuth(request.auth);
-      const deps = identifyDeps();
-      const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
-      return identifyHandler(uid, input, deps);
-    }),
+export const identifyFootprint = onCall(IDENTIFY_OPTIONS, (request) =>
+  guarded('identify', async () => {
+    const caller = requireCaller(request.auth);
+    await consumeBudget(caller);
+    const deps = identifyDeps();
+    const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
+    return identifyHandler(caller, input, deps);
+  }),
 );
 
 /** POST /identify (multipart) for clients without the callable protocol; also /api/identify on Hosting. */
@@ -63,9 +86,9 @@ export const identifyFootprint = onCall(
 // the handler answers CORS itself, for the hosting origins only.
 export const identify = onRequest({ ...IDENTIFY_OPTIONS, cors: false }, (req, res) =>
   handleIdentifyRequest(req, res, {
-    verifyIdToken: async (token) =>
-      (await getAuth(getApps()[0] ?? initializeApp()).verifyIdToken(token)).uid,
-    identify: (uid, input) => identifyHandler(uid, input, identifyDeps()),
+    verifyIdToken: async (token) => callerOf(await auth().verifyIdToken(token)),
+    consumeQuota: consumeBudget,
+    identify: (caller, input) => identifyHandler(caller, input, identifyDeps()),
     maxBytes: identifyParams.maxImageBytes(),
     allowedOrigins: allowedOrigins(projectID.value(), process.env.FUNCTIONS_EMULATOR === 'true'),
     now: () => new Date(),

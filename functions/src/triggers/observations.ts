@@ -1,11 +1,13 @@
 import { onCall } from 'firebase-functions/https';
-import { ENFORCE_APP_CHECK, FUNCTIONS_REGION } from '../config.js';
+import { onSchedule } from 'firebase-functions/scheduler';
+import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
 import { defaultBucket, firestore } from '../firebase.js';
 import { listObservations as listObservationsHandler } from '../handlers/observations.js';
 import { guarded, requireAuth } from '../common/errors.js';
 import {
   deleteObservation as deleteObservationHandler,
   getObservation as getObservationHandler,
+  purgeAnonymousObservations as purgeAnonymousObservationsHandler,
   setObservationFeedback as setObservationFeedbackHandler,
 } from '../handlers/observation-actions.js';
 
@@ -48,4 +50,17 @@ export const setObservationFeedback = onCall(
         now: () => new Date(),
       }),
     ),
+);
+
+/** Anonymous accounts' observations and photos are erased after WILDLENS_ANONYMOUS_RETENTION_DAYS. */
+export const purgeAnonymousObservations = onSchedule(
+  { region: FUNCTIONS_REGION, schedule: 'every day 03:00', timeZone: 'UTC', timeoutSeconds: 540 },
+  async () => {
+    await purgeAnonymousObservationsHandler({
+      db: firestore(),
+      bucket: defaultBucket(),
+      now: () => new Date(),
+      retentionDays: config.anonymousRetentionDays.value(),
+    });
+  },
 );

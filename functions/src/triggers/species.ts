@@ -7,8 +7,8 @@ import {
 } from '../handlers/species.js';
 import { guarded } from '../common/errors.js';
 
-export const listSpecies = onCall({ region: FUNCTIONS_REGION }, () =>
-  guarded('species.list', () => listSpeciesHandler({ db: firestore() })),
+export const listSpecies = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('species.list', () => listSpeciesHandler(request.data, { db: firestore() })),
 );
 
 export const getSpecies = onCall({ region: FUNCTIONS_REGION }, (request) =>

@@ -60,8 +60,8 @@ async function loadCounts(): Promise<Map<string, number>> {
   const images = collection(fb.db, 'trainingImages');
   const entries = await Promise.all(
     species.map(async (s) => {
-      const snap = await getCountFromServer(query(images, where('speciesId', '==', s.id)));
-      return [s.id, snap.data().count] as const;
+      const snap = await getCountFromServer(query(images, where('speciesId', '==', s.speciesId)));
+      return [s.speciesId, snap.data().count] as const;
     }),
   );
   return new Map(entries);
@@ -73,7 +73,7 @@ async function showCounts(): Promise<void> {
   let total = 0;
   rows.replaceChildren(
     ...species.map((s) => {
-      const n = counts.get(s.id) ?? 0;
+      const n = counts.get(s.speciesId) ?? 0;
       total += n;
       const show = h(
         'button',
@@ -81,13 +81,13 @@ async function showCounts(): Promise<void> {
         'Voir',
       );
       show.addEventListener('click', () => {
-        thumbSpecies.value = s.id;
+        thumbSpecies.value = s.speciesId;
         void resetPaging();
         byId('thumbs-title').scrollIntoView({ behavior: 'smooth' });
       });
       return h(
         'tr',
-        { 'data-species': s.id },
+        { 'data-species': s.speciesId },
         h('th', { scope: 'row' }, s.nameFr),
         h('td', { class: 'mono count' }, formatNumber(n)),
         h('td', {}, show),
@@ -95,7 +95,7 @@ async function showCounts(): Promise<void> {
     }),
   );
   byId('count-total').textContent = formatNumber(total);
-  const values = species.map((s) => counts.get(s.id) ?? 0);
+  const values = species.map((s) => counts.get(s.speciesId) ?? 0);
   const max = Math.max(...values);
   const canvas = byId<HTMLCanvasElement>('balance-chart');
   canvas.setAttribute(
@@ -278,7 +278,7 @@ async function refreshAll(): Promise<void> {
 async function main(): Promise<void> {
   ({ fb } = await requireAdmin());
   species = await loadSpecies();
-  const preselect = new URLSearchParams(location.search).get('espece') ?? species[0]?.id;
+  const preselect = new URLSearchParams(location.search).get('espece') ?? species[0]?.speciesId;
   thumbSpecies.append(...speciesOptions(species, preselect));
   thumbSpecies.addEventListener('change', () => void resetPaging());
   prevButton.addEventListener('click', () => {

@@ -65,7 +65,7 @@ function factSheet(sheet: SpeciesSheet): HTMLElement {
     ['Empreinte', sheet.track?.description],
     ['Le saviez-vous ?', sheet.funFact],
   ];
-  const image = sheet.exampleImage?.path ?? `/species/${sheet.id}.svg`;
+  const image = sheet.exampleImage?.path ?? `/species/${sheet.speciesId}.svg`;
   return h(
     'article',
     { class: 'fact-sheet', 'aria-labelledby': 'sheet-title' },
@@ -120,7 +120,7 @@ function showResult(result: IdentifyResult): void {
   const sheet =
     result.species ??
     (result.verdict !== 'not_a_footprint'
-      ? species.find((s) => s.id === first?.speciesId)
+      ? species.find((s) => s.speciesId === first?.speciesId)
       : undefined);
   byId('sheet').replaceChildren(sheet ? factSheet(sheet) : '');
   byId('model-version').textContent = result.model?.version
@@ -152,10 +152,10 @@ async function identify(): Promise<void> {
     }
     say(status, 'Analyse de la photo…');
     const blob = file.size > REENCODE_ABOVE_BYTES ? await reencode(file) : file;
-    const image = toBase64(await blob.arrayBuffer());
-    const result = await call<{ image: string }, IdentifyResult>(
+    const photo = toBase64(await blob.arrayBuffer());
+    const result = await call<{ photo: string }, IdentifyResult>(
       'identifyFootprint',
-      { image },
+      { photo },
       90_000,
     );
     showResult(result);

@@ -18,6 +18,17 @@ export interface Species {
   exampleImage: { path: string; alt: string; credit: string };
 }
 
+/**
+ * Public fact sheet of a species: the public `species/{speciesId}` documents and every API
+ * response. The catalogue entry keyed by `speciesId`, without internal fields (dataset labels).
+ */
+export type SpeciesSheet = Omit<Species, 'id' | 'datasetLabels'> & { speciesId: string };
+
+export function speciesSheetOf(species: Species): SpeciesSheet {
+  const { id, datasetLabels: _internal, ...sheet } = species;
+  return { speciesId: id, ...sheet };
+}
+
 export interface SpeciesCatalog {
   version: number;
   species: Species[];

@@ -1,21 +1,20 @@
 import { FieldValue, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS, findSpecies, trainingImagePath } from '@wildlens/shared';
+import { COLLECTIONS, trainingImagePath } from '@wildlens/shared';
 import type { Bucket } from '../../firebase.js';
 import { fail } from '../../common/errors.js';
+import { runContendedTransaction } from '../../common/transactions.js';
+import {
+  deleteTrainingImageRequest,
+  parseInput,
+  relabelTrainingImageRequest,
+} from '../../api/schemas.js';
 import { saveWithDownloadUrl } from '../ingestion.js';
 
 export interface ImageAdminDeps {
   db: Firestore;
   bucket: Bucket;
   now: () => Date;
-}
-
-function imageIdOf(data: unknown): string {
-  const imageId = (data as { imageId?: unknown } | null)?.imageId;
-  if (typeof imageId !== 'string' || !/^[0-9a-f]{64}$/.test(imageId))
-    fail('invalid-argument', 'Identifiant d’image invalide.');
-  return imageId;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -32,10 +31,7 @@ export async function relabelTrainingImage(
   data: unknown,
   deps: ImageAdminDeps,
 ): Promise<{ imageId: string; speciesId: string }> {
-  const imageId = imageIdOf(data);
-  const speciesId = (data as { speciesId?: unknown }).speciesId;
-  if (typeof speciesId !== 'string' || !findSpecies(speciesId))
-    fail('invalid-argument', `Espèce inconnue : « ${String(speciesId)} ».`);
+  const { imageId, speciesId } = parseInput(relabelTrainingImageRequest, data);
   const ref = deps.db.collection(COLLECTIONS.trainingImages).doc(imageId);
   const snap = await ref.get();
   if (!snap.exists) fail('not-found', 'Image d’entraînement introuvable.');
@@ -45,8 +41,8 @@ export async function relabelTrainingImage(
 
   const newPath = trainingImagePath(speciesId, imageId);
   const [bytes] = await deps.bucket.file(oldPath).download();
-  const imageUrl = await saveWithDownloadUrl(deps.bucket, newPath, bytes);
-  const moved = await deps.db.runTransaction(async (tx) => {
+  const imageUrl = await saveWithDownloadUrl(deps.db, deps.bucket, newPath, bytes);
+  const moved = await runContendedTransaction(deps.db, async (tx) => {
     const current = await tx.get(ref);
     if (!current.exists || current.get('speciesId') !== oldSpecies) return false;
     tx.update(ref, {
@@ -80,7 +76,7 @@ export async function deleteTrainingImage(
   data: unknown,
   deps: ImageAdminDeps,
 ): Promise<{ deleted: true }> {
-  const imageId = imageIdOf(data);
+  const { imageId } = parseInput(deleteTrainingImageRequest, data);
   const ref = deps.db.collection(COLLECTIONS.trainingImages).doc(imageId);
   const snap = await ref.get();
   if (!snap.exists) fail('not-found', 'Image d’entraînement introuvable.');

@@ -6,6 +6,7 @@ import {
   rollbackActiveModel,
 } from '@wildlens/trainer/registry';
 import { fail } from '../../common/errors.js';
+import { noParameters, parseInput, promoteModelRequest } from '../../api/schemas.js';
 
 export interface ModelAdminDeps {
   db: Firestore;
@@ -23,9 +24,7 @@ export async function promoteModel(
   data: unknown,
   deps: ModelAdminDeps,
 ): Promise<{ active: string }> {
-  const version = (data as { version?: unknown } | null)?.version;
-  if (typeof version !== 'string' || !/^[\w.-]{1,100}$/.test(version))
-    fail('invalid-argument', 'Version de modèle invalide.');
+  const { version } = parseInput(promoteModelRequest, data);
   const result = await promoteModelVersion(deps.db, version, deps.now()).catch(asHttpsError);
   logger.info('admin.model_promoted', { version, previous: result.previous, by: uid });
   return { active: result.active };
@@ -33,8 +32,10 @@ export async function promoteModel(
 
 export async function rollbackModel(
   uid: string,
+  data: unknown,
   deps: ModelAdminDeps,
 ): Promise<{ active: string }> {
+  parseInput(noParameters, data);
   const result = await rollbackActiveModel(deps.db, deps.now()).catch(asHttpsError);
   logger.info('admin.model_rolled_back', { active: result.active, by: uid });
   return result;

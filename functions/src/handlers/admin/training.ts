@@ -11,6 +11,8 @@ import {
   type StalenessLimits,
 } from '@wildlens/trainer/run-state';
 import { fail, errorSummary } from '../../common/errors.js';
+import { runContendedTransaction } from '../../common/transactions.js';
+import { parseInput, startTrainingRunRequest } from '../../api/schemas.js';
 import type { TrainingLauncher } from '../../training/launcher.js';
 
 export interface TrainingRunDeps {
@@ -51,20 +53,13 @@ export async function startTrainingRun(
 ): Promise<{ runId: string }> {
   const runs = deps.db.collection(COLLECTIONS.trainingRuns);
   const runRef = deps.newRunId ? runs.doc(deps.newRunId()) : runs.doc();
-  const crashAt = (data as { simulateCrashAt?: unknown } | null)?.simulateCrashAt;
+  const request = parseInput(startTrainingRunRequest, data);
+  const crashAt = request?.simulateCrashAt;
   // Emulators only: run the trainer as N task processes, like a sharded Cloud Run job.
-  const simulateTasks = (data as { simulateTasks?: unknown } | null)?.simulateTasks;
-  const tasks =
-    deps.allowDebug &&
-    typeof simulateTasks === 'number' &&
-    Number.isInteger(simulateTasks) &&
-    simulateTasks >= 1 &&
-    simulateTasks <= 8
-      ? simulateTasks
-      : undefined;
+  const tasks = deps.allowDebug ? request?.simulateTasks : undefined;
   const datasetCounts = await countTrainingImages(deps.db);
 
-  await deps.db.runTransaction(async (tx) => {
+  await runContendedTransaction(deps.db, async (tx) => {
     const lock = await tx.get(deps.db.doc(LOCK_DOC));
     const activeId = lock.exists ? (lock.get('runId') as string | undefined) : undefined;
     if (activeId) {

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { STORAGE_PREFIX, findSpecies } from '@wildlens/shared';
+import { STORAGE_PREFIX } from '@wildlens/shared';
 import type { Bucket } from '../../firebase.js';
 import { fail } from '../../common/errors.js';
+import { createUploadUrlsRequest, parseInput } from '../../api/schemas.js';
+
+export { MAX_FILES_PER_BATCH } from '../../api/schemas.js';
 import { safeFileName, uploadIdFor } from '../ingestion.js';
 
 export const ACCEPTED_UPLOAD_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
-export const MAX_FILES_PER_BATCH = 200;
 
 export interface UploadUrlsDeps {
   bucket: Bucket;
@@ -39,29 +41,6 @@ export function fileProblems(files: FileRequest[], maxBytes: number): string[] {
   return problems;
 }
 
-function parseRequest(data: unknown): { speciesId: string; files: FileRequest[] } {
-  const input = (data ?? {}) as { speciesId?: unknown; files?: unknown };
-  if (typeof input.speciesId !== 'string' || !findSpecies(input.speciesId))
-    fail('invalid-argument', `Espèce inconnue : « ${String(input.speciesId)} ».`);
-  if (!Array.isArray(input.files) || input.files.length < 1)
-    fail('invalid-argument', 'Indiquez au moins un fichier.');
-  if (input.files.length > MAX_FILES_PER_BATCH)
-    fail('invalid-argument', `Au plus ${MAX_FILES_PER_BATCH} fichiers par envoi.`);
-  const files = input.files.map((f: unknown, i) => {
-    const file = (f ?? {}) as Partial<FileRequest>;
-    if (
-      typeof file.name !== 'string' ||
-      !file.name ||
-      typeof file.size !== 'number' ||
-      !Number.isFinite(file.size) ||
-      typeof file.contentType !== 'string'
-    )
-      fail('invalid-argument', `Fichier n° ${i + 1} mal décrit (name, size, contentType).`);
-    return { name: file.name, size: file.size, contentType: file.contentType };
-  });
-  return { speciesId: input.speciesId, files };
-}
-
 /** Last path segments, deduplicated within a batch (photo.jpg, photo-2.jpg, …). */
 export function uniqueSafeNames(names: string[]): string[] {
   const used = new Set<string>();
@@ -87,7 +66,7 @@ export async function createUploadUrls(
   data: unknown,
   deps: UploadUrlsDeps,
 ): Promise<UploadUrlsResult> {
-  const { speciesId, files } = parseRequest(data);
+  const { speciesId, files } = parseInput(createUploadUrlsRequest, data);
   const problems = fileProblems(files, deps.maxBytes);
   if (problems.length)
     fail('invalid-argument', `Fichiers refusés : ${problems.join(' ')}`, { problems });

@@ -1,0 +1,414 @@
+/**
+ * The one validation layer of the API: every callable payload and the multipart form of
+ * POST /identify go through these zod schemas (zod: the most used TypeScript schema library,
+ * with JSON Schema export, which generates the field tables of docs/identification-api.md and
+ * docs/admin-api.md). Its v4 API (`zod/v4`), shipped by the repository's one zod install. Rules live here once: a new field is refused until a schema names it
+ * (objects are strict), and the callable, the form and EXIF share the same date and location
+ * rules (INPUT_RULES).
+ */
+import { z } from 'zod/v4';
+import { SPECIES_ID_PATTERN, findSpecies } from '@wildlens/shared';
+import { fail } from '../common/errors.js';
+
+/** The rules table, shown in the docs; EXIF values outside it are ignored rather than stored. */
+export const INPUT_RULES = {
+  /** Capture dates: not before this day (UTC)… */
+  oldestTakenAt: '1990-01-01',
+  /** …and not later than now plus this (time zones, clock skew). */
+  takenAtFutureToleranceHours: 24,
+  /** GPS accuracy above this (metres) is no position at all. */
+  maxAccuracyM: 50_000,
+  /** History page size. */
+  maxPageSize: 50,
+} as const;
+
+const OLDEST_TAKEN_AT_MS = Date.parse(`${INPUT_RULES.oldestTakenAt}T00:00:00Z`);
+/** Firestore Timestamp range ends at 9999-12-31. */
+const MAX_TIMESTAMP_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+const fr = (message: string) => ({ error: message });
+/** An object's own message for a wrong type; unknown keys get parseInput's « Champ inconnu ». */
+const objectFr = (message: string) => ({
+  error: (issue: { code?: string }) => (issue.code === 'unrecognized_keys' ? undefined : message),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Identifiers: strict shapes, so nothing reserved (`__x__`, `.`, `..`, `/`) reaches Firestore.
+// ---------------------------------------------------------------------------------------------
+
+export const observationIdSchema = z
+  .string(fr('observationId doit être une chaîne.'))
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, fr('Identifiant d’observation invalide.'))
+  .describe('identifiant d’observation (renvoyé par identifyFootprint)');
+
+export const speciesIdSchema = z
+  .string(fr('L’identifiant d’espèce doit être une chaîne, par exemple « renard ».'))
+  .max(40, fr('Identifiant d’espèce invalide : attendu par exemple « renard ».'))
+  .regex(SPECIES_ID_PATTERN, fr('Identifiant d’espèce invalide : attendu par exemple « renard ».'))
+  .describe('identifiant d’espèce du catalogue, par exemple « renard »');
+
+/** A species id of the catalogue (the bundled one: the same the model is trained on). */
+export const knownSpeciesIdSchema = speciesIdSchema
+  .refine((id) => findSpecies(id) !== undefined, {
+    error: (issue) => `Espèce inconnue : « ${String(issue.input).slice(0, 40)} ».`,
+  })
+  .describe('identifiant d’une espèce du catalogue, par exemple « renard »');
+
+export const trainingImageIdSchema = z
+  .string(fr('Identifiant d’image invalide.'))
+  .regex(/^[0-9a-f]{64}$/, fr('Identifiant d’image invalide.'))
+  .describe('SHA-256 (64 hexadécimaux) de l’image d’entraînement');
+
+export const modelVersionSchema = z
+  .string(fr('Version de modèle invalide.'))
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, fr('Version de modèle invalide.'))
+  .describe('version de modèle, par exemple « 20260501T080000 »');
+
+// ---------------------------------------------------------------------------------------------
+// Location and capture date (callable, form and EXIF alike)
+// ---------------------------------------------------------------------------------------------
+
+export const locationSchema = z
+  .strictObject(
+    {
+      lat: z
+        .number(fr('location.lat doit être un nombre entre -90 et 90.'))
+        .min(-90, fr('location.lat doit être un nombre entre -90 et 90.'))
+        .max(90, fr('location.lat doit être un nombre entre -90 et 90.')),
+      lng: z
+        .number(fr('location.lng doit être un nombre entre -180 et 180.'))
+        .min(-180, fr('location.lng doit être un nombre entre -180 et 180.'))
+        .max(180, fr('location.lng doit être un nombre entre -180 et 180.')),
+      accuracyM: z
+        .number(fr('location.accuracyM doit être un nombre de mètres.'))
+        .min(0, fr('location.accuracyM doit être un nombre positif (mètres).'))
+        .max(
+          INPUT_RULES.maxAccuracyM,
+          fr(`location.accuracyM doit valoir au plus ${INPUT_RULES.maxAccuracyM} m.`),
+        )
+        .optional(),
+    },
+    objectFr('location doit être un objet { lat, lng, accuracyM? }.'),
+  )
+  .describe('position de la photo (degrés WGS84, précision en mètres)');
+
+export type ObservationLocation = z.output<typeof locationSchema>;
+
+// Calendar-checked below; hours 00–23, minutes and seconds 00–59, offsets up to ±14:00.
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(?:Z|[+-](?:0\d|1[0-4]):?[0-5]\d)?)?$/;
+
+/** Why a capture date is refused (null when it is acceptable): one rule for every source. */
+export function takenAtProblem(date: Date, now: Date): string | null {
+  const ms = date.getTime();
+  if (Number.isNaN(ms)) return 'takenAt n’est pas une date valide.';
+  if (ms > now.getTime() + INPUT_RULES.takenAtFutureToleranceHours * 3_600_000) {
+    return 'takenAt est dans le futur : vérifiez la date de votre appareil.';
+  }
+  if (ms < OLDEST_TAKEN_AT_MS) return 'takenAt est trop ancien (avant 1990).';
+  return null;
+}
+
+/** ISO 8601 date (a real calendar day: no 30 February), within the takenAt rule. */
+export function takenAtSchema(now: () => Date) {
+  return z
+    .string(fr('takenAt doit être une date ISO 8601, par exemple « 2026-05-01T10:30:00Z ».'))
+    .max(40, fr('takenAt doit être une date ISO 8601, par exemple « 2026-05-01T10:30:00Z ».'))
+    .transform((value, ctx) => {
+      const text = value.trim();
+      const match = ISO_8601.exec(text);
+      const [year, month, day] = match ? match.slice(1, 4).map(Number) : [];
+      const calendar =
+        year !== undefined && month !== undefined && day !== undefined
+          ? new Date(Date.UTC(year, month - 1, day))
+          : null;
+      if (
+        !calendar ||
+        calendar.getUTCMonth() !== (month ?? 0) - 1 ||
+        calendar.getUTCDate() !== day
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'takenAt doit être une date ISO 8601 existante, par exemple « 2026-05-01T10:30:00Z ».',
+        });
+        return z.NEVER;
+      }
+      const date = new Date(text);
+      const problem = takenAtProblem(date, now());
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return date;
+    })
+    .describe('date de prise de vue, ISO 8601 (entre 1990 et demain)');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identification (callable and multipart form)
+// ---------------------------------------------------------------------------------------------
+
+/** Issue params carrying the machine-readable image refusal reason into details.reason. */
+const withReason = (reason: string) => ({ params: { reason } });
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const DATA_URL_PREFIX = /^data:image\/[a-z+.-]+;base64,/i;
+
+/** Base64 (optionally a data: URL) → bytes, refusing oversize payloads before decoding. */
+export function photoBase64Schema(maxBytes: number) {
+  const mb = Math.round(maxBytes / (1024 * 1024));
+  return z
+    .string({
+      error: (issue) =>
+        issue.input === undefined || issue.input === null
+          ? {
+              message: 'Aucune photo reçue : le champ photo (base64) est obligatoire.',
+              ...withReason('empty'),
+            }
+          : 'Le champ photo doit être une chaîne base64 (JPEG, PNG ou WebP).',
+    })
+    .transform((value, ctx) => {
+      const body = value.replace(DATA_URL_PREFIX, '').replace(/\s+/g, '');
+      if (body.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'Aucune photo reçue : le champ photo est vide.',
+          ...withReason('empty'),
+        });
+        return z.NEVER;
+      }
+      if (Math.floor((body.length * 3) / 4) > maxBytes + 2) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `L'image dépasse la taille maximale de ${mb} Mo.`,
+          ...withReason('too_large'),
+        });
+        return z.NEVER;
+      }
+      if (body.length % 4 === 1 || !BASE64.test(body)) {
+        ctx.addIssue({ code: 'custom', message: 'Le champ photo n’est pas un base64 valide.' });
+        return z.NEVER;
+      }
+      return Buffer.from(body, 'base64');
+    })
+    .describe(
+      `photo JPEG, PNG ou WebP en base64 (ou data: URL), au plus ${mb} Mo une fois décodée`,
+    );
+}
+
+/** Fields shared by both transports: the same rules whatever carries them. */
+function identifyFields(now: () => Date) {
+  return {
+    location: locationSchema.nullish(),
+    takenAt: takenAtSchema(now).nullish(),
+  };
+}
+
+/** identifyFootprint callable: `{ photo, location?, takenAt? }`. */
+export function identifyFootprintRequest(limits: { maxBytes: number }, now: () => Date) {
+  return z.strictObject(
+    { photo: photoBase64Schema(limits.maxBytes), ...identifyFields(now) },
+    objectFr('Requête invalide : un objet { photo, location?, takenAt? } est attendu.'),
+  );
+}
+
+/** POST /identify: the form's photo part and text fields, checked by the same field rules. */
+export function identifyFormRequest(now: () => Date) {
+  return z.strictObject({
+    photo: z.instanceof(Buffer).refine((b) => b.length > 0, {
+      message: 'Aucune photo reçue : envoyez le fichier dans le champ « photo ».',
+      ...withReason('empty'),
+    }),
+    ...identifyFields(now),
+  });
+}
+
+export type IdentifyInput = {
+  photo: Buffer;
+  location: ObservationLocation | null;
+  takenAt: Date | null;
+};
+
+/** Text fields of the multipart form (numbers as decimal strings). */
+export const FORM_NUMBER = /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/;
+
+// ---------------------------------------------------------------------------------------------
+// History and catalogue
+// ---------------------------------------------------------------------------------------------
+
+export const listObservationsRequest = z
+  .strictObject(
+    {
+      pageSize: z
+        .int(fr(`pageSize doit être un entier entre 1 et ${INPUT_RULES.maxPageSize}.`))
+        .min(1, fr(`pageSize doit être un entier entre 1 et ${INPUT_RULES.maxPageSize}.`))
+        .max(
+          INPUT_RULES.maxPageSize,
+          fr(`pageSize doit être un entier entre 1 et ${INPUT_RULES.maxPageSize}.`),
+        )
+        .optional(),
+      cursor: z
+        .string(fr('Curseur de pagination invalide.'))
+        .max(300, fr('Curseur de pagination invalide.'))
+        .nullish()
+        .describe('nextCursor de la page précédente'),
+    },
+    objectFr('Requête invalide : un objet { pageSize?, cursor? } est attendu.'),
+  )
+  .nullish();
+
+/** What an opaque history cursor holds (base64url JSON): checked like any client input. */
+export const observationCursor = z.strictObject({
+  t: z.int().min(0).max(MAX_TIMESTAMP_MS),
+  id: observationIdSchema,
+});
+
+export const observationRequest = z.strictObject(
+  { observationId: observationIdSchema },
+  objectFr('Requête invalide : un objet { observationId } est attendu.'),
+);
+
+export const observationFeedbackRequest = z.strictObject(
+  {
+    observationId: observationIdSchema,
+    correctedSpeciesId: knownSpeciesIdSchema
+      .nullable()
+      .describe('espèce juste selon l’utilisateur, null pour retirer la correction'),
+  },
+  objectFr('Requête invalide : un objet { observationId, correctedSpeciesId } est attendu.'),
+);
+
+export const speciesRequest = z.strictObject(
+  { speciesId: speciesIdSchema },
+  objectFr('Requête invalide : un objet { speciesId } est attendu.'),
+);
+
+/** Callables without parameters accept nothing, null or an empty object. */
+export const noParameters = z
+  .strictObject({}, fr('Cette fonction ne prend aucun paramètre.'))
+  .nullish();
+
+// ---------------------------------------------------------------------------------------------
+// Admin callables
+// ---------------------------------------------------------------------------------------------
+
+export const MAX_FILES_PER_BATCH = 200;
+
+export const createUploadUrlsRequest = z.strictObject(
+  {
+    speciesId: knownSpeciesIdSchema,
+    files: z
+      .array(
+        z.strictObject(
+          {
+            name: z.string().min(1).max(500),
+            size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+            contentType: z.string().max(200),
+          },
+          objectFr('Chaque fichier est décrit par { name, size, contentType }.'),
+        ),
+        fr('Indiquez au moins un fichier.'),
+      )
+      .min(1, fr('Indiquez au moins un fichier.'))
+      .max(MAX_FILES_PER_BATCH, fr(`Au plus ${MAX_FILES_PER_BATCH} fichiers par envoi.`)),
+  },
+  objectFr('Requête invalide : un objet { speciesId, files } est attendu.'),
+);
+
+export const relabelTrainingImageRequest = z.strictObject(
+  { imageId: trainingImageIdSchema, speciesId: knownSpeciesIdSchema },
+  objectFr('Requête invalide : un objet { imageId, speciesId } est attendu.'),
+);
+
+export const deleteTrainingImageRequest = z.strictObject(
+  { imageId: trainingImageIdSchema },
+  objectFr('Requête invalide : un objet { imageId } est attendu.'),
+);
+
+export const startTrainingRunRequest = z
+  .strictObject(
+    {
+      // Emulators only (ignored elsewhere): make the trainer crash at a phase, or shard it.
+      simulateCrashAt: z.string().max(40).optional(),
+      simulateTasks: z.int().min(1).max(8).optional(),
+    },
+    objectFr('Requête invalide : un objet vide est attendu.'),
+  )
+  .nullish();
+
+export const promoteModelRequest = z.strictObject(
+  { version: modelVersionSchema },
+  objectFr('Requête invalide : un objet { version } est attendu.'),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Refuses objects whose prototype is not a plain object's: the callable protocol decodes
+ * `{"__proto__": {…}}` by assignment, which makes `{…}` the prototype of the payload and its
+ * fields readable as if they had been sent.
+ */
+function plainData(value: unknown, depth = 0): boolean {
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return true;
+  if (depth > 20) return false;
+  if (Array.isArray(value)) return value.every((v) => plainData(v, depth + 1));
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  return Object.values(value).every((v) => plainData(v, depth + 1));
+}
+
+/**
+ * French message for issues our schemas do not word themselves (zod's own are English):
+ * per-parse error map, used only where a schema gives no message of its own.
+ */
+function fallbackMessage(issue: { code?: string; path?: PropertyKey[]; keys?: string[] }): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `Champ inconnu : « ${(issue.keys ?? []).map((k) => k.slice(0, 40)).join(', ')} ».`;
+  }
+  const path = (issue.path ?? []).map(String).join('.');
+  if (!path) return 'Requête invalide : un objet est attendu.';
+  return `Champ « ${path.slice(0, 60)} » invalide.`;
+}
+
+/** Validates client input: the parsed value, or `invalid-argument` with a French message. */
+export function parseInput<S extends z.ZodType>(schema: S, data: unknown): z.output<S> {
+  if (!plainData(data)) {
+    fail('invalid-argument', 'Requête invalide : clé réservée (« __proto__ ») refusée.');
+  }
+  const result = schema.safeParse(data, { error: fallbackMessage });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (!issue) fail('invalid-argument', 'Requête invalide.');
+  const reason = (issue as { params?: { reason?: unknown } }).params?.reason;
+  fail('invalid-argument', issue.message, typeof reason === 'string' ? { reason } : undefined);
+}
+
+/**
+ * Every callable's input schema, by function name (identifyFootprint with the default photo
+ * limit). The docs' field tables and the fuzz suite are generated from this list, and a unit
+ * test fails when a callable is exported without an entry here.
+ */
+export function callableInputs(
+  options: { maxBytes?: number; now?: () => Date } = {},
+): Record<string, z.ZodType> {
+  const maxBytes = options.maxBytes ?? 10 * 1024 * 1024;
+  const now = options.now ?? (() => new Date());
+  return {
+    identifyFootprint: identifyFootprintRequest({ maxBytes }, now),
+    listObservations: listObservationsRequest,
+    getObservation: observationRequest,
+    deleteObservation: observationRequest,
+    setObservationFeedback: observationFeedbackRequest,
+    listSpecies: noParameters,
+    getSpecies: speciesRequest,
+    createUploadUrls: createUploadUrlsRequest,
+    relabelTrainingImage: relabelTrainingImageRequest,
+    deleteTrainingImage: deleteTrainingImageRequest,
+    startTrainingRun: startTrainingRunRequest,
+    promoteModel: promoteModelRequest,
+    rollbackModel: noParameters,
+  };
+}

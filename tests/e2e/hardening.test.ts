@@ -137,7 +137,7 @@ describe('hostile requests against the emulator suite', () => {
       headers: { Authorization: token, 'Content-Type': type },
       body: new Uint8Array(body),
     });
-    expect(res.status).toBe(429);
+    expect(res.status, await res.clone().text()).toBe(429);
     const retryAfter = Number(res.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);

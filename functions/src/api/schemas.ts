@@ -149,6 +149,9 @@ export function takenAtSchema(now: () => Date) {
 // Identification (callable and multipart form)
 // ---------------------------------------------------------------------------------------------
 
+/** A missing photo is an image refusal like the others: details.reason `empty`. */
+const MISSING_PHOTO = 'Aucune photo reçue : le champ photo (base64) est obligatoire.';
+
 /** Issue params carrying the machine-readable image refusal reason into details.reason. */
 const withReason = (reason: string) => ({ params: { reason } });
 
@@ -162,10 +165,7 @@ export function photoBase64Schema(maxBytes: number) {
     .string({
       error: (issue) =>
         issue.input === undefined || issue.input === null
-          ? {
-              message: 'Aucune photo reçue : le champ photo (base64) est obligatoire.',
-              ...withReason('empty'),
-            }
+          ? MISSING_PHOTO
           : 'Le champ photo doit être une chaîne base64 (JPEG, PNG ou WebP).',
     })
     .transform((value, ctx) => {
@@ -382,7 +382,10 @@ export function parseInput<S extends z.ZodType>(schema: S, data: unknown): z.out
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   if (!issue) fail('invalid-argument', 'Requête invalide.');
-  const reason = (issue as { params?: { reason?: unknown } }).params?.reason;
+  // Type issues carry no params: the missing photo gets its reason from its message.
+  const reason =
+    (issue as { params?: { reason?: unknown } }).params?.reason ??
+    (issue.message === MISSING_PHOTO ? 'empty' : undefined);
   fail('invalid-argument', issue.message, typeof reason === 'string' ? { reason } : undefined);
 }
 

@@ -76,7 +76,11 @@ describe('parseIdentifyRequest', () => {
     expect(error?.code).toBe('invalid-argument');
     expect(error?.details).toEqual({ reason: 'too_large' });
     expect(error?.message).toContain('1 Mo');
-    expect(() => parseIdentifyRequest({}, now, MB)).toThrow(/Aucune photo reçue/);
+    for (const missing of [{}, { photo: null }, { photo: '' }]) {
+      expect(() => parseIdentifyRequest(missing, now, MB)).toThrow(
+        expect.objectContaining({ details: { reason: 'empty' } }),
+      );
+    }
   });
 });
 

@@ -86,7 +86,11 @@ export const identifyFootprint = onCall(IDENTIFY_OPTIONS, (request) =>
 // the handler answers CORS itself, for the hosting origins only.
 export const identify = onRequest({ ...IDENTIFY_OPTIONS, cors: false }, (req, res) =>
   handleIdentifyRequest(req, res, {
-    verifyIdToken: async (token) => callerOf(await auth().verifyIdToken(token)),
+    verifyIdToken: async (token) => {
+      // The decoded token holds the claims at its top level (firebase.sign_in_provider…).
+      const decoded = await auth().verifyIdToken(token);
+      return callerOf({ uid: decoded.uid, token: decoded });
+    },
     consumeQuota: consumeBudget,
     identify: (caller, input) => identifyHandler(caller, input, identifyDeps()),
     maxBytes: identifyParams.maxImageBytes(),

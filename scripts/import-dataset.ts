@@ -1,14 +1,18 @@
 /**
- * `npm run import-dataset -- DIR`: feeds a labelled folder (one sub-folder per species, named
- * like "Raton_laveur" or "renard"; optional manifest.json with { images: [{ file, group }] })
- * through the real pipeline of the running emulators: uploads under incoming/ (Admin SDK),
- * waits for the ingestion trigger, starts a training run as an admin and waits for it.
- * `npm start` calls it on first run (no active model). Needs the emulators (`npm start`).
+ * `npm run import-dataset -- DIR [DIR…]` (or `--dataset DIR` repeated): feeds labelled folders
+ * (read like the model's CLIs read them: manifest.json with label/file/group, else one
+ * sub-folder per species, named like "Raton_laveur" or "renard") through the real pipeline of
+ * the running emulators: uploads under incoming/ (Admin SDK) carrying the dataset's domain and
+ * the photo's group, waits for the ingestion trigger, then starts one training run as an admin
+ * and waits for it. Photos already in the training set (same bytes) are not sent again, so an
+ * interrupted import resumes where it stopped. `npm start` calls it on first run (no active
+ * model). Needs the emulators (`npm start`).
  */
-import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { getApps, initializeApp, type App } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
@@ -20,24 +24,50 @@ import {
   signInWithEmailAndPassword,
 } from 'firebase/auth';
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from 'firebase/functions';
-import { mapLimit, speciesIdFromLabel } from '@wildlens/shared';
+import { readDataset } from '@wildlens/model';
+import { COLLECTIONS, mapLimit, speciesIdFromLabel } from '@wildlens/shared';
 import { PROJECT_ID, REPO_ROOT, emulatorPorts } from './emulators/stack.js';
 import { functionsOrigin } from './emulators/wait.js';
+import { formatDuration, throttledProgress } from './progress.js';
 import { uploadIdFor } from '../functions/src/handlers/ingestion.js';
 
-export const DEFAULT_SEED_DATASET = path.resolve(
-  REPO_ROOT,
-  '..',
-  'shared',
-  'datasets',
-  'footprints-dev',
-);
-const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp)$/i;
+const SHARED_DATASETS = path.resolve(REPO_ROOT, '..', 'shared', 'datasets');
+/** The shared development datasets `npm start` imports on first run, when present. */
+export const DEFAULT_SEED_DATASETS = [
+  path.join(SHARED_DATASETS, 'footprints-dev'),
+  path.join(SHARED_DATASETS, 'footprints-field-dev'),
+];
+
+/**
+ * Datasets of `npm start`'s first-run import: WILDLENS_SEED_DATASET (comma-separated folders,
+ * "none" for none), else the shared datasets that are present.
+ */
+export function seedDatasetsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const configured = env.WILDLENS_SEED_DATASET?.trim();
+  if (configured === 'none') return [];
+  if (configured)
+    return configured
+      .split(',')
+      .map((d) => d.trim())
+      .filter(Boolean)
+      .map((d) => path.resolve(d));
+  return DEFAULT_SEED_DATASETS.filter((d) => existsSync(d));
+}
 
 export interface LocalImage {
   speciesId: string;
   file: string;
+  /** Kind of photo (crop, field, or the dataset's name): sent as the upload's `domain`. */
+  domain: string;
   group?: string;
+}
+
+export interface LabelledFolder {
+  dir: string;
+  domain: string;
+  images: LocalImage[];
+  /** Labels that name no species of the catalogue (their photos are not imported). */
+  skipped: string[];
 }
 
 /** Points the Admin SDK of this process at the emulators (ports shifted by WILDLENS_PORT_OFFSET). */
@@ -53,49 +83,88 @@ export function emulatorAdminApp(): App {
   );
 }
 
-/** Species sub-folders mapped to catalogue ids; unknown folders are reported and skipped. */
-export async function readLabelledFolder(
-  dir: string,
-): Promise<{ images: LocalImage[]; skipped: string[] }> {
-  const groups = new Map<string, string>();
-  const manifestPath = path.join(dir, 'manifest.json');
-  if (existsSync(manifestPath)) {
-    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
-      images?: { file: string; group?: string }[];
-    };
-    for (const i of manifest.images ?? []) if (i.group) groups.set(path.normalize(i.file), i.group);
-  }
+/**
+ * One dataset folder, read by @wildlens/model's readDataset (the reader of train/cv/eval), with
+ * its domain. Groups are prefixed with the domain so that two datasets never share one.
+ */
+export async function readLabelledFolder(dir: string): Promise<LabelledFolder> {
+  const dataset = await readDataset(dir);
   const images: LocalImage[] = [];
-  const skipped: string[] = [];
-  for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
-    a.name.localeCompare(b.name),
-  )) {
-    if (!entry.isDirectory()) continue;
-    const speciesId = speciesIdFromLabel(entry.name);
+  const skipped = new Set<string>();
+  for (const image of dataset.images) {
+    const speciesId = speciesIdFromLabel(image.label);
     if (!speciesId) {
-      skipped.push(entry.name);
+      skipped.add(image.label);
       continue;
     }
-    for (const name of (await readdir(path.join(dir, entry.name))).sort()) {
-      if (!IMAGE_EXTENSIONS.test(name)) continue;
-      const rel = path.join(entry.name, name);
-      images.push({ speciesId, file: path.join(dir, rel), group: groups.get(path.normalize(rel)) });
-    }
+    images.push({
+      speciesId,
+      file: path.join(dataset.root, ...image.id.split('/')),
+      domain: image.domain,
+      ...(image.group ? { group: `${image.domain}/${image.group}` } : {}),
+    });
   }
-  return { images, skipped };
+  return { dir, domain: dataset.domain, images, skipped: [...skipped].sort() };
+}
+
+/** Several folders as one import; two folders of one domain are refused (ambiguous metrics). */
+export async function readLabelledFolders(dirs: string[]): Promise<LabelledFolder[]> {
+  const folders = await Promise.all(dirs.map((d) => readLabelledFolder(d)));
+  const seen = new Map<string, string>();
+  for (const f of folders) {
+    const other = seen.get(f.domain);
+    if (other)
+      throw new Error(
+        `${other} et ${f.dir} ont le même domaine « ${f.domain} » : donnez à l’un un ` +
+          '"domain" dans son manifest.json.',
+      );
+    seen.set(f.domain, f.dir);
+  }
+  return folders;
+}
+
+/** The images whose exact bytes are not a training image yet (trainingImages/{sha256}). */
+export async function notYetInTrainingSet(
+  db: Firestore,
+  images: LocalImage[],
+): Promise<LocalImage[]> {
+  const hashes = await mapLimit(images, 8, async (image) =>
+    createHash('sha256')
+      .update(await readFile(image.file))
+      .digest('hex'),
+  );
+  const missing: LocalImage[] = [];
+  const collection = db.collection(COLLECTIONS.trainingImages);
+  for (let start = 0; start < images.length; start += 200) {
+    const refs = hashes.slice(start, start + 200).map((h) => collection.doc(h));
+    const snaps = await db.getAll(...refs, { fieldMask: ['speciesId'] });
+    snaps.forEach((snap, i) => {
+      if (!snap.exists) missing.push(images[start + i] as LocalImage);
+    });
+  }
+  return missing;
+}
+
+function contentType(file: string): string {
+  const lower = file.toLowerCase();
+  if (lower.endsWith('.png')) return 'image/png';
+  if (lower.endsWith('.webp')) return 'image/webp';
+  return 'image/jpeg';
 }
 
 /**
- * Uploads under incoming/{species}/{batch}/ and waits for every ingestion record.
- * At most `window` uploads are in flight (sent but not yet ingested): the client paces itself
- * on the trigger instead of flooding it. This matters most under the Functions emulator, which
- * starts one more worker process for every event that finds no idle one; on this 2-core
+ * Uploads under incoming/{species}/{batch}/{domain}-{file} and waits for every ingestion
+ * record. At most `window` uploads are in flight (sent but not yet ingested): the client paces
+ * itself on the trigger instead of flooding it. This matters most under the Functions emulator,
+ * which starts one more worker process for every event that finds no idle one; on this 2-core
  * machine an unpaced burst of 285 photos grew 29 workers and ran slower than a paced one.
+ * `onProgress(done)` is called after each ingested photo.
  */
 export async function uploadAndIngest(
   images: LocalImage[],
   options: {
     batchId?: string;
+    onProgress?: (done: number) => void;
     log?: (line: string) => void;
     timeoutMs?: number;
     window?: number;
@@ -143,26 +212,23 @@ export async function uploadAndIngest(
   let done = 0;
   try {
     await mapLimit(images, options.window ?? 6, async (image) => {
-      const objectName = `incoming/${image.speciesId}/${batchId}/${path.basename(image.file)}`;
+      const objectName = `incoming/${image.speciesId}/${batchId}/${image.domain}-${path.basename(image.file)}`;
       const uploadId = uploadIdFor(objectName);
       await bucket.file(objectName).save(await readFile(image.file), {
         resumable: false,
         metadata: {
-          contentType: image.file.toLowerCase().endsWith('.png')
-            ? 'image/png'
-            : image.file.toLowerCase().endsWith('.webp')
-              ? 'image/webp'
-              : 'image/jpeg',
+          contentType: contentType(image.file),
           metadata: {
             uploaderUid: 'import-dataset',
             batchId,
+            domain: image.domain,
             ...(image.group ? { sourceGroup: image.group } : {}),
           },
         },
       });
       const status = await ingested(uploadId);
       statuses[status] = (statuses[status] ?? 0) + 1;
-      if (++done % 50 === 0) log(`${done}/${images.length} photos ingérées…`);
+      options.onProgress?.(++done);
     });
   } finally {
     unsubscribe();
@@ -197,71 +263,146 @@ export async function startTrainingAsAdmin(): Promise<string> {
   return data.runId;
 }
 
+/**
+ * Turns successive snapshots of a training run's document into console lines: each new phase,
+ * and the count, rate and time left of the embedding phase (the long one).
+ */
+export function trainingRunReporter(
+  log: (line: string) => void,
+  now: () => number = Date.now,
+): (run: Record<string, unknown>) => void {
+  let lastPhase = '';
+  let report: ((done: number) => void) | undefined;
+  return (run) => {
+    const phase = String(run.phase ?? '');
+    const label = String(run.phaseLabel ?? run.phase ?? '…');
+    const progress = run.progress as { done?: number; total?: number } | undefined;
+    if (phase !== lastPhase) {
+      lastPhase = phase;
+      report = undefined;
+      if (run.status !== 'succeeded' && run.status !== 'failed') log(label);
+    }
+    if (phase === 'embedding' && progress?.total) {
+      report ??= throttledProgress(progress.total, (line) => log(`${label} : ${line}`), {
+        unit: 'photos',
+        now,
+      });
+      report(progress.done ?? 0);
+    }
+  };
+}
+
 export async function waitForRun(
   db: Firestore,
   runId: string,
   log: (line: string) => void = () => {},
-  timeoutMs = 15 * 60_000,
+  timeoutMs = 30 * 60_000,
 ): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
+  const report = trainingRunReporter(log);
   for (;;) {
     const snap = await db.doc(`trainingRuns/${runId}`).get();
     const run = snap.data() ?? {};
-    const progress = run.progress as { done?: number; total?: number } | undefined;
-    const line = `  ${String(run.phaseLabel ?? run.phase ?? '…')}${
-      run.phase === 'embedding' && progress?.total ? ` ${progress.done}/${progress.total}` : ''
-    }`;
-    if (line !== last) log(line);
-    last = line;
+    report(run);
     if (run.status === 'succeeded' || run.status === 'failed') return run;
     if (Date.now() > deadline) throw new Error(`entraînement ${runId} non terminé à temps`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
-/** The whole first-run import; returns the model version or throws with a French message. */
-export async function importDataset(dir: string, log: (line: string) => void = console.log) {
-  const { images, skipped } = await readLabelledFolder(dir);
-  if (skipped.length) log(`Dossiers ignorés (espèce inconnue) : ${skipped.join(', ')}`);
-  if (!images.length)
-    throw new Error(`Aucune image dans ${dir} (sous-dossiers par espèce attendus).`);
-  log(`Import de ${images.length} photos depuis ${dir}…`);
-  const ingestion = await uploadAndIngest(images, { log });
-  log(
-    `Ingestion terminée en ${(ingestion.ms / 1000).toFixed(1)} s : ${Object.entries(
-      ingestion.statuses,
-    )
-      .map(([s, n]) => `${n} ${s}`)
-      .join(', ')}`,
+/** One line saying how a finished run ended (model, whether it is active, or the error). */
+export function describeFinishedRun(run: Record<string, unknown>, ms?: number): string {
+  const took = ms === undefined ? '' : ` en ${formatDuration(ms)}`;
+  if (run.status !== 'succeeded') return `Entraînement en échec${took} : ${String(run.error)}`;
+  const metrics = run.metrics as { top1?: number } | undefined;
+  const top1 =
+    typeof metrics?.top1 === 'number' ? `, top-1 ${(metrics.top1 * 100).toFixed(1)} %` : '';
+  return (
+    `Modèle ${String(run.modelVersion)} entraîné${took}${top1}` +
+    `${run.promoted ? ' et activé' : ` (non activé : ${String(run.notPromotedReason ?? 'moins bon que le modèle actif')})`}.`
   );
-  log('Lancement d’un entraînement…');
-  const started = Date.now();
-  const runId = await startTrainingAsAdmin();
-  const run = await waitForRun(getFirestore(emulatorAdminApp()), runId, log);
-  if (run.status !== 'succeeded')
-    throw new Error(`Entraînement ${runId} en échec : ${String(run.error)}`);
-  log(
-    `Modèle ${String(run.modelVersion)} entraîné en ${((Date.now() - started) / 1000).toFixed(1)} s` +
-      `${run.promoted ? ' et activé' : ' (non activé : moins bon que le modèle actif)'}.`,
-  );
-  return { runId, modelVersion: run.modelVersion as string, ingestion };
 }
+
+export interface ImportOutcome {
+  /** Photos of the folders, and how many were already in the training set. */
+  total: number;
+  alreadyImported: number;
+  statuses: Record<string, number>;
+  ingestionMs: number;
+  runId: string;
+}
+
+/**
+ * Imports the folders (only the photos not in the training set yet), then starts one training
+ * run and returns its id without waiting for it. Throws with a French message.
+ */
+export async function importDatasets(
+  dirs: string[],
+  log: (line: string) => void = console.log,
+): Promise<ImportOutcome> {
+  const folders = await readLabelledFolders(dirs);
+  for (const f of folders)
+    log(
+      `${f.dir} : ${f.images.length} photos (domaine « ${f.domain} »)` +
+        (f.skipped.length ? `, libellés ignorés (espèce inconnue) : ${f.skipped.join(', ')}` : ''),
+    );
+  const images = folders.flatMap((f) => f.images);
+  if (!images.length)
+    throw new Error(
+      `Aucune image dans ${dirs.join(', ')} (manifest.json ou sous-dossiers par espèce attendus).`,
+    );
+  const db = getFirestore(emulatorAdminApp());
+  const todo = await notYetInTrainingSet(db, images);
+  const alreadyImported = images.length - todo.length;
+  if (alreadyImported)
+    log(`${alreadyImported} photos déjà dans le jeu d’entraînement : reprise de l’import.`);
+  let statuses: Record<string, number> = {};
+  let ingestionMs = 0;
+  if (todo.length) {
+    log(`Import de ${todo.length} photos (envoi → déclencheur d’ingestion)…`);
+    const ingestion = await uploadAndIngest(todo, {
+      log,
+      onProgress: throttledProgress(todo.length, (line) => log(`ingestion : ${line}`)),
+    });
+    statuses = ingestion.statuses;
+    ingestionMs = ingestion.ms;
+    log(
+      `Ingestion terminée en ${formatDuration(ingestion.ms)} : ${Object.entries(statuses)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', ')}`,
+    );
+  }
+  log('Lancement d’un entraînement…');
+  const runId = await startTrainingAsAdmin();
+  return { total: images.length, alreadyImported, statuses, ingestionMs, runId };
+}
+
+const USAGE =
+  'Usage : npm run import-dataset -- DOSSIER [DOSSIER…]  (ou --dataset DOSSIER, répétable)\n' +
+  '  Chaque dossier : manifest.json (label, file, group) ou un sous-dossier par espèce.';
 
 if (
   process.argv[1] &&
   path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)
 ) {
-  const dir = process.argv[2];
-  if (!dir) {
-    console.error('Usage : npm run import-dataset -- DOSSIER (sous-dossiers par espèce)');
-    process.exit(2);
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { dataset: { type: 'string', multiple: true }, help: { type: 'boolean' } },
+  });
+  const dirs = [...(values.dataset ?? []), ...positionals].map((d) => path.resolve(d));
+  if (values.help || !dirs.length) {
+    console.error(USAGE);
+    process.exit(values.help ? 0 : 2);
   }
-  importDataset(path.resolve(dir)).then(
-    () => process.exit(0),
-    (err: unknown) => {
+  const started = Date.now();
+  importDatasets(dirs)
+    .then(async ({ runId }) => {
+      const run = await waitForRun(getFirestore(emulatorAdminApp()), runId, console.log);
+      console.log(describeFinishedRun(run, Date.now() - started));
+      process.exit(run.status === 'succeeded' ? 0 : 1);
+    })
+    .catch((err: unknown) => {
       console.error(err instanceof Error ? err.message : err);
       process.exit(1);
-    },
-  );
+    });
 }

@@ -1,96 +1,442 @@
 /**
  * `npm start`: starts the whole Emulator Suite (Auth, Functions, Firestore, Storage, Hosting),
- * provisioned for this machine (online or offline, see emulators/stack.ts), loads the seed
- * data and prints the URLs a newcomer needs. Ctrl+C stops everything.
+ * provisioned for this machine (online or offline, see emulators/stack.ts), with the state
+ * saved by the previous `npm start` (local-state/state.ts), loads the seed data, trains a first
+ * model when there is none (first run), and prints the URLs a newcomer needs. The state is
+ * exported after each training run, every few minutes and on Ctrl+C.
+ *
+ *   npm start                 resume the saved state (or start empty the first time)
+ *   npm start -- --fresh      set the saved state aside and start empty
+ *   npm start -- --verbose    show the emulators' and functions' output as it comes
  */
-import { initializeApp } from 'firebase-admin/app';
-import { getFirestore } from 'firebase-admin/firestore';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import {
   ALL_EMULATORS,
+  CACHE_DIR,
   PROJECT_ID,
+  REPO_ROOT,
   StackError,
   describePlan,
   emulatorPorts,
   planEmulatorStack,
+  portOffset,
+  type StackPlan,
 } from './emulators/stack.js';
-import { spawnFirebaseSuite } from './emulators/suite.js';
+import { consoleLine } from './emulators/log-filter.js';
+import { startFirebaseSuite, type FirebaseSuite } from './emulators/suite.js';
 import { waitForFunctions } from './emulators/wait.js';
 import { seedSpeciesCatalog } from './seed/species.js';
-import { existsSync } from 'node:fs';
-import { DEFAULT_SEED_DATASET, importDataset } from './import-dataset.js';
+import {
+  describeFinishedRun,
+  emulatorAdminApp,
+  importDatasets,
+  seedDatasetsFromEnv,
+  startTrainingAsAdmin,
+  trainingRunReporter,
+} from './import-dataset.js';
+import {
+  StateError,
+  acquireStateLock,
+  exportAtomically,
+  freshAdvice,
+  importLosses,
+  newSavedState,
+  readSavedState,
+  recoverInterruptedExport,
+  setStateAside,
+  stateDirFromEnv,
+  stateLayout,
+  type SavedState,
+  type StateLayout,
+} from './local-state/state.js';
+import {
+  activeRunIds,
+  describeSummary,
+  exportThroughHub,
+  failInterruptedRuns,
+  readSummary,
+  trainerProcesses,
+} from './local-state/live.js';
+import { formatDuration } from './progress.js';
 
-async function main(): Promise<number> {
-  const plan = await planEmulatorStack();
-  console.log(`\n${describePlan(plan)}\n`);
-  const exited = spawnFirebaseSuite(
-    ['emulators:start', '--only', ALL_EMULATORS, '--project', PROJECT_ID, ...plan.firebaseArgs],
-    plan.env,
-  );
+const USAGE = `Usage : npm start [-- --fresh] [-- --verbose]
+  --fresh    met l’état enregistré de côté (sans l’effacer) et démarre à vide
+  --verbose  affiche toute la sortie des émulateurs et des fonctions (sinon : fichier journal)
+Variables : WILDLENS_PORT_OFFSET, WILDLENS_STATE_DIR, WILDLENS_SEED_DATASET (dossiers séparés
+par des virgules, « none » pour aucun), WILDLENS_EXPORT_INTERVAL_MINUTES (0 : pas d’export périodique).`;
 
-  const ready = await Promise.race([
-    waitForFunctions(180_000).then(() => true),
-    exited.then(() => false),
-  ]);
-  if (!ready) return exited;
+/** The console: timestamps would be noise here, the log file has them. */
+const say = (line: string): void => console.log(line);
 
-  const ports = emulatorPorts();
-  process.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${ports.firestore}`;
-  const db = getFirestore(initializeApp({ projectId: PROJECT_ID }));
-  const count = await seedSpeciesCatalog(db);
-
-  console.log(
-    [
-      '',
-      '──────────────── Wildlens : pile locale prête ────────────────',
-      `Mode : ${plan.mode}${plan.notes.length ? ` (${plan.notes.join(' ; ')})` : ''}`,
-      `Données de départ : ${count} espèces dans Firestore`,
-      `Pages d’administration (Hosting) : ${plan.env.WILDLENS_HOSTING_ORIGIN}`,
-      `Santé (HTTPS) : ${plan.env.WILDLENS_FUNCTIONS_ORIGIN}/health`,
-      `Fonctions appelables : ${plan.env.WILDLENS_FUNCTIONS_ORIGIN}/<nom>`,
-      `Auth : 127.0.0.1:${ports.auth} · Firestore : 127.0.0.1:${ports.firestore} · Storage : 127.0.0.1:${ports.storage}`,
-      plan.ui ? 'Emulator UI : http://127.0.0.1:4000' : 'Emulator UI : indisponible dans ce mode',
-      'Ctrl+C pour tout arrêter.',
-      '──────────────────────────────────────────────────────────────',
-      '',
-    ].join('\n'),
-  );
-  await firstRunImport(db);
-  return exited;
+function exportIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.WILDLENS_EXPORT_INTERVAL_MINUTES ?? '5';
+  const minutes = Number(raw);
+  if (!Number.isFinite(minutes) || minutes < 0)
+    throw new StackError(`WILDLENS_EXPORT_INTERVAL_MINUTES invalide : « ${raw} »`);
+  return minutes * 60_000;
 }
 
-/**
- * First run: without an active model, identification cannot work. If a labelled dataset folder
- * is configured (WILDLENS_SEED_DATASET, default ../shared/datasets/footprints-dev when present;
- * "none" disables), it goes through the real pipeline: upload → ingestion → training run.
- */
-async function firstRunImport(db: ReturnType<typeof getFirestore>): Promise<void> {
-  const active = await db.doc('config/activeModel').get();
-  if (active.exists) {
-    console.log(`Modèle actif : ${String(active.get('version'))}`);
-    return;
-  }
-  const configured = process.env.WILDLENS_SEED_DATASET;
-  const dir = configured ?? (existsSync(DEFAULT_SEED_DATASET) ? DEFAULT_SEED_DATASET : undefined);
-  if (!dir || dir === 'none') {
-    console.log(
-      'Aucun modèle actif et aucun jeu de données configuré (WILDLENS_SEED_DATASET) : ' +
-        'importez des photos depuis les pages d’administration puis lancez un entraînement.',
-    );
-    return;
-  }
-  console.log(`Premier démarrage : aucun modèle actif, import automatique de ${dir}.`);
+function logFilePath(): string {
+  const offset = portOffset();
+  return path.join(CACHE_DIR, 'logs', `npm-start${offset ? `-${offset}` : ''}.log`);
+}
+
+/** The last lines of the log file: what went wrong, when the stack did not come up. */
+function logTail(file: string, lines = 25): string {
   try {
-    await importDataset(dir, (line) => console.log(`[import] ${line}`));
-    console.log('[import] Identification opérationnelle.');
-  } catch (err) {
-    console.error(`[import] Échec : ${err instanceof Error ? err.message : String(err)}`);
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
   }
+}
+
+class LocalStack {
+  private suite!: FirebaseSuite;
+  private db!: Firestore;
+  private ready = false;
+  private stopping = false;
+  /** The imported state did not come back whole: never export over the saved one. */
+  private mustNotExport = false;
+  private exportChain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private unwatchRuns: (() => void) | undefined;
+  private lastSignalAt = 0;
+  /** When the first-run import started: its training run reports the whole duration. */
+  private firstRunStarted: number | undefined;
+
+  constructor(
+    private readonly plan: StackPlan,
+    private readonly layout: StateLayout,
+    private readonly saved: SavedState | undefined,
+    private readonly options: { verbose: boolean; logFile: string; intervalMs: number },
+  ) {}
+
+  async run(): Promise<number> {
+    const started = Date.now();
+    const args = ['emulators:start', '--only', ALL_EMULATORS, '--project', PROJECT_ID];
+    args.push(...this.plan.firebaseArgs);
+    if (this.saved) args.push('--import', this.layout.emulators);
+    const env = { ...this.plan.env, WILDLENS_TRAINER_LOG_DIR: this.layout.trainerLogs };
+    this.suite = startFirebaseSuite(
+      args,
+      env,
+      this.options.verbose
+        ? { kind: 'inherit' }
+        : {
+            kind: 'file',
+            logFile: this.options.logFile,
+            onLine: (line) => {
+              const shown = consoleLine(line);
+              if (shown) say(shown);
+            },
+          },
+    );
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void this.stop());
+
+    say(
+      this.saved
+        ? `Démarrage des émulateurs avec l’état enregistré le ${new Date(this.saved.savedAt).toLocaleString('fr-FR')} (${describeSummary(this.saved.summary)})…`
+        : 'Démarrage des émulateurs (état vide)…',
+    );
+    const up = await Promise.race([
+      waitForFunctions(240_000).then(
+        () => true,
+        () => false,
+      ),
+      this.suite.exited.then(() => false),
+    ]);
+    if (!up || this.stopping) {
+      if (this.stopping) return this.suite.exited;
+      this.mustNotExport = true;
+      say('\n✖ Les émulateurs n’ont pas démarré.');
+      if (!this.options.verbose)
+        say(`Fin du journal (${this.options.logFile}) :\n${logTail(this.options.logFile)}`);
+      if (this.saved)
+        say(
+          `\nLa relecture de l’état enregistré a pu échouer (enregistré par firebase-tools ${this.saved.firebaseTools}, ` +
+            `Firestore ${this.saved.stack.firestore}).\n${freshAdvice(this.layout)}`,
+        );
+      this.suite.signal('SIGINT');
+      await this.suite.exited;
+      return 1;
+    }
+
+    const ports = emulatorPorts();
+    const app = emulatorAdminApp();
+    this.db = getFirestore(app);
+    if (this.saved) {
+      const losses = importLosses(this.saved.summary, await readSummary(app));
+      if (losses.length) {
+        this.mustNotExport = true;
+        say(
+          `\n✖ L’état enregistré n’a pas été relu en entier :\n  - ${losses.join('\n  - ')}\n` +
+            `${freshAdvice(this.layout)}\n  Détails : ${this.options.logFile}`,
+        );
+        await this.stop();
+        return 1;
+      }
+    }
+    const species = await seedSpeciesCatalog(this.db);
+    const interrupted = await activeRunIds(this.db);
+    if (interrupted.length) {
+      await failInterruptedRuns(this.db, interrupted);
+      say(
+        `Entraînement interrompu par le dernier arrêt, marqué en échec : ${interrupted.join(', ')}`,
+      );
+    }
+    this.ready = true;
+    this.watchRuns();
+    if (this.options.intervalMs > 0)
+      this.timer = setInterval(() => void this.exportState('periodic'), this.options.intervalMs);
+
+    const active = await this.db.doc('config/activeModel').get();
+    say(
+      [
+        '',
+        `──────────────── Wildlens : pile locale prête en ${formatDuration(Date.now() - started)} ────────────────`,
+        `Mode : ${this.plan.mode}${this.plan.notes.length ? ` (${this.plan.notes.join(' ; ')})` : ''}`,
+        `Pages d’administration (Hosting) : ${this.plan.env.WILDLENS_HOSTING_ORIGIN}`,
+        `Santé (HTTPS) : ${this.plan.env.WILDLENS_FUNCTIONS_ORIGIN}/health`,
+        `Fonctions appelables : ${this.plan.env.WILDLENS_FUNCTIONS_ORIGIN}/<nom>`,
+        `Auth : 127.0.0.1:${ports.auth} · Firestore : 127.0.0.1:${ports.firestore} · Storage : 127.0.0.1:${ports.storage}`,
+        this.plan.ui
+          ? 'Emulator UI : http://127.0.0.1:4000'
+          : 'Emulator UI : indisponible dans ce mode',
+        `Catalogue : ${species} espèces · Modèle actif : ${active.exists ? String(active.get('version')) : 'aucun'}`,
+        `État local : ${this.layout.root} (${this.saved ? 'repris' : 'nouveau'} ; enregistré à l’arrêt, après chaque entraînement${this.options.intervalMs ? ` et toutes les ${formatDuration(this.options.intervalMs)}` : ''})`,
+        this.options.verbose
+          ? 'Journaux : sur cette console (--verbose)'
+          : `Journaux des émulateurs et des fonctions : ${this.options.logFile}`,
+        'Ctrl+C pour tout arrêter (l’état est enregistré).',
+        '─'.repeat(78),
+        '',
+      ].join('\n'),
+    );
+    if (!active.exists) void this.firstRun();
+    return this.suite.exited;
+  }
+
+  /**
+   * First run: without an active model identification cannot work. The configured datasets go
+   * through the real pipeline (uploads → ingestion trigger → one training run); photos already
+   * ingested by an interrupted first run are not sent again.
+   */
+  private async firstRun(): Promise<void> {
+    const dirs = seedDatasetsFromEnv();
+    const trainingImages = (await this.db.collection('trainingImages').count().get()).data().count;
+    if (!dirs.length && !trainingImages) {
+      say(
+        'Aucun modèle actif et aucun jeu de données configuré (WILDLENS_SEED_DATASET) : ' +
+          'importez des photos depuis les pages d’administration puis lancez un entraînement.',
+      );
+      return;
+    }
+    const started = Date.now();
+    say(
+      `Premier démarrage : aucun modèle actif. Import de ${dirs.join(', ') || '(aucun dossier)'} puis entraînement.`,
+    );
+    try {
+      if (dirs.length) {
+        const outcome = await importDatasets(dirs, (line) => say(`[import] ${line}`));
+        say(
+          `[import] Import terminé en ${formatDuration(Date.now() - started)} ; entraînement ${outcome.runId} lancé.`,
+        );
+      } else {
+        say(
+          `[import] Entraînement ${await startTrainingAsAdmin()} lancé sur les ${trainingImages} images déjà importées.`,
+        );
+      }
+      // The run watcher reports the training and exports the state when it ends.
+      this.firstRunStarted = started;
+    } catch (err) {
+      if (this.stopping) return;
+      say(`[import] ✖ Échec : ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Prints the progress of every training run (first run, admin pages) and exports after each. */
+  private watchRuns(): void {
+    const reporters = new Map<string, (run: Record<string, unknown>) => void>();
+    const finished = new Set<string>();
+    let initial = true;
+    this.unwatchRuns = this.db
+      .collection('trainingRuns')
+      .orderBy('createdAt', 'desc')
+      .limit(5)
+      .onSnapshot(
+        (snap) => {
+          for (const doc of snap.docs) {
+            const run = doc.data();
+            const done = run.status === 'succeeded' || run.status === 'failed';
+            if (initial || finished.has(doc.id)) {
+              if (done) finished.add(doc.id);
+              continue;
+            }
+            let report = reporters.get(doc.id);
+            if (!report) {
+              report = trainingRunReporter((line) => say(`[entraînement] ${line}`));
+              reporters.set(doc.id, report);
+            }
+            report(run);
+            if (done) {
+              finished.add(doc.id);
+              const sinceFirstRun = this.firstRunStarted;
+              this.firstRunStarted = undefined;
+              say(
+                `[entraînement] ${describeFinishedRun(run, sinceFirstRun && Date.now() - sinceFirstRun)}`,
+              );
+              if (run.status === 'succeeded' && run.promoted)
+                say('[entraînement] Identification opérationnelle.');
+              void this.exportState('training');
+            }
+          }
+          initial = false;
+        },
+        (err) => say(`[entraînement] suivi interrompu : ${err.message}`),
+      );
+  }
+
+  /** One export at a time; the saved state is replaced only by a complete export. */
+  private exportState(reason: string): Promise<void> {
+    if (this.mustNotExport || !this.ready) return Promise.resolve();
+    const next = this.exportChain.then(async () => {
+      const started = Date.now();
+      try {
+        await exportAtomically(
+          this.layout,
+          (dir) => exportThroughHub(emulatorPorts().hub, dir),
+          async () =>
+            newSavedState({
+              reason,
+              firebaseTools: firebaseToolsVersion(),
+              stack: {
+                mode: this.plan.mode,
+                firestore: this.plan.firestore,
+                storageRules: this.plan.storageRules,
+              },
+              summary: await readSummary(emulatorAdminApp()),
+            }),
+        );
+        const ms = Date.now() - started;
+        if (reason !== 'periodic')
+          say(`État enregistré (${reasonLabel(reason)}) en ${formatDuration(ms)}.`);
+      } catch (err) {
+        say(
+          `✖ Enregistrement de l’état impossible (${reasonLabel(reason)}) : ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    });
+    this.exportChain = next;
+    return next;
+  }
+
+  /** Ctrl+C: stop the trainers, export, then stop the emulators. A second Ctrl+C skips the export. */
+  async stop(): Promise<void> {
+    // One Ctrl+C reaches this process several times: from the terminal (the whole foreground
+    // process group: npm, tsx, node) and relayed by npm and tsx. Only a later one counts.
+    const now = Date.now();
+    if (now - this.lastSignalAt < 2000) return;
+    this.lastSignalAt = now;
+    if (this.stopping) {
+      say('Arrêt immédiat, sans enregistrer (l’état enregistré précédent est intact).');
+      this.mustNotExport = true;
+      this.suite.signal('SIGINT');
+      this.suite.signal('SIGINT');
+      return;
+    }
+    this.stopping = true;
+    clearInterval(this.timer);
+    this.unwatchRuns?.();
+    if (this.ready && !this.mustNotExport) {
+      say('\nArrêt : enregistrement de l’état… (Ctrl+C encore pour arrêter sans enregistrer)');
+      await this.stopTrainers();
+      await this.exportState('exit');
+    }
+    this.suite.signal('SIGINT');
+  }
+
+  /** A training run cannot survive the emulators: stop its process and say so on the run. */
+  private async stopTrainers(): Promise<void> {
+    const firestoreHost = `127.0.0.1:${emulatorPorts().firestore}`;
+    const pids = trainerProcesses(firestoreHost);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    const runs = await activeRunIds(this.db).catch(() => []);
+    if (runs.length) {
+      await failInterruptedRuns(this.db, runs).catch(() => {});
+      say(`Entraînement interrompu : ${runs.join(', ')} (à relancer au prochain démarrage).`);
+    }
+  }
+}
+
+function reasonLabel(reason: string): string {
+  return (
+    { exit: 'arrêt', training: 'fin d’entraînement', periodic: 'périodique' }[reason] ?? reason
+  );
+}
+
+function firebaseToolsVersion(): string {
+  const pkg = JSON.parse(
+    readFileSync(path.join(REPO_ROOT, 'node_modules', 'firebase-tools', 'package.json'), 'utf8'),
+  ) as { version: string };
+  return pkg.version;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      fresh: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    say(USAGE);
+    return 0;
+  }
+  const plan = await planEmulatorStack();
+  say(`\n${describePlan(plan)}\n`);
+  const layout = stateLayout(stateDirFromEnv());
+  if (values.fresh) {
+    const aside = setStateAside(layout);
+    say(
+      aside
+        ? `--fresh : l’état précédent est mis de côté dans ${aside} (supprimez-le quand il ne sert plus).`
+        : '--fresh : aucun état enregistré, démarrage à vide.',
+    );
+  }
+  recoverInterruptedExport(layout);
+  const saved = readSavedState(layout);
+  if (saved && saved.firebaseTools !== firebaseToolsVersion())
+    say(
+      `Attention : état enregistré par firebase-tools ${saved.firebaseTools}, version actuelle ` +
+        `${firebaseToolsVersion()} ; tentative de relecture.`,
+    );
+  const release = acquireStateLock(layout);
+  process.on('exit', release);
+  const logFile = logFilePath();
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  closeSync(openSync(logFile, 'w'));
+  const stack = new LocalStack(plan, layout, saved, {
+    verbose: values.verbose,
+    logFile,
+    intervalMs: exportIntervalMs(),
+  });
+  return stack.run();
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(err instanceof StackError ? err.message : err);
+    console.error(err instanceof StackError || err instanceof StateError ? err.message : err);
     process.exit(1);
   },
 );

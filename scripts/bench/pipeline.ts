@@ -12,7 +12,7 @@ import path from 'node:path';
 import { getFirestore } from 'firebase-admin/firestore';
 import sharp from 'sharp';
 import {
-  DEFAULT_SEED_DATASET,
+  DEFAULT_SEED_DATASETS,
   emulatorAdminApp,
   readLabelledFolder,
   startTrainingAsAdmin,
@@ -20,7 +20,7 @@ import {
   waitForRun,
 } from '../import-dataset.js';
 
-const dir = process.argv[2] ?? DEFAULT_SEED_DATASET;
+const dir = process.argv[2] ?? (DEFAULT_SEED_DATASETS[0] as string);
 const log = (line: string): void => console.log(line);
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -54,7 +54,7 @@ for (const [i, image] of images
   await mkdir(folder, { recursive: true });
   const file = path.join(folder, `extra-${i}.jpg`);
   await writeFile(file, await sharp(image.file).jpeg({ quality: 87 }).toBuffer());
-  extras.push({ speciesId: image.speciesId, file });
+  extras.push({ speciesId: image.speciesId, file, domain: image.domain });
 }
 const extraIngestion = await uploadAndIngest(extras);
 const retrain = await timedRun();

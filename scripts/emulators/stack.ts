@@ -37,6 +37,8 @@ export interface EmulatorPorts {
   firestore: number;
   storage: number;
   hosting: number;
+  /** The Emulator Hub: lists the running emulators, exports their data. */
+  hub: number;
 }
 
 export function emulatorPorts(env: NodeJS.ProcessEnv = process.env): EmulatorPorts {
@@ -47,6 +49,7 @@ export function emulatorPorts(env: NodeJS.ProcessEnv = process.env): EmulatorPor
     firestore: 8080 + offset,
     storage: 9199 + offset,
     hosting: 5000 + offset,
+    hub: 4400 + offset,
   };
 }
 

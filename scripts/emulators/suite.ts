@@ -6,7 +6,9 @@
  * in a process group of its own): a suite that ends badly must not leave a JVM holding a port.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { listeningPid } from './port-owner.js';
 import {
   ALL_EMULATORS,
@@ -44,40 +46,74 @@ export async function execUnderEmulators(
   return spawnFirebaseSuite(args, { ...plan.env, ...options.env });
 }
 
+/** Where firebase-tools' output goes: this terminal, or a log file with only some lines shown. */
+export type SuiteOutput =
+  { kind: 'inherit' } | { kind: 'file'; logFile: string; onLine: (line: string) => void };
+
+export interface FirebaseSuite {
+  /** Resolves with firebase-tools' exit code once it and its process group are gone. */
+  exited: Promise<number>;
+  /** Sends a signal to firebase-tools' process group (nothing when it has exited). */
+  signal(signal: NodeJS.Signals): void;
+}
+
 /**
- * Starts `firebase <args>` (emulators:exec or emulators:start) in its own process group,
- * forwards Ctrl+C / SIGTERM to that group, and once firebase-tools exits kills what is left
- * of the group and the Firestore JVM if it is still on its port (firebase-tools starts that
- * JVM in a process group of its own). Resolves with firebase-tools' exit code.
+ * Starts `firebase <args>` (emulators:exec or emulators:start) in its own process group and,
+ * once firebase-tools exits, kills what is left of the group and the Firestore JVM if it is
+ * still on its port (firebase-tools starts that JVM in a process group of its own). The caller
+ * decides what Ctrl+C does (see spawnFirebaseSuite for the plain forwarding).
  */
-export function spawnFirebaseSuite(args: string[], env: Record<string, string>): Promise<number> {
+export function startFirebaseSuite(
+  args: string[],
+  env: Record<string, string>,
+  output: SuiteOutput = { kind: 'inherit' },
+): FirebaseSuite {
   // Only a JVM this suite started is reaped: not another suite's already on the port.
   const firestorePort = emulatorPorts().firestore;
   const portWasFree = listeningPid(firestorePort) === undefined;
+  const log = output.kind === 'file' ? openLogFile(output.logFile) : undefined;
   const child = spawn(firebaseBin(), args, {
     cwd: REPO_ROOT,
-    stdio: 'inherit',
+    stdio: log ? ['ignore', 'pipe', 'pipe'] : 'inherit',
     env: { ...process.env, ...env },
     detached: true,
   });
-  const signalGroup = (signal: NodeJS.Signals): void => {
+  if (log && output.kind === 'file') {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      stream.pipe(log, { end: false });
+      createInterface({ input: stream }).on('line', output.onLine);
+    }
+  }
+  const signal = (sig: NodeJS.Signals): void => {
     try {
-      if (child.pid) process.kill(-child.pid, signal);
+      if (child.pid) process.kill(-child.pid, sig);
     } catch {
       // nothing left in the group: the normal case once it has exited
     }
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const)
-    process.on(signal, () => signalGroup(signal));
-  return new Promise<number>((resolve) =>
-    child.on('exit', (code, signal) => {
-      signalGroup('SIGKILL');
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code, sig) => {
+      signal('SIGKILL');
       if (portWasFree) reapJavaListener(firestorePort);
-      resolve(code ?? (signal ? 1 : 0));
+      log?.end();
+      resolve(code ?? (sig ? 1 : 0));
     }),
   );
+  return { exited, signal };
 }
 
+/** startFirebaseSuite with Ctrl+C / SIGTERM forwarded to the suite as they come. */
+export function spawnFirebaseSuite(args: string[], env: Record<string, string>): Promise<number> {
+  const suite = startFirebaseSuite(args, env);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => suite.signal(sig));
+  return suite.exited;
+}
+
+function openLogFile(file: string): WriteStream {
+  mkdirSync(path.dirname(file), { recursive: true });
+  return createWriteStream(file, { flags: 'a' });
+}
 /** Kills a Java process left listening on `port` (only Java: never someone else's server). */
 function reapJavaListener(port: number): void {
   const pid = listeningPid(port);

@@ -88,7 +88,8 @@ export interface LocalProcessOptions {
 
 /**
  * Emulators: the same trainer entry point as a detached child process (it outlives the
- * callable's request), its output in .cache/wildlens/trainer-logs/{runId}[-task].log.
+ * callable's request), its output in {logDir}/{runId}[-task].log: WILDLENS_TRAINER_LOG_DIR
+ * (`npm start` keeps them with its saved state), else .cache/wildlens/trainer-logs.
  */
 export class LocalProcessLauncher implements TrainingLauncher {
   constructor(private readonly options: LocalProcessOptions) {}
@@ -100,7 +101,9 @@ export class LocalProcessLauncher implements TrainingLauncher {
         `${main} absent : lancez \`npm run build\` avant de démarrer un entraînement.`,
       );
     const logDir =
-      this.options.logDir ?? path.join(this.options.repoRoot, '.cache', 'wildlens', 'trainer-logs');
+      this.options.logDir ??
+      this.options.env.WILDLENS_TRAINER_LOG_DIR ??
+      path.join(this.options.repoRoot, '.cache', 'wildlens', 'trainer-logs');
     mkdirSync(logDir, { recursive: true });
     const taskCount = options?.taskCount ?? this.options.taskCount ?? 1;
     for (let task = 0; task < taskCount; task++) {

@@ -1,7 +1,10 @@
 import { defineConfig } from 'vitest/config';
+import { TEST_REQUIREMENTS } from './tests/requirements.js';
 
 export default defineConfig({
   test: {
+    // Skip reasons of `npm test`'s summary (see tests/requirements.ts).
+    tags: TEST_REQUIREMENTS.map((r) => ({ name: r.name, description: r.description })),
     projects: [
       {
         test: {
@@ -26,6 +29,16 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'stack',
+          include: ['tests/stack/**/*.test.ts'],
+          // Each test starts and stops `npm start`'s stack on the same ports: one at a time.
+          fileParallelism: false,
+          testTimeout: 15 * 60_000,
+          hookTimeout: 5 * 60_000,
         },
       },
     ],

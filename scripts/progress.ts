@@ -14,37 +14,40 @@ export function formatDuration(ms: number): string {
 }
 
 /**
- * "420/1320 photos · 6.8/s · reste ~2 min 12 s". The rate is the average since the start: the
- * work is uniform (one photo after another) and the average does not jump around.
- * No estimate before a few items are done: the first ones include warm-up.
+ * "420/1320 photos · 6.8/s · reste ~2 min 12 s", at `rate` items per second. No rate (too early
+ * to tell) gives the count alone; the last item gives no time left.
  */
-export function progressLine(
-  done: number,
-  total: number,
-  elapsedMs: number,
-  unit = 'photos',
-): string {
+export function progressLine(done: number, total: number, rate?: number, unit = 'photos'): string {
   const head = `${done}/${total} ${unit}`;
-  if (done < 3 || elapsedMs <= 0) return head;
-  const rate = done / (elapsedMs / 1000);
+  if (rate === undefined || !(rate > 0)) return head;
   const left = done >= total ? '' : ` · reste ~${formatDuration(((total - done) / rate) * 1000)}`;
   return `${head} · ${rate.toFixed(1)}/s${left}`;
 }
 
-/** Calls `print` with a progress line at most every `everyMs`, and always for the last item. */
+/**
+ * Calls `print` with a progress line at most every `everyMs`, and always for the last item.
+ * The rate is measured over the last `windowMs`: the first items are slow (worker processes
+ * starting) and an average since the start would overstate the time left for minutes.
+ */
 export function throttledProgress(
   total: number,
   print: (line: string) => void,
-  options: { everyMs?: number; unit?: string; now?: () => number } = {},
+  options: { everyMs?: number; windowMs?: number; unit?: string; now?: () => number } = {},
 ): (done: number) => void {
   const now = options.now ?? Date.now;
-  const everyMs = options.everyMs ?? 10_000;
-  const started = now();
-  let lastPrinted = started;
+  const everyMs = options.everyMs ?? 15_000;
+  const windowMs = options.windowMs ?? 60_000;
+  const samples: { t: number; done: number }[] = [{ t: now(), done: 0 }];
+  let lastPrinted = now();
   return (done) => {
     const t = now();
+    samples.push({ t, done });
+    while (samples.length > 2 && t - (samples[1] as { t: number }).t >= windowMs) samples.shift();
     if (done < total && t - lastPrinted < everyMs) return;
     lastPrinted = t;
-    print(progressLine(done, total, t - started, options.unit));
+    const first = samples[0] as { t: number; done: number };
+    const rate =
+      done >= 3 && t > first.t ? (done - first.done) / ((t - first.t) / 1000) : undefined;
+    print(progressLine(done, total, rate, options.unit));
   };
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStorageRulesStandIn, isDenyAllStorageRules } from './storage-rules-standin.js';
+import { NEEDS } from '../../tests/requirements.js';
 
 const DENY_ALL = `rules_version = '2';
 
@@ -208,7 +209,7 @@ interface FirebaseToolsRulesRuntime {
   }>;
 }
 
-describe.skipIf(!javaAvailable)('stand-in rules runtime process', () => {
+describe.skipIf(!javaAvailable)('stand-in rules runtime process', NEEDS.jdk, () => {
   let cacheDir = '';
   let jarPath = '';
 

@@ -33,6 +33,7 @@ import {
   signedInClient,
 } from './support.js';
 import { syntheticSubset, uploadRecord, uploadThroughUrls } from './training-support.js';
+import { NEEDS } from '../requirements.js';
 
 if (!hasChromium) {
   console.warn(
@@ -81,7 +82,7 @@ async function rowState(page: Page, fileName: string): Promise<string | null> {
     .getAttribute('data-state');
 }
 
-describe.skipIf(!hasChromium)('admin pages in headless Chromium', () => {
+describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium, () => {
   let browser: Browser;
   let admin: PageSession;
   let adminEmail: string;
@@ -130,6 +131,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', () => {
 
   it.skipIf(!hasFootprints)(
     'uploads a folder of real photos and follows each file to « accepté » or its refusal reason',
+    { ...NEEDS.shared, timeout: 300_000 },
     async () => {
       const { page } = admin;
       const { dir, photos } = photoFolder();
@@ -168,7 +170,6 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', () => {
         .get();
       expect(images.size).toBe(photos.length);
     },
-    300_000,
   );
 
   it('shows counts, thumbnails, rejected files; relabels and deletes a photo', async () => {

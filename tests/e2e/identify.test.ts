@@ -22,6 +22,7 @@ import {
   trainFixtureModel,
   type FixtureModel,
 } from './model-fixture.js';
+import { NEEDS } from '../requirements.js';
 
 afterAll(closeAdmin);
 
@@ -149,16 +150,20 @@ describe('identification with a trained model', () => {
     expect(Object.keys(record.get('probabilities') as object)).toHaveLength(fixture.labels.length);
   });
 
-  it.skipIf(!hasFootprints)('identifies real footprint photos of several species', async () => {
-    // Photos the fixture was trained on: a working pipeline must recognise most of them.
-    const photos = await footprintPhotos(1);
-    let correct = 0;
-    for (const photo of photos) {
-      const { data } = await identifyWith(user)({ photo: b64(await readFile(photo.file)) });
-      if (data.top[0]?.speciesId === photo.speciesId) correct++;
-    }
-    expect(correct).toBeGreaterThanOrEqual(Math.ceil(photos.length * 0.6));
-  });
+  it.skipIf(!hasFootprints)(
+    'identifies real footprint photos of several species',
+    NEEDS.shared,
+    async () => {
+      // Photos the fixture was trained on: a working pipeline must recognise most of them.
+      const photos = await footprintPhotos(1);
+      let correct = 0;
+      for (const photo of photos) {
+        const { data } = await identifyWith(user)({ photo: b64(await readFile(photo.file)) });
+        if (data.top[0]?.speciesId === photo.speciesId) correct++;
+      }
+      expect(correct).toBeGreaterThanOrEqual(Math.ceil(photos.length * 0.6));
+    },
+  );
 
   it('strips EXIF from the stored photo and takes GPS and time from EXIF when the client sent none', async () => {
     const withGps = await sharp(await samplePhoto())

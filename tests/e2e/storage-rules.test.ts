@@ -13,6 +13,7 @@ import { getBytes, ref, uploadBytes } from 'firebase/storage';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
 import { BUCKET, PROJECT_ID, adminBucket } from './support.js';
+import { NEEDS } from '../requirements.js';
 
 const official = process.env.WILDLENS_STORAGE_RULES_RUNTIME === 'official';
 if (!official) {
@@ -21,7 +22,7 @@ if (!official) {
   );
 }
 
-describe.skipIf(!official)('storage.rules (official rules runtime)', () => {
+describe.skipIf(!official)('storage.rules (official rules runtime)', NEEDS.rulesRuntime, () => {
   let env: RulesTestEnvironment;
   const paths = [
     'incoming/renard/lot/a.jpg',

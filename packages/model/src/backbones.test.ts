@@ -15,6 +15,7 @@ import {
   resolveBackboneId,
 } from './backbones.js';
 import { hasShared, SHARED_DIR } from './test-helpers.js';
+import { NEEDS } from '../../../tests/requirements.js';
 
 /** A tfjs IOHandler reading model.json and its shards from a directory (tfjs-node's file:// is not installed). */
 function tfFileHandler(dir: string): tf.io.IOHandler {
@@ -85,7 +86,7 @@ describe('backbones', () => {
     await expect(resolveBackboneId('nope')).rejects.toThrow(/unknown backbone/);
   });
 
-  describe.skipIf(!hasShared)('file and URL sources', () => {
+  describe.skipIf(!hasShared)('file and URL sources', NEEDS.shared, () => {
     it('auto picks the preferred ensemble when its weights are in the local models dir', async () => {
       const choice = await resolveBackboneId(AUTO_BACKBONE_ID, {
         localDir: path.join(SHARED_DIR, 'models'),

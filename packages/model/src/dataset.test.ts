@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { domainOfDataset, readDataset, readDatasets, speciesIdFromFolderName } from './dataset.js';
 import { FIELD_FOOTPRINTS_DIR, FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
+import { NEEDS } from '../../../tests/requirements.js';
 
 describe('dataset', () => {
   it('maps folder names to catalogue ids', () => {
@@ -66,14 +67,18 @@ describe('dataset', () => {
     await expect(readDatasets([roots[0]!, roots[0]!])).rejects.toThrow(/domain/);
   });
 
-  it.skipIf(!hasShared)('reads both shared datasets as one set with two domains', async () => {
-    const merged = await readDatasets([FOOTPRINTS_DIR, FIELD_FOOTPRINTS_DIR]);
-    expect(merged.images).toHaveLength(285 + 1035);
-    expect(new Set(merged.images.map((i) => i.domain))).toEqual(new Set(['crop', 'field']));
-    expect(merged.labels).toHaveLength(13);
-  });
+  it.skipIf(!hasShared)(
+    'reads both shared datasets as one set with two domains',
+    NEEDS.shared,
+    async () => {
+      const merged = await readDatasets([FOOTPRINTS_DIR, FIELD_FOOTPRINTS_DIR]);
+      expect(merged.images).toHaveLength(285 + 1035);
+      expect(new Set(merged.images.map((i) => i.domain))).toEqual(new Set(['crop', 'field']));
+      expect(merged.labels).toHaveLength(13);
+    },
+  );
 
-  it.skipIf(!hasShared)('reads the footprints-dev manifest with groups', async () => {
+  it.skipIf(!hasShared)('reads the footprints-dev manifest with groups', NEEDS.shared, async () => {
     const dataset = await readDataset(FOOTPRINTS_DIR);
     expect(dataset.images).toHaveLength(285);
     expect(dataset.labels).toHaveLength(13);

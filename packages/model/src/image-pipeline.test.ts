@@ -11,6 +11,7 @@ import {
 } from './image-pipeline.js';
 import { readDataset } from './dataset.js';
 import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
+import { NEEDS } from '../../../tests/requirements.js';
 
 /** 60×40 image: left half red, right half blue; a green square marks the top-left corner. */
 async function markerImage(): Promise<Sharp> {
@@ -141,7 +142,7 @@ describe('image pipeline', () => {
     expect([a.width, a.height]).toEqual([64, 64]);
   });
 
-  describe.skipIf(!hasShared)('on real footprint photos', () => {
+  describe.skipIf(!hasShared)('on real footprint photos', NEEDS.shared, () => {
     it('decodes every format of the dev set to the working size', async () => {
       const dataset = await readDataset(FOOTPRINTS_DIR);
       for (const image of dataset.images.slice(0, 12)) {

@@ -5,6 +5,7 @@ import { evaluatePredictions, groupedHoldoutSplit } from './evaluation.js';
 import { DEFAULT_BACKBONE_ID } from './backbones.js';
 import { trainFootprintModel } from './training.js';
 import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
+import { NEEDS } from '../../../tests/requirements.js';
 
 /** Counts cache misses so the test can tell which images were (re-)embedded. */
 class CountingCache implements EmbeddingCache {
@@ -20,7 +21,7 @@ class CountingCache implements EmbeddingCache {
   }
 }
 
-describe.skipIf(!hasShared)('training on a real footprint subset', () => {
+describe.skipIf(!hasShared)('training on a real footprint subset', NEEDS.shared, () => {
   it('beats chance by a wide margin on held-out groups, calibrates, and reuses cached embeddings', async () => {
     const dataset = await readDataset(FOOTPRINTS_DIR);
     // Four species from four families whose tracks differ in shape (and that the 13-class CV

@@ -44,4 +44,9 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // Sample clients for app developers (plain Node ESM).
+    files: ['examples/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
 );

@@ -26,7 +26,7 @@ import {
   type StackPlan,
 } from './emulators/stack.js';
 import { consoleLine } from './emulators/log-filter.js';
-import { startFirebaseSuite, type FirebaseSuite } from './emulators/suite.js';
+import { reapJavaListener, startFirebaseSuite, type FirebaseSuite } from './emulators/suite.js';
 import { waitForFunctions } from './emulators/wait.js';
 import { seedSpeciesCatalog } from './seed/species.js';
 import {
@@ -40,6 +40,8 @@ import {
 import {
   StateError,
   acquireStateLock,
+  type HeldStateLock,
+  type StateLock,
   exportAtomically,
   freshAdvice,
   importLosses,
@@ -57,8 +59,10 @@ import {
   describeSummary,
   exportThroughHub,
   failInterruptedRuns,
+  isEmulatorSuite,
   readSummary,
   trainerProcesses,
+  waitForExit,
 } from './local-state/live.js';
 import { formatDuration } from './progress.js';
 
@@ -111,6 +115,7 @@ class LocalStack {
     private readonly plan: StackPlan,
     private readonly layout: StateLayout,
     private readonly saved: SavedState | undefined,
+    private readonly lock: HeldStateLock,
     private readonly options: { verbose: boolean; logFile: string; intervalMs: number },
   ) {}
 
@@ -134,7 +139,10 @@ class LocalStack {
             },
           },
     );
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void this.stop());
+    if (this.suite.pid) this.lock.recordSuite(this.suite.pid, { ...emulatorPorts() });
+    // SIGHUP: the terminal was closed.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+      process.on(sig, () => void this.stop());
 
     say(
       this.saved
@@ -283,11 +291,12 @@ class LocalStack {
             report(run);
             if (done) {
               finished.add(doc.id);
-              const sinceFirstRun = this.firstRunStarted;
+              say(`[entraînement] ${describeFinishedRun(run, runDurationMs(run))}`);
+              if (this.firstRunStarted !== undefined)
+                say(
+                  `Premier démarrage : import et entraînement terminés en ${formatDuration(Date.now() - this.firstRunStarted)}.`,
+                );
               this.firstRunStarted = undefined;
-              say(
-                `[entraînement] ${describeFinishedRun(run, sinceFirstRun && Date.now() - sinceFirstRun)}`,
-              );
               if (run.status === 'succeeded' && run.promoted)
                 say('[entraînement] Identification opérationnelle.');
               void this.exportState('training');
@@ -305,21 +314,7 @@ class LocalStack {
     const next = this.exportChain.then(async () => {
       const started = Date.now();
       try {
-        await exportAtomically(
-          this.layout,
-          (dir) => exportThroughHub(emulatorPorts().hub, dir),
-          async () =>
-            newSavedState({
-              reason,
-              firebaseTools: firebaseToolsVersion(),
-              stack: {
-                mode: this.plan.mode,
-                firestore: this.plan.firestore,
-                storageRules: this.plan.storageRules,
-              },
-              summary: await readSummary(emulatorAdminApp()),
-            }),
-        );
+        await saveState(this.layout, this.plan, reason);
         const ms = Date.now() - started;
         if (reason !== 'periodic')
           say(`État enregistré (${reasonLabel(reason)}) en ${formatDuration(ms)}.`);
@@ -377,9 +372,76 @@ class LocalStack {
   }
 }
 
+/** How long a finished run took, from its document (createdAt → finishedAt). */
+function runDurationMs(run: Record<string, unknown>): number | undefined {
+  const millis = (t: unknown) =>
+    t && typeof (t as { toMillis?: unknown }).toMillis === 'function'
+      ? (t as { toMillis(): number }).toMillis()
+      : undefined;
+  const start = millis(run.createdAt);
+  const end = millis(run.finishedAt);
+  return start !== undefined && end !== undefined ? end - start : undefined;
+}
+
+/** Exports the running emulators into the state folder (atomically, see local-state/state.ts). */
+async function saveState(layout: StateLayout, plan: StackPlan, reason: string): Promise<void> {
+  await exportAtomically(
+    layout,
+    (dir) => exportThroughHub(emulatorPorts().hub, dir),
+    async () =>
+      newSavedState({
+        reason,
+        firebaseTools: firebaseToolsVersion(),
+        stack: { mode: plan.mode, firestore: plan.firestore, storageRules: plan.storageRules },
+        summary: await readSummary(emulatorAdminApp()),
+      }),
+  );
+}
+
+/**
+ * The previous `npm start` of this folder was killed (SIGKILL, crash) but its emulators may
+ * still run, holding the ports and the freshest state: save that state, then stop them.
+ */
+async function recoverOrphanStack(
+  previous: StateLock,
+  layout: StateLayout,
+  plan: StackPlan,
+): Promise<void> {
+  const suitePid = previous.suitePid;
+  if (!suitePid || !isEmulatorSuite(suitePid)) return;
+  const ports = emulatorPorts();
+  if (JSON.stringify(previous.ports) !== JSON.stringify(ports))
+    throw new StateError(
+      `Les émulateurs d’un \`npm start\` arrêté brutalement tournent encore (processus ${suitePid}) ` +
+        `sur d’autres ports (${JSON.stringify(previous.ports)}) : arrêtez-les (kill ${suitePid}) puis relancez.`,
+    );
+  say(
+    `Les émulateurs d’un \`npm start\` arrêté brutalement tournent encore (processus ${suitePid}) : ` +
+      'enregistrement de leur état, puis arrêt.',
+  );
+  for (const pid of trainerProcesses(`127.0.0.1:${ports.firestore}`)) process.kill(pid, 'SIGKILL');
+  try {
+    await saveState(layout, plan, 'orphan');
+    say('État enregistré.');
+  } catch (err) {
+    say(
+      `✖ Enregistrement impossible (${err instanceof Error ? err.message : String(err)}) : l’état enregistré précédent est gardé.`,
+    );
+  }
+  process.kill(-suitePid, 'SIGINT');
+  if (!(await waitForExit(suitePid, 30_000))) process.kill(-suitePid, 'SIGKILL');
+  await waitForExit(suitePid, 10_000);
+  reapJavaListener(ports.firestore);
+}
+
 function reasonLabel(reason: string): string {
   return (
-    { exit: 'arrêt', training: 'fin d’entraînement', periodic: 'périodique' }[reason] ?? reason
+    {
+      exit: 'arrêt',
+      training: 'fin d’entraînement',
+      periodic: 'périodique',
+      orphan: 'pile orpheline',
+    }[reason] ?? reason
   );
 }
 
@@ -405,14 +467,19 @@ async function main(): Promise<number> {
   const plan = await planEmulatorStack();
   say(`\n${describePlan(plan)}\n`);
   const layout = stateLayout(stateDirFromEnv());
+  let lock = acquireStateLock(layout);
+  if (lock.previous) await recoverOrphanStack(lock.previous, layout, plan);
   if (values.fresh) {
+    lock.release();
     const aside = setStateAside(layout);
     say(
       aside
         ? `--fresh : l’état précédent est mis de côté dans ${aside} (supprimez-le quand il ne sert plus).`
         : '--fresh : aucun état enregistré, démarrage à vide.',
     );
+    lock = acquireStateLock(layout);
   }
+  process.on('exit', lock.release);
   recoverInterruptedExport(layout);
   const saved = readSavedState(layout);
   if (saved && saved.firebaseTools !== firebaseToolsVersion())
@@ -420,12 +487,10 @@ async function main(): Promise<number> {
       `Attention : état enregistré par firebase-tools ${saved.firebaseTools}, version actuelle ` +
         `${firebaseToolsVersion()} ; tentative de relecture.`,
     );
-  const release = acquireStateLock(layout);
-  process.on('exit', release);
   const logFile = logFilePath();
   mkdirSync(path.dirname(logFile), { recursive: true });
   closeSync(openSync(logFile, 'w'));
-  const stack = new LocalStack(plan, layout, saved, {
+  const stack = new LocalStack(plan, layout, saved, lock, {
     verbose: values.verbose,
     logFile,
     intervalMs: exportIntervalMs(),

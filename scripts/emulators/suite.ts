@@ -51,6 +51,8 @@ export type SuiteOutput =
   { kind: 'inherit' } | { kind: 'file'; logFile: string; onLine: (line: string) => void };
 
 export interface FirebaseSuite {
+  /** firebase-tools' pid, also its process group id. */
+  pid: number | undefined;
   /** Resolves with firebase-tools' exit code once it and its process group are gone. */
   exited: Promise<number>;
   /** Sends a signal to firebase-tools' process group (nothing when it has exited). */
@@ -100,7 +102,7 @@ export function startFirebaseSuite(
       resolve(code ?? (sig ? 1 : 0));
     }),
   );
-  return { exited, signal };
+  return { pid: child.pid, exited, signal };
 }
 
 /** startFirebaseSuite with Ctrl+C / SIGTERM forwarded to the suite as they come. */
@@ -115,7 +117,7 @@ function openLogFile(file: string): WriteStream {
   return createWriteStream(file, { flags: 'a' });
 }
 /** Kills a Java process left listening on `port` (only Java: never someone else's server). */
-function reapJavaListener(port: number): void {
+export function reapJavaListener(port: number): void {
   const pid = listeningPid(port);
   if (!pid) return;
   try {

@@ -108,3 +108,27 @@ export function trainerProcesses(firestoreHost: string): number[] {
   }
   return pids;
 }
+
+/** Is `pid` a firebase-tools `emulators:start` (pids get reused: check what it runs)? */
+export function isEmulatorSuite(pid: number): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((a) => /firebase/.test(a)) && argv.includes('emulators:start');
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `pid` is gone (true) or the timeout passes (false). */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}

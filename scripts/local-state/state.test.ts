@@ -18,6 +18,7 @@ import {
   importLosses,
   newSavedState,
   readSavedState,
+  readStateLock,
   recoverInterruptedExport,
   setStateAside,
   stateLayout,
@@ -183,16 +184,25 @@ describe('setStateAside', () => {
 });
 
 describe('acquireStateLock', () => {
-  it('refuses a folder held by a live process and takes over one left by a dead process', () => {
+  it('refuses a folder held by a live process', () => {
     mkdirSync(layout.root, { recursive: true });
-    writeFileSync(layout.lock, `${process.ppid}\n`);
+    writeFileSync(layout.lock, JSON.stringify({ pid: process.ppid }));
     expect(() => acquireStateLock(layout)).toThrow(/déjà utilisé.*processus/);
+  });
 
+  it('takes over a lock left by a dead process and hands back its suite to stop', () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
-    writeFileSync(layout.lock, `${dead}\n`);
-    const release = acquireStateLock(layout);
-    expect(readFileSync(layout.lock, 'utf8').trim()).toBe(String(process.pid));
-    release();
+    mkdirSync(layout.root, { recursive: true });
+    writeFileSync(layout.lock, JSON.stringify({ pid: dead, suitePid: 4242, ports: { hub: 4400 } }));
+    const lock = acquireStateLock(layout);
+    expect(lock.previous).toEqual({ pid: dead, suitePid: 4242, ports: { hub: 4400 } });
+    lock.recordSuite(777, { hub: 4420 });
+    expect(readStateLock(layout)).toEqual({
+      pid: process.pid,
+      suitePid: 777,
+      ports: { hub: 4420 },
+    });
+    lock.release();
     expect(existsSync(layout.lock)).toBe(false);
   });
 });

@@ -162,33 +162,60 @@ export function setStateAside(layout: StateLayout, now = new Date()): string | u
   return aside;
 }
 
+/** Who uses the folder: the `npm start` process, and the firebase-tools suite it started. */
+export interface StateLock {
+  pid: number;
+  suitePid?: number;
+  ports?: Record<string, number>;
+}
+
+export function readStateLock(layout: StateLayout): StateLock | undefined {
+  try {
+    const lock = JSON.parse(readFileSync(layout.lock, 'utf8')) as StateLock;
+    return Number.isInteger(lock.pid) && lock.pid > 0 ? lock : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface HeldStateLock {
+  /** Records the suite this process started, for a next start if this process gets killed. */
+  recordSuite(suitePid: number, ports: Record<string, number>): void;
+  release(): void;
+  /** The previous holder died but its suite may still run: the caller must deal with it. */
+  previous: StateLock | undefined;
+}
+
 /**
  * Takes the folder for this process: refuses when another live `npm start` holds it (two
  * stacks writing one state would overwrite each other's exports). A lock left by a process
- * that died is taken over.
+ * that died is taken over, and returned as `previous`: its emulators may still be running.
  */
-export function acquireStateLock(layout: StateLayout, pid = process.pid): () => void {
+export function acquireStateLock(
+  layout: StateLayout,
+  pid = process.pid,
+  alive: (pid: number) => boolean = processAlive,
+): HeldStateLock {
   mkdirSync(layout.root, { recursive: true });
-  if (existsSync(layout.lock)) {
-    const holder = Number(readFileSync(layout.lock, 'utf8').trim());
-    if (Number.isInteger(holder) && holder > 0 && holder !== pid && processAlive(holder))
-      throw new StateError(
-        `L’état ${layout.root} est déjà utilisé par une autre pile locale (processus ${holder}).\n` +
-          '  Arrêtez-la d’abord, ou donnez à celle-ci un autre dossier : WILDLENS_STATE_DIR=… ' +
-          'avec un autre WILDLENS_PORT_OFFSET.',
-      );
-  }
-  writeFileSync(layout.lock, `${pid}\n`);
-  return () => {
-    try {
-      if (readFileSync(layout.lock, 'utf8').trim() === String(pid)) rmSync(layout.lock);
-    } catch {
-      // already gone
-    }
+  const holder = readStateLock(layout);
+  if (holder && holder.pid !== pid && alive(holder.pid))
+    throw new StateError(
+      `L’état ${layout.root} est déjà utilisé par une autre pile locale (processus ${holder.pid}).\n` +
+        '  Arrêtez-la d’abord, ou donnez à celle-ci un autre dossier : WILDLENS_STATE_DIR=… ' +
+        'avec un autre WILDLENS_PORT_OFFSET.',
+    );
+  const write = (lock: StateLock) => writeFileSync(layout.lock, `${JSON.stringify(lock)}\n`);
+  write({ pid });
+  return {
+    previous: holder && holder.pid !== pid ? holder : undefined,
+    recordSuite: (suitePid, ports) => write({ pid, suitePid, ports }),
+    release: () => {
+      if (readStateLock(layout)?.pid === pid) rmSync(layout.lock, { force: true });
+    },
   };
 }
 
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,0 +1,96 @@
+/**
+ * Drives `npm start`'s launcher (scripts/start.ts) as a developer would: started in its own
+ * process group, its console read line by line, stopped with Ctrl+C (SIGINT to the group, as a
+ * terminal sends it) or killed. Used by the tests of the saved local state.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { REPO_ROOT } from '../../scripts/emulators/stack.js';
+
+export class LocalStackProcess {
+  readonly lines: string[] = [];
+  private readonly child: ChildProcess;
+  private waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+  readonly exited: Promise<number>;
+
+  constructor(args: string[], env: Record<string, string>) {
+    // A developer's shell: no emulator addresses exported (this test process sets them for
+    // its Admin SDK).
+    const shell = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.endsWith('EMULATOR_HOST')),
+    );
+    this.child = spawn(`${REPO_ROOT}/node_modules/.bin/tsx`, ['scripts/start.ts', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...shell, ...env },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let partial = '';
+    const onData = (chunk: Buffer) => {
+      partial += chunk.toString();
+      const parts = partial.split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) this.onLine(line);
+    };
+    this.child.stdout?.on('data', onData);
+    this.child.stderr?.on('data', onData);
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        if (partial) this.onLine(partial);
+        resolve(code ?? (signal ? 128 : 1));
+      }),
+    );
+  }
+
+  private onLine(line: string): void {
+    this.lines.push(line);
+    if (process.env.WILDLENS_STACK_TEST_ECHO) console.log(`  │ ${line}`);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.re.test(line)) return true;
+      w.resolve(line);
+      return false;
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  get output(): string {
+    return this.lines.join('\n');
+  }
+
+  /** The first console line matching `re` (already printed or to come). */
+  waitFor(re: RegExp, timeoutMs: number): Promise<string> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${re} not printed after ${timeoutMs} ms:\n${this.output}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        re,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      });
+      void this.exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`npm start exited before printing ${re}:\n${this.output}`));
+      });
+    });
+  }
+
+  /** Ctrl+C in a terminal: SIGINT to the whole foreground process group. */
+  async ctrlC(): Promise<number> {
+    process.kill(-this.pid, 'SIGINT');
+    return this.exited;
+  }
+
+  /** The launcher killed without a chance to clean up (its emulators keep running). */
+  async killLauncher(): Promise<void> {
+    process.kill(-this.pid, 'SIGKILL');
+    await this.exited;
+  }
+}

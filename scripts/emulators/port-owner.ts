@@ -1,6 +1,6 @@
 /**
  * Which process listens on a TCP port (Linux: /proc/net/tcp{,6} socket inodes matched against
- * /proc/<pid>/fd; `ss` as a fallback). Used to reap an emulator JVM that outlived its suite
+ * /proc/<pid>/fd; `ss` as a fallback), and whether a process is still alive. Used to reap an emulator JVM that outlived its suite
  * (firebase-tools starts the Firestore JVM in its own process group) and by the fault tests
  * that kill and restart an emulator.
  */
@@ -57,4 +57,14 @@ export function listeningPid(port: number): number | undefined {
   const ss = spawnSync('ss', ['-H', '-ltnp', `sport = :${port}`], { encoding: 'utf8' });
   const match = ss.status === 0 ? /pid=(\d+)/.exec(ss.stdout) : null;
   return match ? Number(match[1]) : undefined;
+}
+
+/** True while `pid` exists and is not a zombie (killed, not yet reaped by its parent). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

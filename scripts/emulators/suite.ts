@@ -6,9 +6,9 @@
  * in a process group of its own): a suite that ends badly must not leave a JVM holding a port.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { listeningPid } from './port-owner.js';
 import {
   ALL_EMULATORS,
@@ -73,20 +73,18 @@ export function startFirebaseSuite(
   // Only a JVM this suite started is reaped: not another suite's already on the port.
   const firestorePort = emulatorPorts().firestore;
   const portWasFree = listeningPid(firestorePort) === undefined;
-  const log = output.kind === 'file' ? openLogFile(output.logFile) : undefined;
+  // firebase-tools writes straight into the log file (not through a pipe to this process): if
+  // this process is killed, the emulators keep running and logging, and the next `npm start`
+  // can save their state (see start.ts). The console lines are read back from the file.
+  const logFd = output.kind === 'file' ? openLogFile(output.logFile) : undefined;
   const child = spawn(firebaseBin(), args, {
     cwd: REPO_ROOT,
-    stdio: log ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    stdio: logFd === undefined ? 'inherit' : ['ignore', logFd, logFd],
     env: { ...process.env, ...env },
     detached: true,
   });
-  if (log && output.kind === 'file') {
-    for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      stream.pipe(log, { end: false });
-      createInterface({ input: stream }).on('line', output.onLine);
-    }
-  }
+  if (logFd !== undefined) closeSync(logFd);
+  const tail = output.kind === 'file' ? tailLines(output.logFile, output.onLine) : undefined;
   const signal = (sig: NodeJS.Signals): void => {
     try {
       if (child.pid) process.kill(-child.pid, sig);
@@ -98,7 +96,7 @@ export function startFirebaseSuite(
     child.on('exit', (code, sig) => {
       signal('SIGKILL');
       if (portWasFree) reapJavaListener(firestorePort);
-      log?.end();
+      tail?.stop();
       resolve(code ?? (sig ? 1 : 0));
     }),
   );
@@ -112,10 +110,42 @@ export function spawnFirebaseSuite(args: string[], env: Record<string, string>):
   return suite.exited;
 }
 
-function openLogFile(file: string): WriteStream {
+function openLogFile(file: string): number {
   mkdirSync(path.dirname(file), { recursive: true });
-  return createWriteStream(file, { flags: 'a' });
+  return openSync(file, 'a');
 }
+
+/** Calls `onLine` for each line appended to `file` from now on, until stop(). */
+function tailLines(file: string, onLine: (line: string) => void): { stop(): void } {
+  let position = statSync(file).size;
+  let partial = '';
+  // A read may end inside a multi-byte character: the decoder keeps it for the next one.
+  const decoder = new StringDecoder('utf8');
+  const read = (): void => {
+    const size = statSync(file).size;
+    if (size <= position) return;
+    const buffer = Buffer.alloc(size - position);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buffer, 0, buffer.length, position);
+    } finally {
+      closeSync(fd);
+    }
+    position = size;
+    const lines = (partial + decoder.write(buffer)).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  };
+  const timer = setInterval(read, 250);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      read();
+      if (partial) onLine(partial);
+    },
+  };
+}
+
 /** Kills a Java process left listening on `port` (only Java: never someone else's server). */
 export function reapJavaListener(port: number): void {
   const pid = listeningPid(port);

@@ -9,6 +9,7 @@ import { getAuth } from 'firebase-admin/auth';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { getStorage } from 'firebase-admin/storage';
 import { COLLECTIONS } from '@wildlens/shared';
+import { isAlive } from '../emulators/port-owner.js';
 import { REPO_ROOT } from '../emulators/stack.js';
 import type { StateSummary } from './state.js';
 
@@ -123,11 +124,7 @@ export function isEmulatorSuite(pid: number): boolean {
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return true;
-    }
+    if (!isAlive(pid)) return true;
     await new Promise((r) => setTimeout(r, 250));
   }
   return false;

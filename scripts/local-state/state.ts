@@ -23,6 +23,7 @@ import {
   mkdirSync,
 } from 'node:fs';
 import path from 'node:path';
+import { isAlive } from '../emulators/port-owner.js';
 import { CACHE_DIR } from '../emulators/stack.js';
 
 export const DEFAULT_STATE_DIR = path.join(CACHE_DIR, 'local-state');
@@ -194,7 +195,7 @@ export interface HeldStateLock {
 export function acquireStateLock(
   layout: StateLayout,
   pid = process.pid,
-  alive: (pid: number) => boolean = processAlive,
+  alive: (pid: number) => boolean = isAlive,
 ): HeldStateLock {
   mkdirSync(layout.root, { recursive: true });
   const holder = readStateLock(layout);
@@ -213,15 +214,6 @@ export function acquireStateLock(
       if (readStateLock(layout)?.pid === pid) rmSync(layout.lock, { force: true });
     },
   };
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

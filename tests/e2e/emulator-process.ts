@@ -8,9 +8,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
-import { listeningPid } from '../../scripts/emulators/port-owner.js';
+import { isAlive, listeningPid } from '../../scripts/emulators/port-owner.js';
 
-export { listeningPid };
+export { isAlive, listeningPid };
 
 export interface ProcessSpec {
   pid: number;
@@ -43,16 +43,6 @@ export function captureProcess(pid: number): ProcessSpec {
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     env,
   };
-}
-
-/** True while `pid` exists and is not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -11,6 +11,7 @@ export class LocalStackProcess {
   private readonly child: ChildProcess;
   private waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
   readonly exited: Promise<number>;
+  running = true;
 
   constructor(args: string[], env: Record<string, string>) {
     // A developer's shell: no emulator addresses exported (this test process sets them for
@@ -35,6 +36,7 @@ export class LocalStackProcess {
     this.child.stderr?.on('data', onData);
     this.exited = new Promise((resolve) =>
       this.child.on('exit', (code, signal) => {
+        this.running = false;
         if (partial) this.onLine(partial);
         resolve(code ?? (signal ? 128 : 1));
       }),

@@ -121,8 +121,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Never leave a stack behind, even when a test failed half-way.
-  if (running && !(await Promise.race([running.exited.then(() => true), Promise.resolve(false)])))
-    await running.ctrlC();
+  if (running?.running) await running.ctrlC();
   const lock = readStateLock(layout);
   if (lock?.suitePid && isEmulatorSuite(lock.suitePid)) {
     process.kill(-lock.suitePid, 'SIGINT');

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_SEED_DATASETS,
+  describeFinishedRun,
   readLabelledFolder,
   readLabelledFolders,
   seedDatasetsFromEnv,
@@ -89,5 +90,27 @@ describe('seedDatasetsFromEnv', () => {
       'footprints-field-dev',
     ]);
     for (const d of defaults) expect(DEFAULT_SEED_DATASETS).toContain(d);
+  });
+});
+
+describe('describeFinishedRun', () => {
+  const at = (ms: number) => ({ toMillis: () => ms });
+  it('says the model, its duration from the run document, and whether it is active', () => {
+    expect(
+      describeFinishedRun({
+        status: 'succeeded',
+        createdAt: at(0),
+        finishedAt: at(72_000),
+        modelVersion: 'v2',
+        metrics: { top1: 0.458 },
+        promoted: false,
+        notPromotedReason: 'Top-1 45.0 % inférieur au modèle actif (45.8 %).',
+      }),
+    ).toBe(
+      'Modèle v2 entraîné en 1 min 12 s, top-1 45.8 % (non activé : Top-1 45.0 % inférieur au modèle actif (45.8 %)).',
+    );
+    expect(describeFinishedRun({ status: 'failed', error: 'Interrompu.' })).toBe(
+      'Entraînement en échec : Interrompu.',
+    );
   });
 });

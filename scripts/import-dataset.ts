@@ -168,6 +168,8 @@ export async function uploadAndIngest(
     log?: (line: string) => void;
     timeoutMs?: number;
     window?: number;
+    /** Stops sending new uploads (those in flight are still waited for). */
+    signal?: AbortSignal;
   } = {},
 ): Promise<{ batchId: string; statuses: Record<string, number>; ms: number }> {
   const app = emulatorAdminApp();
@@ -212,6 +214,7 @@ export async function uploadAndIngest(
   let done = 0;
   try {
     await mapLimit(images, options.window ?? 6, async (image) => {
+      options.signal?.throwIfAborted();
       const objectName = `incoming/${image.speciesId}/${batchId}/${image.domain}-${path.basename(image.file)}`;
       const uploadId = uploadIdFor(objectName);
       await bucket.file(objectName).save(await readFile(image.file), {
@@ -310,17 +313,27 @@ export async function waitForRun(
   }
 }
 
+/** How long a finished run took, from its document (createdAt → finishedAt). */
+export function runDurationMs(run: Record<string, unknown>): number | undefined {
+  const millis = (t: unknown) =>
+    t && typeof (t as { toMillis?: unknown }).toMillis === 'function'
+      ? (t as { toMillis(): number }).toMillis()
+      : undefined;
+  const start = millis(run.createdAt);
+  const end = millis(run.finishedAt);
+  return start !== undefined && end !== undefined ? end - start : undefined;
+}
+
 /** One line saying how a finished run ended (model, whether it is active, or the error). */
-export function describeFinishedRun(run: Record<string, unknown>, ms?: number): string {
+export function describeFinishedRun(run: Record<string, unknown>): string {
+  const ms = runDurationMs(run);
   const took = ms === undefined ? '' : ` en ${formatDuration(ms)}`;
   if (run.status !== 'succeeded') return `Entraînement en échec${took} : ${String(run.error)}`;
   const metrics = run.metrics as { top1?: number } | undefined;
   const top1 =
     typeof metrics?.top1 === 'number' ? `, top-1 ${(metrics.top1 * 100).toFixed(1)} %` : '';
-  return (
-    `Modèle ${String(run.modelVersion)} entraîné${took}${top1}` +
-    `${run.promoted ? ' et activé' : ` (non activé : ${String(run.notPromotedReason ?? 'moins bon que le modèle actif')})`}.`
-  );
+  const why = String(run.notPromotedReason ?? 'moins bon que le modèle actif').replace(/\.$/, '');
+  return `Modèle ${String(run.modelVersion)} entraîné${took}${top1}${run.promoted ? ' et activé' : ` (non activé : ${why})`}.`;
 }
 
 export interface ImportOutcome {
@@ -339,6 +352,7 @@ export interface ImportOutcome {
 export async function importDatasets(
   dirs: string[],
   log: (line: string) => void = console.log,
+  signal?: AbortSignal,
 ): Promise<ImportOutcome> {
   const folders = await readLabelledFolders(dirs);
   for (const f of folders)
@@ -355,13 +369,16 @@ export async function importDatasets(
   const todo = await notYetInTrainingSet(db, images);
   const alreadyImported = images.length - todo.length;
   if (alreadyImported)
-    log(`${alreadyImported} photos déjà dans le jeu d’entraînement : reprise de l’import.`);
+    log(
+      `${alreadyImported} photos déjà dans le jeu d’entraînement (mêmes octets) : non renvoyées.`,
+    );
   let statuses: Record<string, number> = {};
   let ingestionMs = 0;
   if (todo.length) {
     log(`Import de ${todo.length} photos (envoi → déclencheur d’ingestion)…`);
     const ingestion = await uploadAndIngest(todo, {
       log,
+      signal,
       onProgress: throttledProgress(todo.length, (line) => log(`ingestion : ${line}`)),
     });
     statuses = ingestion.statuses;
@@ -372,6 +389,7 @@ export async function importDatasets(
         .join(', ')}`,
     );
   }
+  signal?.throwIfAborted();
   log('Lancement d’un entraînement…');
   const runId = await startTrainingAsAdmin();
   return { total: images.length, alreadyImported, statuses, ingestionMs, runId };
@@ -394,11 +412,10 @@ if (
     console.error(USAGE);
     process.exit(values.help ? 0 : 2);
   }
-  const started = Date.now();
   importDatasets(dirs)
     .then(async ({ runId }) => {
       const run = await waitForRun(getFirestore(emulatorAdminApp()), runId, console.log);
-      console.log(describeFinishedRun(run, Date.now() - started));
+      console.log(describeFinishedRun(run));
       process.exit(run.status === 'succeeded' ? 0 : 1);
     })
     .catch((err: unknown) => {

@@ -108,6 +108,8 @@ class LocalStack {
   private timer: NodeJS.Timeout | undefined;
   private unwatchRuns: (() => void) | undefined;
   private lastSignalAt = 0;
+  /** Stops the first-run import's uploads when the stack stops. */
+  private readonly importAbort = new AbortController();
   /** When the first-run import started: its training run reports the whole duration. */
   private firstRunStarted: number | undefined;
 
@@ -248,7 +250,11 @@ class LocalStack {
     );
     try {
       if (dirs.length) {
-        const outcome = await importDatasets(dirs, (line) => say(`[import] ${line}`));
+        const outcome = await importDatasets(
+          dirs,
+          (line) => say(`[import] ${line}`),
+          this.importAbort.signal,
+        );
         say(
           `[import] Import terminé en ${formatDuration(Date.now() - started)} ; entraînement ${outcome.runId} lancé.`,
         );
@@ -291,7 +297,7 @@ class LocalStack {
             report(run);
             if (done) {
               finished.add(doc.id);
-              say(`[entraînement] ${describeFinishedRun(run, runDurationMs(run))}`);
+              say(`[entraînement] ${describeFinishedRun(run)}`);
               if (this.firstRunStarted !== undefined)
                 say(
                   `Premier démarrage : import et entraînement terminés en ${formatDuration(Date.now() - this.firstRunStarted)}.`,
@@ -343,6 +349,7 @@ class LocalStack {
       return;
     }
     this.stopping = true;
+    this.importAbort.abort();
     clearInterval(this.timer);
     this.unwatchRuns?.();
     if (this.ready && !this.mustNotExport) {
@@ -370,17 +377,6 @@ class LocalStack {
       say(`Entraînement interrompu : ${runs.join(', ')} (à relancer au prochain démarrage).`);
     }
   }
-}
-
-/** How long a finished run took, from its document (createdAt → finishedAt). */
-function runDurationMs(run: Record<string, unknown>): number | undefined {
-  const millis = (t: unknown) =>
-    t && typeof (t as { toMillis?: unknown }).toMillis === 'function'
-      ? (t as { toMillis(): number }).toMillis()
-      : undefined;
-  const start = millis(run.createdAt);
-  const end = millis(run.finishedAt);
-  return start !== undefined && end !== undefined ? end - start : undefined;
 }
 
 /** Exports the running emulators into the state folder (atomically, see local-state/state.ts). */

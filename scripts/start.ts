@@ -425,7 +425,13 @@ async function recoverOrphanStack(
     );
   }
   process.kill(-suitePid, 'SIGINT');
-  if (!(await waitForExit(suitePid, 30_000))) process.kill(-suitePid, 'SIGKILL');
+  await waitForExit(suitePid, 30_000);
+  // What is left of its process group (function workers), as after any suite's exit.
+  try {
+    process.kill(-suitePid, 'SIGKILL');
+  } catch {
+    // the group is already empty
+  }
   await waitForExit(suitePid, 10_000);
   reapJavaListener(ports.firestore);
 }

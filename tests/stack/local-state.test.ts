@@ -10,6 +10,7 @@ import {
   cpSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -92,6 +93,22 @@ function fingerprint(dir: string): string[] {
   };
   walk(dir);
   return out;
+}
+
+/** Live processes of a process group (from /proc/<pid>/stat: pid (comm) state ppid pgrp …). */
+function processesInGroup(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 async function waitUntil(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -191,9 +208,13 @@ describe('npm start keeps its state', () => {
   });
 
   it('a start after a killed launcher saves its orphaned emulators, then resumes', async () => {
+    const orphan = readStateLock(layout)?.suitePid as number;
+    expect(isEmulatorSuite(orphan)).toBe(true);
     const stack = start();
     await stack.waitFor(/arrêté brutalement/, 60_000);
     await stack.waitFor(READY, 240_000);
+    // The orphan and its whole process group (function workers…) are gone.
+    expect(processesInGroup(orphan)).toEqual([]);
     // Nothing lost: even the user created after the last periodic export is there.
     expect((await auth().getUserByEmail('after-export@example.org')).uid).toBeTruthy();
     expect(await activeModel()).toBe(modelVersion);

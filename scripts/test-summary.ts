@@ -129,5 +129,8 @@ export function finalLine(steps: StepResult[]): string {
     skipped ? `${skipped} tests ignorés (raisons ci-dessus)` : '',
     notSelected.length ? `non lancées : ${notSelected.join(', ')}` : '',
   ].filter(Boolean);
-  return `✔ Vert pour ce qui a tourné (${ran.map((s) => s.title).join(', ')}) : ${tests} ; mais ${caveats.join(' ; ')}.`;
+  const what = notSelected.length
+    ? `pour ce qui a tourné (${ran.map((s) => s.title).join(', ')})`
+    : 'pour toutes les étapes';
+  return `✔ Vert ${what} : ${tests} ; mais ${caveats.join(' ; ')}.`;
 }

@@ -61,6 +61,7 @@ import {
   failInterruptedRuns,
   isEmulatorSuite,
   readSummary,
+  removeStaleHubExportDirs,
   trainerProcesses,
   waitForExit,
 } from './local-state/live.js';
@@ -483,6 +484,7 @@ async function main(): Promise<number> {
   }
   process.on('exit', lock.release);
   recoverInterruptedExport(layout);
+  removeStaleHubExportDirs(REPO_ROOT);
   const saved = readSavedState(layout);
   if (saved && saved.firebaseTools !== firebaseToolsVersion())
     say(

@@ -2,7 +2,7 @@
  * The running stack's side of the saved state: export through the Emulator Hub, what the
  * emulators hold (summary), training runs and trainer processes that a stop interrupts.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { App } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
@@ -128,4 +128,22 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
     await new Promise((r) => setTimeout(r, 250));
   }
   return false;
+}
+
+/**
+ * The Emulator Hub writes each export into a `firebase-export-<time><random>` folder of its
+ * working directory (the repository) and moves it into place at the end; a failed export leaves
+ * it behind. Removes those older than an hour (a running export takes seconds).
+ */
+export function removeStaleHubExportDirs(dir: string, now = Date.now()): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!/^firebase-export-\d+\w{6}$/.test(name)) continue;
+    const full = path.join(dir, name);
+    const stat = statSync(full);
+    if (!stat.isDirectory() || now - stat.mtimeMs < 60 * 60_000) continue;
+    rmSync(full, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }

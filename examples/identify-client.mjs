@@ -62,9 +62,9 @@ try {
   say(`Connecté (compte anonyme ${user.uid}).`);
 
   // The photo travels as base64 (a data: URL works too).
-  const image = (await readFile(photoPath)).toString('base64');
-  /** @type {{ observationId: string, verdict: string, top: { speciesId: string, probability: number }[], species: { nameFr: string } | null, hint: string | null, imageUrl: string, thumbnailUrl: string, model: { version: string } }} */
-  const result = await call('identifyFootprint', { image });
+  const photo = (await readFile(photoPath)).toString('base64');
+  /** @type {{ observationId: string, verdict: string, top: { speciesId: string, probability: number }[], species: { nameFr: string } | null, hint: string | null, photoUrl: string, thumbnailUrl: string, model: { version: string } }} */
+  const result = await call('identifyFootprint', { photo });
   const best = result.top[0];
   say(
     `Identification : ${result.verdict} — ${result.species?.nameFr ?? '?'} ` +
@@ -74,25 +74,28 @@ try {
   say(
     `  Top 3 : ${result.top.map((t) => `${t.speciesId} ${(t.probability * 100).toFixed(1)} %`).join(', ')}`,
   );
-  say(`  Photo : ${result.imageUrl}`);
+  say(`  Photo : ${result.photoUrl}`);
 
-  /** @type {{ items: { id: string, speciesId: string | null, verdict: string }[], nextCursor: string | null }} */
+  /** @type {{ items: { observationId: string, speciesId: string | null, verdict: string }[], nextCursor: string | null }} */
   const history = await call('listObservations', { pageSize: 20 });
   say(
-    `Historique : ${history.items.length} observation(s), la plus récente ${history.items[0]?.id}.`,
+    `Historique : ${history.items.length} observation(s), la plus récente ${history.items[0]?.observationId}.`,
   );
 
   // The user corrects the answer: say it was the second guess (or the first, if alone).
   const corrected = (result.top[1] ?? result.top[0])?.speciesId ?? null;
-  await call('setObservationFeedback', { id: result.observationId, correctSpeciesId: corrected });
-  /** @type {{ feedback: { correctSpeciesId: string | null } | null }} */
-  const observation = await call('getObservation', { id: result.observationId });
-  say(`Retour enregistré : c’était « ${observation.feedback?.correctSpeciesId} ».`);
+  await call('setObservationFeedback', {
+    observationId: result.observationId,
+    correctedSpeciesId: corrected,
+  });
+  /** @type {{ feedback: { correctedSpeciesId: string | null } | null }} */
+  const observation = await call('getObservation', { observationId: result.observationId });
+  say(`Retour enregistré : c’était « ${observation.feedback?.correctedSpeciesId} ».`);
 
   let deleted = false;
   if (!values.keep) {
     /** @type {{ deleted: boolean }} */
-    const outcome = await call('deleteObservation', { id: result.observationId });
+    const outcome = await call('deleteObservation', { observationId: result.observationId });
     deleted = outcome.deleted;
     say(`Observation ${result.observationId} supprimée (photo et vignette comprises).`);
   }
@@ -104,8 +107,8 @@ try {
         verdict: result.verdict,
         top: result.top,
         modelVersion: result.model.version,
-        historyIds: history.items.map((i) => i.id),
-        feedback: observation.feedback?.correctSpeciesId ?? null,
+        historyIds: history.items.map((i) => i.observationId),
+        feedback: observation.feedback?.correctedSpeciesId ?? null,
         deleted,
       }),
     );

@@ -30,7 +30,12 @@ import {
 } from '@wildlens/model';
 import { COLLECTIONS, mapLimit, storagePrefixReader, type DownloadBucket } from '@wildlens/shared';
 import type { Firestore } from 'firebase-admin/firestore';
-import type { PairedOutcome } from './promotion.js';
+import {
+  decidePromotion,
+  type ActiveComparison,
+  type PairedOutcome,
+  type PromotionDecision,
+} from './promotion.js';
 import { modelStoragePrefix, readActiveModel } from './registry.js';
 
 /**
@@ -223,4 +228,64 @@ export async function openActiveModel(
     const detail = err instanceof Error ? err.message : String(err);
     return { kind: 'unloadable', version, errorFr: `erreur de chargement : ${detail}` };
   }
+}
+
+export interface BenchmarkJudgement {
+  candidate: { figures: Figures & { byDomain: Record<string, Figures> }; report: VerdictReport };
+  /** The active model's figures on the same photos (null: none, or it could not be loaded). */
+  active: {
+    version: string;
+    sawBenchmark: boolean;
+    figures: Figures & { byDomain: Record<string, Figures> };
+  } | null;
+  decision: PromotionDecision;
+}
+
+/**
+ * Scores the candidate and the active model on the benchmark photos (each downloaded once,
+ * answered by both through `predict`) and applies the promotion rule.
+ */
+export async function judgeOnBenchmark(
+  db: Firestore,
+  bucket: DownloadBucket,
+  photos: (BenchmarkPhoto & { storagePath: string })[],
+  candidate: Predictor,
+  onScored?: () => void,
+): Promise<BenchmarkJudgement> {
+  const opened = await openActiveModel(db, bucket);
+  const activeModel = opened.kind === 'loaded' ? opened.model : undefined;
+  let answers: BenchmarkAnswer[][];
+  try {
+    answers = await scoreBenchmark(
+      photos,
+      async (photo) => (await bucket.file(photo.storagePath).download())[0],
+      activeModel ? [candidate, activeModel] : [candidate],
+      onScored,
+    );
+  } finally {
+    activeModel?.dispose();
+  }
+  const [candidateAnswers, activeAnswers] = answers as [BenchmarkAnswer[], BenchmarkAnswer[]?];
+  const labels = benchmarkLabels(photos, answers);
+  const candidateReport = benchmarkReport(photos, candidateAnswers, labels);
+  const scored = opened.kind === 'loaded' && activeAnswers ? { ...opened, activeAnswers } : null;
+  const comparison: ActiveComparison = scored
+    ? {
+        kind: 'scored',
+        version: scored.version,
+        sawBenchmark: scored.sawBenchmark,
+        outcomes: pairedOutcomes(photos, candidateAnswers, scored.activeAnswers),
+      }
+    : opened.kind === 'unloadable'
+      ? opened
+      : { kind: 'none' };
+  return {
+    candidate: { figures: figuresForFirestore(candidateReport), report: candidateReport },
+    active: scored && {
+      version: scored.version,
+      sawBenchmark: scored.sawBenchmark,
+      figures: figuresForFirestore(benchmarkReport(photos, scored.activeAnswers, labels)),
+    },
+    decision: decidePromotion(comparison),
+  };
 }

@@ -14,7 +14,6 @@ import {
   trainFootprintModel,
   ttaViews,
   type EmbeddedImage,
-  type EvaluationReport,
   type FootprintModel,
   type TrainingImage,
   type TtaMode,
@@ -22,20 +21,13 @@ import {
 import { COLLECTIONS, UNSPECIFIED_DOMAIN, mapLimit, parseDomain } from '@wildlens/shared';
 import {
   BENCHMARK,
-  benchmarkLabels,
-  benchmarkReport,
   confusionForFirestore,
-  figuresForFirestore,
-  openActiveModel,
-  pairedOutcomes,
-  scoreBenchmark,
+  judgeOnBenchmark,
   splitBenchmark,
-  type BenchmarkAnswer,
-  type Figures,
+  type BenchmarkJudgement,
 } from './benchmark.js';
 import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
-import { decidePromotion, type ActiveComparison, type PromotionDecision } from './promotion.js';
 import { modelStoragePrefix, completeRunAndMaybePromote } from './registry.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
 import { StorageEmbeddingCache } from './storage-embedding-cache.js';
@@ -324,7 +316,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
 
       enter('evaluating');
-      judged = await judgeOnBenchmark(deps, benchmark, model, () => reporter.addDone(1));
+      judged = await judgeOnBenchmark(db, bucket, benchmark, model, () => reporter.addDone(1));
       deps.log('trainer.benchmarked', {
         runId,
         photos: benchmark.length,
@@ -408,73 +400,6 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     await reporter.close().catch(() => undefined);
     throw err;
   }
-}
-
-interface BenchmarkJudgement {
-  candidate: { figures: Figures & { byDomain: Record<string, Figures> }; report: EvaluationReport };
-  /** The active model's figures on the same photos (null: none, or it could not be loaded). */
-  active: {
-    version: string;
-    sawBenchmark: boolean;
-    figures: Figures & { byDomain: Record<string, Figures> };
-  } | null;
-  decision: PromotionDecision;
-}
-
-/**
- * Scores the candidate and the active model on the benchmark photos (each downloaded once,
- * answered by both through `predict`), and applies the promotion rule.
- */
-async function judgeOnBenchmark(
-  deps: TrainerDeps,
-  photos: DatasetImage[],
-  candidate: FootprintModel,
-  onScored: () => void,
-): Promise<BenchmarkJudgement> {
-  const opened = await openActiveModel(deps.db, deps.bucket);
-  const activeModel = opened.kind === 'loaded' ? opened.model : undefined;
-  let answers: BenchmarkAnswer[][];
-  try {
-    answers = await scoreBenchmark(
-      photos,
-      (photo) =>
-        deps.bucket
-          .file(photo.storagePath)
-          .download()
-          .then(([data]) => data),
-      activeModel ? [candidate, activeModel] : [candidate],
-      onScored,
-    );
-  } finally {
-    activeModel?.dispose();
-  }
-  const [candidateAnswers, activeAnswers] = answers as [BenchmarkAnswer[], BenchmarkAnswer[]?];
-  const labels = benchmarkLabels(photos, answers);
-  const candidateReport = benchmarkReport(photos, candidateAnswers, labels);
-  let comparison: ActiveComparison;
-  if (opened.kind === 'loaded' && activeAnswers)
-    comparison = {
-      kind: 'scored',
-      version: opened.version,
-      sawBenchmark: opened.sawBenchmark,
-      outcomes: pairedOutcomes(photos, candidateAnswers, activeAnswers),
-    };
-  else if (opened.kind === 'unloadable') {
-    deps.log('trainer.active_unloadable', { runId: deps.runId, version: opened.version });
-    comparison = opened;
-  } else comparison = { kind: 'none' };
-  return {
-    candidate: { figures: figuresForFirestore(candidateReport), report: candidateReport },
-    active:
-      opened.kind === 'loaded' && activeAnswers
-        ? {
-            version: opened.version,
-            sawBenchmark: opened.sawBenchmark,
-            figures: figuresForFirestore(benchmarkReport(photos, activeAnswers, labels)),
-          }
-        : null,
-    decision: decidePromotion(comparison),
-  };
 }
 
 /** Writes the model directory to `prefix` in Storage (through a temporary directory). */

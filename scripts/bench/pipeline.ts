@@ -41,7 +41,7 @@ log(
 
 const full = await timedRun();
 log(
-  `2. entraînement complet : ${seconds(full.ms)} (top-1 held-out ${((full.run.metrics as { top1: number }).top1 * 100).toFixed(1)} %) — cible ≤ 120 s`,
+  `2. entraînement complet : ${seconds(full.ms)} (top-1 sur le banc d’essai figé ${((full.run.metrics as { top1: number }).top1 * 100).toFixed(1)} %, ${String(full.run.benchmarkSize)} photos) — cible ≤ 120 s`,
 );
 
 const extraDir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-bench-'));
@@ -59,6 +59,6 @@ for (const [i, image] of images
 const extraIngestion = await uploadAndIngest(extras);
 const retrain = await timedRun();
 log(
-  `3. réentraînement après +10 images : ${seconds(retrain.ms)} (ingestion ${seconds(extraIngestion.ms)}) — cible ≤ 30 s`,
+  `3. réentraînement après +10 images : ${seconds(retrain.ms)} (ingestion ${seconds(extraIngestion.ms)}, promotion : ${String((retrain.run.promotion as { rule?: string } | undefined)?.rule)}) — cible ≤ 30 s`,
 );
 process.exit(0);

@@ -23,6 +23,7 @@ import {
   submitSignIn,
   type PageSession,
 } from './browser.js';
+import { decidePromotion } from '../../trainer/src/promotion.js';
 import { FOOTPRINTS_DIR, hasFootprints, trainFixtureModel } from './model-fixture.js';
 import {
   adminBucket,
@@ -269,12 +270,28 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     const status = await run.getAttribute('data-status');
     expect(status, (await page.locator('#run-error').textContent()) ?? '').toBe('succeeded');
     expect(await page.locator('#run-phase').textContent()).toMatch(/Terminé|terminé/);
-    const version = (await adminDb().doc(`trainingRuns/${runId}`).get()).get(
-      'modelVersion',
-    ) as string;
-    await page.locator(`#model-rows tr[data-version="${version}"]`).waitFor();
+    const runDoc = await adminDb().doc(`trainingRuns/${runId}`).get();
+    const version = runDoc.get('modelVersion') as string;
+    // No model was active in this file: the first one is promoted, and the page says why.
+    await page.locator('#run-promotion[data-rule="first-model"]').waitFor();
+    expect(await page.locator('#run-promotion').textContent()).toBe(
+      'Promu automatiquement : Premier modèle : aucun modèle actif à comparer, promu d’office.',
+    );
+    const modelRow = page.locator(`#model-rows tr[data-version="${version}"]`);
+    await modelRow.waitFor();
+    expect(await modelRow.locator('td.promotion').textContent()).toBe('Promu — premier modèle');
     expect(await start.isEnabled()).toBe(true);
     await screenshot(page, 'entrainement-termine');
+    // Its benchmark figures, per domain (these uploads carry no domain: « non précisé »).
+    await modelRow.getByRole('button', { name: `Détails du modèle ${version}` }).click();
+    const overall = page.locator('#domain-figures tr[data-domain="all"]');
+    await overall.waitFor();
+    const n = runDoc.get('benchmarkSize') as number;
+    expect(await overall.locator('td').first().textContent()).toBe(String(n));
+    if (n > 0)
+      expect(
+        await page.locator('#domain-figures tr[data-domain="unspecified"] th').textContent(),
+      ).toBe('Domaine non précisé');
   }, 420_000);
 
   it('promotes a model and rolls back, with the confusion matrix and recall shown', async () => {
@@ -303,9 +320,43 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     };
     const candidate = `${fixture.version}-candidat`;
     const now = new Date();
-    for (const [version, status] of [
-      [fixture.version, 'active'],
-      [candidate, 'candidate'],
+    // The candidate was judged against the active model on 200 benchmark photos: a tie.
+    const figures = (n: number, top1: number) => ({
+      n,
+      top1,
+      top3: 0.9,
+      macroF1: 0.7,
+      ece: 0.05,
+      identifiedCoverage: 0.4,
+      identifiedPrecision: 0.925,
+      falseRejectRate: 0.02,
+    });
+    const decision = decidePromotion({
+      kind: 'scored',
+      version: fixture.version,
+      sawBenchmark: false,
+      outcomes: Array.from({ length: 200 }, (_, i) => ({
+        domain: i < 50 ? 'crop' : 'field',
+        // 100 photos right for both; 4 field photos right for the candidate only, 1 for the active.
+        candidateCorrect: i % 10 < 5 || [65, 66, 67, 69].includes(i),
+        activeCorrect: i % 10 < 5 || i === 68,
+      })),
+    });
+    expect(decision.rule).toBe('tie');
+    for (const [version, status, extra] of [
+      [fixture.version, 'active', {}],
+      [
+        candidate,
+        'candidate',
+        {
+          metrics: {
+            ...metrics,
+            ...figures(200, 0.56),
+            byDomain: { crop: figures(50, 0.7), field: figures(150, 0.513) },
+          },
+          promotion: decision,
+        },
+      ],
     ] as const) {
       await adminDb()
         .doc(`models/${version}`)
@@ -317,6 +368,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
           metrics,
           storagePrefix,
           status,
+          ...extra,
         });
     }
     await adminDb()
@@ -326,6 +378,50 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     await page.goto(pageUrl('/training.html'));
     const row = page.locator(`#model-rows tr[data-version="${candidate}"]`);
     await row.waitFor();
+    expect(await row.locator('td.promotion').textContent()).toBe(
+      'Non promu — égalité dans le bruit (p = 0,109)',
+    );
+    // Its figures per domain and the paired test behind the decision, in French.
+    await row.getByRole('button', { name: `Détails du modèle ${candidate}` }).click();
+    const cells = async (selector: string) =>
+      (await page.locator(`${selector} td`).allTextContents()).map((t) => t.replace(/\s/g, ' '));
+    await page.locator('#domain-figures tr[data-domain="field"]').waitFor();
+    expect(await page.locator('#domain-figures tr[data-domain="field"] th').textContent()).toBe(
+      'Photos de terrain',
+    );
+    expect(await cells('#domain-figures tr[data-domain="field"]')).toEqual([
+      '150',
+      '51,3 %',
+      '90 %',
+      '92,5 %',
+      '40 %',
+      '2 %',
+    ]);
+    expect(await page.locator('#domain-figures tr[data-domain="crop"] th').textContent()).toBe(
+      'Gros plans',
+    );
+    expect(await page.locator('#promotion-reason').textContent()).toMatch(
+      /^Non promu automatiquement : Égalité dans le bruit : top-1 52,0 % contre 50,5 % sur 200 photos \(4 gagnées, 1 perdue\), p = 0,109 ≥ 0,05/,
+    );
+    expect(await cells('#promotion-test tr[data-domain="all"]')).toEqual([
+      '200',
+      '52 %',
+      '50,5 %',
+      '4',
+      '1',
+      '0,109',
+      '0,891',
+    ]);
+    expect(await cells('#promotion-test tr[data-domain="crop"]')).toEqual([
+      '50',
+      '50 %',
+      '50 %',
+      '0',
+      '0',
+      '0,500',
+      '0,500',
+    ]);
+    await screenshot(page, 'modele-banc-essai');
     await expect(page.locator('#rollback').isDisabled()).resolves.toBe(true);
     await row.getByRole('button', { name: `Promouvoir le modèle ${candidate}` }).click();
     await page.locator('#active-model', { hasText: `Modèle actif : ${candidate}` }).waitFor();

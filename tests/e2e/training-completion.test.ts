@@ -1,9 +1,11 @@
 /**
  * The last step of a training run, against the real Firestore emulator: the run is completed
  * and the model promoted in one transaction, only while the run is still `running`, and the
- * promotion rule is applied against the model active at that moment.
+ * promotion decision holds only if the model active at that moment is the one the candidate was
+ * compared with on the benchmark.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { decidePromotion, type PairedOutcome } from '../../trainer/src/promotion.js';
 import { completeRunAndMaybePromote } from '../../trainer/src/registry.js';
 import { adminDb, closeAdmin } from './support.js';
 
@@ -11,10 +13,10 @@ afterAll(closeAdmin);
 
 const now = new Date('2026-11-26T12:00:00Z');
 
-async function givenModel(version: string, top1: number, status = 'candidate'): Promise<void> {
+async function givenModel(version: string, status = 'candidate'): Promise<void> {
   await adminDb()
     .doc(`models/${version}`)
-    .set({ version, metrics: { top1 }, status, storagePrefix: `models/${version}/` });
+    .set({ version, status, storagePrefix: `models/${version}/` });
 }
 
 async function givenRun(runId: string, status: string): Promise<void> {
@@ -27,61 +29,94 @@ async function givenActive(version: string, history: string[]): Promise<void> {
     .set({ version, storagePrefix: `models/${version}/`, history });
 }
 
-/** The trainer's last step for `runId`, which trained `version` to `top1` on its holdout. */
+/** The trainer's verdict after scoring both models on 40 benchmark photos. */
+function judged(comparedWith: string, candidateOnly: number, activeOnly: number) {
+  const outcomes: PairedOutcome[] = Array.from({ length: 40 }, (_, i) => ({
+    domain: 'field',
+    candidateCorrect: i < 10 || (i >= 20 && i < 20 + candidateOnly),
+    activeCorrect: i < 10 || (i >= 30 && i < 30 + activeOnly),
+  }));
+  return decidePromotion({ kind: 'scored', version: comparedWith, outcomes, sawBenchmark: false });
+}
+
+/** The trainer's last step for `runId`, which trained `version` and judged it so. */
 function complete(
   runId: string,
   version: string,
-  top1: number,
+  decision: ReturnType<typeof decidePromotion>,
   runFields: Record<string, unknown>,
 ) {
-  return completeRunAndMaybePromote(adminDb(), {
-    runId,
-    version,
-    candidateTop1: top1,
-    now,
-    runFields,
-  });
+  return completeRunAndMaybePromote(adminDb(), { runId, version, decision, now, runFields });
 }
 
 describe('completeRunAndMaybePromote', () => {
   it('leaves a run the reaper failed meanwhile as failed, and promotes nothing', async () => {
-    await givenModel('v-active-1', 0.3, 'active');
+    await givenModel('v-active-1', 'active');
     await givenActive('v-active-1', []);
-    await givenModel('v-late', 0.9);
+    await givenModel('v-late');
     await givenRun('run-reaped', 'failed');
-    const result = await complete('run-reaped', 'v-late', 0.9, { phase: 'done' });
+    const result = await complete('run-reaped', 'v-late', judged('v-active-1', 10, 0), {
+      phase: 'done',
+    });
     expect(result).toEqual({ completed: false, runStatus: 'failed' });
     expect((await adminDb().doc('trainingRuns/run-reaped').get()).data()).toEqual({
       status: 'failed',
       phase: 'exporting',
     });
     expect((await adminDb().doc('config/activeModel').get()).get('version')).toBe('v-active-1');
-    expect((await adminDb().doc('models/v-late').get()).get('status')).toBe('candidate');
+    expect((await adminDb().doc('models/v-late').get()).data()).not.toHaveProperty('promotion');
   });
 
-  it('judges against the model active now, not the one active when training started', async () => {
-    // Someone promoted a better model while this run trained.
-    await givenModel('v-better', 0.8, 'active');
-    await givenActive('v-better', ['v-active-1']);
-    await givenModel('v-worse', 0.5);
-    await givenRun('run-worse', 'running');
-    const worse = await complete('run-worse', 'v-worse', 0.5, { phase: 'done' });
-    expect(worse).toEqual({ completed: true, promoted: false, activeTop1: 0.8 });
-    const run = (await adminDb().doc('trainingRuns/run-worse').get()).data();
-    expect(run).toMatchObject({ status: 'succeeded', promoted: false, modelVersion: 'v-worse' });
-    expect(run?.notPromotedReason).toMatch(/inférieur au modèle actif \(80\.0 %\)/);
-    expect((await adminDb().doc('config/activeModel').get()).get('version')).toBe('v-better');
+  it('promotes nothing when another model became active while the candidate was compared', async () => {
+    // Compared with (and clearly better than) v-active-1, but an admin promoted v-other meanwhile.
+    await givenModel('v-other', 'active');
+    await givenActive('v-other', ['v-active-1']);
+    await givenModel('v-stale');
+    await givenRun('run-stale', 'running');
+    const decision = judged('v-active-1', 10, 0);
+    expect(decision.promote).toBe(true);
+    const result = await complete('run-stale', 'v-stale', decision, { phase: 'done' });
+    expect(result).toMatchObject({ completed: true, promoted: false });
+    const run = (await adminDb().doc('trainingRuns/run-stale').get()).data();
+    expect(run).toMatchObject({ status: 'succeeded', promoted: false, modelVersion: 'v-stale' });
+    expect(run?.promotion).toMatchObject({ rule: 'active-changed', comparedWith: 'v-active-1' });
+    expect(run?.notPromotedReason).toMatch(/« v-active-1 » → « v-other »/);
+    expect((await adminDb().doc('models/v-stale').get()).get('promotion.rule')).toBe(
+      'active-changed',
+    );
+    expect((await adminDb().doc('config/activeModel').get()).get('version')).toBe('v-other');
   });
 
-  it('promotes a candidate that is not worse, keeping the previous one for rollback', async () => {
-    await givenModel('v-best', 0.85);
+  it('keeps the active model on a tie and stores the test on the run and the model', async () => {
+    await givenModel('v-tie');
+    await givenRun('run-tie', 'running');
+    const result = await complete('run-tie', 'v-tie', judged('v-other', 3, 2), { phase: 'done' });
+    expect(result).toMatchObject({ completed: true, promoted: false });
+    const run = (await adminDb().doc('trainingRuns/run-tie').get()).data();
+    expect(run?.promotion).toMatchObject({
+      rule: 'tie',
+      test: { n: 40, candidateOnly: 3, activeOnly: 2, candidateTop1: 0.325, activeTop1: 0.3 },
+    });
+    expect(run?.notPromotedReason).toMatch(/^Égalité dans le bruit/);
+    expect((await adminDb().doc('models/v-tie').get()).get('promotion.byDomain.field.n')).toBe(40);
+    expect((await adminDb().doc('config/activeModel').get()).get('version')).toBe('v-other');
+  });
+
+  it('promotes a candidate better beyond noise, keeping the previous one for rollback', async () => {
+    await givenModel('v-best');
     await givenRun('run-best', 'running');
-    const best = await complete('run-best', 'v-best', 0.85, { phase: 'done', durationMs: 1234 });
+    const best = await complete('run-best', 'v-best', judged('v-other', 10, 0), {
+      phase: 'done',
+      durationMs: 1234,
+    });
     expect(best).toMatchObject({ completed: true, promoted: true });
     const pointer = (await adminDb().doc('config/activeModel').get()).data();
-    expect(pointer).toMatchObject({ version: 'v-best', history: ['v-active-1', 'v-better'] });
-    expect((await adminDb().doc('models/v-best').get()).get('status')).toBe('active');
-    expect((await adminDb().doc('models/v-better').get()).get('status')).toBe('retired');
+    expect(pointer).toMatchObject({ version: 'v-best', history: ['v-active-1', 'v-other'] });
+    expect((await adminDb().doc('models/v-best').get()).data()).toMatchObject({
+      status: 'active',
+      promotion: { rule: 'better', promote: true },
+    });
+    expect((await adminDb().doc('models/v-other').get()).get('status')).toBe('retired');
     expect((await adminDb().doc('trainingRuns/run-best').get()).data()).toMatchObject({
       status: 'succeeded',
       promoted: true,

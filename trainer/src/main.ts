@@ -5,7 +5,7 @@
  *
  * Environment: WILDLENS_RUN_ID (required), CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT (set by
  * Cloud Run for sharded executions), WILDLENS_STORAGE_BUCKET, WILDLENS_TRAINER_BACKBONE,
- * WILDLENS_TRAINER_AUGMENT, WILDLENS_TRAINER_HOLDOUT, WILDLENS_TRAINER_CALIBRATION_FOLDS.
+ * WILDLENS_TRAINER_AUGMENT, WILDLENS_TRAINER_CALIBRATION_FOLDS.
  */
 import { initBackend } from '@wildlens/model';
 import { trainerBucket, trainerFirestore } from './firebase.js';
@@ -21,9 +21,6 @@ function intEnv(name: string, fallback: number, min: number, max: number): numbe
 }
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerOptions {
-  const holdout = env.WILDLENS_TRAINER_HOLDOUT ? Number(env.WILDLENS_TRAINER_HOLDOUT) : undefined;
-  if (holdout !== undefined && !(holdout > 0 && holdout < 0.5))
-    throw new Error(`WILDLENS_TRAINER_HOLDOUT invalide : « ${env.WILDLENS_TRAINER_HOLDOUT} »`);
   return {
     ...DEFAULT_TRAINER_OPTIONS,
     backboneId: env.WILDLENS_TRAINER_BACKBONE || DEFAULT_TRAINER_OPTIONS.backboneId,
@@ -34,7 +31,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerOpt
       0,
       10,
     ),
-    holdoutFraction: holdout ?? DEFAULT_TRAINER_OPTIONS.holdoutFraction,
   };
 }
 

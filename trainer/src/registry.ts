@@ -5,6 +5,7 @@
  */
 import type { Firestore, Transaction } from 'firebase-admin/firestore';
 import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
+import type { PromotionDecision } from './promotion.js';
 
 export const ACTIVE_MODEL_DOC = `${COLLECTIONS.config}/activeModel`;
 /** Enough rollbacks for any real use; keeps the public document small. */
@@ -97,33 +98,41 @@ export async function rollbackActiveModel(db: Firestore, now: Date): Promise<{ a
 /**
  * The end of a training run, in one transaction: the run must still be `running` (the stale-run
  * reaper may have failed it meanwhile: then nothing changes and the exported version stays a
- * mere candidate), the promotion rule is applied against the model active *now* (an admin may
- * have promoted another one during training), and the run document is completed.
+ * mere candidate), and the decision (trainer/src/promotion.ts) holds only if the model active
+ * *now* is the one the candidate was compared with: when an admin promoted another model (or
+ * withdrew it) meanwhile, the comparison no longer says anything and nothing is promoted. The
+ * decision, as applied, is stored on the run and on the candidate's registry document.
  */
 export async function completeRunAndMaybePromote(
   db: Firestore,
   input: {
     runId: string;
     version: string;
-    candidateTop1: number;
+    decision: PromotionDecision;
     now: Date;
     runFields: Record<string, unknown>;
   },
 ): Promise<
   | { completed: false; runStatus: string }
-  | { completed: true; promoted: boolean; activeTop1: number | undefined }
+  | { completed: true; promoted: boolean; promotion: PromotionDecision }
 > {
   const runRef = db.collection(COLLECTIONS.trainingRuns).doc(input.runId);
+  const modelRef = db.collection(COLLECTIONS.models).doc(input.version);
   return db.runTransaction(async (tx) => {
     const [run, pointer] = await Promise.all([tx.get(runRef), tx.get(db.doc(ACTIVE_MODEL_DOC))]);
     const runStatus = String(run.get('status'));
     if (runStatus !== 'running') return { completed: false as const, runStatus };
     const current = pointer.exists ? (pointer.get('version') as string) : undefined;
-    const activeTop1 = current
-      ? ((await tx.get(db.collection(COLLECTIONS.models).doc(current))).get('metrics.top1') as
-          number | undefined)
-      : undefined;
-    const promoted = shouldPromote(input.candidateTop1, activeTop1);
+    const promotion: PromotionDecision =
+      (current ?? null) === input.decision.comparedWith
+        ? input.decision
+        : {
+            ...input.decision,
+            promote: false,
+            rule: 'active-changed',
+            reasonFr: `Le modèle actif a changé pendant l’évaluation (« ${input.decision.comparedWith ?? 'aucun'} » → « ${current ?? 'aucun'} ») : la comparaison ne vaut plus, le modèle actif est conservé (promotion manuelle possible).`,
+          };
+    const promoted = promotion.promote;
     if (promoted && current !== input.version) {
       const history = pointer.exists
         ? ((pointer.get('history') as string[] | undefined) ?? [])
@@ -137,6 +146,7 @@ export async function completeRunAndMaybePromote(
         input.now,
       );
     }
+    tx.update(modelRef, { promotion });
     tx.update(runRef, {
       ...input.runFields,
       status: 'succeeded',
@@ -144,17 +154,9 @@ export async function completeRunAndMaybePromote(
       heartbeatAt: input.now,
       modelVersion: input.version,
       promoted,
-      ...(promoted
-        ? {}
-        : {
-            notPromotedReason: `Top-1 ${(input.candidateTop1 * 100).toFixed(1)} % inférieur au modèle actif (${((activeTop1 ?? 0) * 100).toFixed(1)} %).`,
-          }),
+      promotion,
+      ...(promoted ? {} : { notPromotedReason: promotion.reasonFr }),
     });
-    return { completed: true as const, promoted, activeTop1 };
+    return { completed: true as const, promoted, promotion };
   });
-}
-
-/** Promotion rule: a candidate never replaces a better model (top-1 on its held-out split). */
-export function shouldPromote(candidateTop1: number, activeTop1: number | undefined): boolean {
-  return activeTop1 === undefined || candidateTop1 >= activeTop1 - 1e-9;
 }

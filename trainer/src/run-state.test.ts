@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { canTransition, isStaleRun, modelVersionFor, toDate } from './run-state.js';
-import { shouldPromote } from './registry.js';
 
 describe('run states', () => {
   it('allows only forward transitions', () => {
@@ -47,12 +46,6 @@ describe('model versions', () => {
     const b = modelVersionFor(new Date('2026-11-26T10:00:00Z'), 'a');
     expect([b, a].sort()).toEqual([a, b]);
   });
-});
-
-it('promotes only when not worse than the active model', () => {
-  expect(shouldPromote(0.5, undefined)).toBe(true);
-  expect(shouldPromote(0.8, 0.8)).toBe(true);
-  expect(shouldPromote(0.79, 0.8)).toBe(false);
 });
 
 it('reads Firestore timestamps and dates', () => {

@@ -8,22 +8,24 @@ import {
   DEFAULT_AUGMENT_COUNT,
   DEFAULT_TTA,
   embedImages,
-  evaluatePredictions,
-  groupedHoldoutSplit,
-  headLogits,
   loadBackbone,
   saveModel,
   sha256Hex,
-  softmax,
   trainFootprintModel,
-  trainLinearHead,
   ttaViews,
   type EmbeddedImage,
-  type EvaluationReport,
+  type FootprintModel,
   type TrainingImage,
   type TtaMode,
 } from '@wildlens/model';
-import { COLLECTIONS, mapLimit } from '@wildlens/shared';
+import { COLLECTIONS, UNSPECIFIED_DOMAIN, mapLimit, parseDomain } from '@wildlens/shared';
+import {
+  BENCHMARK,
+  confusionForFirestore,
+  judgeOnBenchmark,
+  splitBenchmark,
+  type BenchmarkJudgement,
+} from './benchmark.js';
 import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
 import { modelStoragePrefix, completeRunAndMaybePromote } from './registry.js';
@@ -35,8 +37,6 @@ export interface TrainerOptions {
   /** Random augmented views per training image. */
   augment: number;
   tta: TtaMode;
-  /** Fraction of each species (whole groups) held out for the reported metrics. */
-  holdoutFraction: number;
   /** Folds of the out-of-fold pass that calibrates the final model (temperature, thresholds). */
   calibrationFolds: number;
   seed: number;
@@ -47,7 +47,6 @@ export const DEFAULT_TRAINER_OPTIONS: TrainerOptions = {
   // The model package's measured recipe: random augmentations bought nothing on footprints-dev.
   augment: DEFAULT_AUGMENT_COUNT,
   tta: DEFAULT_TTA,
-  holdoutFraction: 0.2,
   calibrationFolds: 5,
   seed: 1,
 };
@@ -67,7 +66,7 @@ export interface TrainerDeps {
 }
 
 export type TrainerOutcome =
-  | { kind: 'trained'; modelVersion: string; promoted: boolean; top1: number }
+  | { kind: 'trained'; modelVersion: string; promoted: boolean; benchmarkTop1: number }
   | { kind: 'shard-done' }
   | { kind: 'skipped'; reason: string };
 
@@ -90,6 +89,8 @@ interface DatasetImage {
   speciesId: string;
   storagePath: string;
   group: string;
+  /** 'crop', 'field', a dataset's name; 'unspecified' for images recorded before domains. */
+  domain: string;
   /** SHA-256 of the stored JPEG (recorded at ingestion since 2026-11; absent on older images). */
   storedSha256?: string;
 }
@@ -97,8 +98,8 @@ interface DatasetImage {
 /**
  * The run's dataset snapshot: training images recorded before the run was created, in id
  * order, so every shard task of the same run sees the same list even while uploads continue.
- * Group (for the held-out split): the `group` recorded at upload (e.g. the dataset manifest's
- * source photo) when known, else the image itself.
+ * Group (for the frozen benchmark split): the `group` recorded at upload (e.g. the dataset
+ * manifest's source photo) when known, else the image itself.
  */
 export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<DatasetImage[]> {
   const snap = await db
@@ -111,6 +112,7 @@ export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<
       speciesId: d.get('speciesId') as string,
       storagePath: d.get('storagePath') as string,
       group: (d.get('group') as string | undefined) || d.id,
+      domain: parseDomain(d.get('domain')) ?? UNSPECIFIED_DOMAIN,
       storedSha256: (d.get('storedSha256') as string | undefined) || undefined,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -125,59 +127,6 @@ export function countBySpecies(images: { speciesId: string }[]): Record<string, 
 /** Images of one task: every taskCount-th image starting at taskIndex (balanced shards). */
 export function shardOf<T>(items: T[], taskIndex: number, taskCount: number): T[] {
   return items.filter((_, i) => i % taskCount === taskIndex);
-}
-
-/** Held-out metrics: a head trained on the train part, scored on whole held-out groups. */
-export function evaluateOnHoldout(
-  embedded: EmbeddedImage[],
-  labels: string[],
-  options: TrainerOptions,
-): EvaluationReport & { trainCount: number } {
-  const split = groupedHoldoutSplit(embedded, options.holdoutFraction, options.seed);
-  if (!split.holdout.length || !split.train.length)
-    throw new TrainerError(
-      'Jeu d’entraînement trop petit pour une évaluation (au moins 2 images par espèce).',
-    );
-  const variants = trainVariantsFor(options.augment, options.tta);
-  const labelIndex = new Map(labels.map((l, i) => [l, i]));
-  const dim = embedded[0]?.views.get('center')?.length ?? 0;
-  const features = new Float32Array(split.train.length * variants.length * dim);
-  const y = new Int32Array(split.train.length * variants.length);
-  let row = 0;
-  for (const i of split.train) {
-    const image = embedded[i] as EmbeddedImage;
-    for (const v of variants) {
-      features.set(image.views.get(v) as Float32Array, row * dim);
-      y[row++] = labelIndex.get(image.label) as number;
-    }
-  }
-  const head = trainLinearHead(features, y, labels.length, { seed: options.seed });
-  const ttaNames = variants.slice(0, ttaViews(options.tta).length);
-  const probabilities = split.holdout.map((i) => {
-    const image = embedded[i] as EmbeddedImage;
-    const mean = new Float32Array(dim);
-    for (const v of ttaNames) {
-      const e = image.views.get(v) as Float32Array;
-      for (let j = 0; j < dim; j++)
-        mean[j] = (mean[j] as number) + (e[j] as number) / ttaNames.length;
-    }
-    return softmax(headLogits(head, mean));
-  });
-  const truth = split.holdout.map(
-    (i) => labelIndex.get((embedded[i] as EmbeddedImage).label) as number,
-  );
-  return { ...evaluatePredictions(probabilities, truth, labels), trainCount: split.train.length };
-}
-
-/** Firestore cannot hold nested arrays: the confusion matrix becomes one row per true label. */
-export function confusionForFirestore(report: EvaluationReport): {
-  labels: string[];
-  rows: Record<string, number[]>;
-} {
-  return {
-    labels: report.labels,
-    rows: Object.fromEntries(report.labels.map((l, i) => [l, report.confusion[i] ?? []])),
-  };
 }
 
 export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
@@ -216,16 +165,23 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     enter('loading');
     const dataset = await loadDatasetSnapshot(db, state.createdAt);
     const counts = countBySpecies(dataset);
-    const labels = Object.keys(counts).sort();
+    // Every model is trained without the frozen benchmark, and judged on it.
+    const { training, benchmark } = splitBenchmark(dataset);
+    const labels = Object.keys(countBySpecies(training)).sort();
     if (labels.length < 2)
-      throw new TrainerError('Il faut des images d’au moins 2 espèces pour entraîner un modèle.');
+      throw new TrainerError(
+        'Il faut des images d’au moins 2 espèces hors du banc d’essai pour entraîner un modèle.',
+      );
     const sharded = deps.taskCount > 1;
-    const mine = sharded ? shardOf(dataset, deps.taskIndex, deps.taskCount) : dataset;
+    const mine = sharded ? shardOf(training, deps.taskIndex, deps.taskCount) : training;
     reporter.update({
       datasetCounts: counts,
       datasetSize: dataset.length,
+      trainingSize: training.length,
+      benchmarkSize: benchmark.length,
       ...(sharded ? { 'shards.count': deps.taskCount } : {}),
-      'progress.total': dataset.length,
+      // Photos embedded for training, then photos of the benchmark scored.
+      'progress.total': training.length + benchmark.length,
     });
 
     // Photos are fetched only when needed: to hash an image recorded without its stored hash,
@@ -258,6 +214,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         id: image.id,
         label: image.speciesId,
         group: image.group,
+        domain: image.domain,
         sha256: hashById.get(image.id),
         read: () => bytesOf(image),
       }));
@@ -307,8 +264,8 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           return { kind: 'shard-done' };
         }
         // Other shards' embeddings come from Storage; only images added by no shard are embedded.
-        await cache.prefetch(backboneId, await hashAll(dataset));
-        embedded = await embedImages(asTrainingImages(dataset), backbone, variants, { cache });
+        await cache.prefetch(backboneId, await hashAll(training));
+        embedded = await embedImages(asTrainingImages(training), backbone, variants, { cache });
         await cache.flush();
       }
     } catch (err) {
@@ -331,15 +288,12 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       },
     });
 
-    enter('evaluating');
-    const holdout = evaluateOnHoldout(embedded, labels, options);
-
     const version = modelVersionFor(deps.now(), runId);
     enter('training', { curve: [] });
     // The backbone stays loaded (and shared: models/backbones are reference-counted) through
     // training, which would otherwise load it again for the embeddings of new photos.
     const { model, metrics } = await trainFootprintModel({
-      images: asTrainingImages(dataset),
+      images: asTrainingImages(training),
       labels,
       backboneChoice,
       augment: options.augment,
@@ -348,31 +302,35 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       seed: options.seed,
       version,
       embeddingCache: cache,
-      trainingInfo: { runId, holdoutTop1: holdout.top1 },
+      trainingInfo: { runId, benchmark: BENCHMARK.id },
       onProgress: (p) => {
         if (p.phase === 'training' && p.epoch !== undefined && p.loss !== undefined)
           reporter.appendCurve({ epoch: p.epoch, loss: p.loss, accuracy: p.accuracy ?? null });
       },
     }).finally(() => backbone.dispose());
-    // Keeps the embeddings of the synthetic negatives (the not_a_footprint check) for next time.
-    await cache.flush();
-    deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
-
-    enter('exporting');
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-model-'));
     const prefix = modelStoragePrefix(version);
+    let judged: BenchmarkJudgement;
     try {
-      await saveModel(model, dir);
-      for (const name of await readdir(dir)) {
-        await bucket.file(`${prefix}${name}`).save(await readFile(path.join(dir, name)), {
-          resumable: false,
-          contentType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
-        });
-      }
+      // Keeps the embeddings of the synthetic negatives (the not_a_footprint check) for next time.
+      await cache.flush();
+      deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
+
+      enter('evaluating');
+      judged = await judgeOnBenchmark(db, bucket, benchmark, model, () => reporter.addDone(1));
+      deps.log('trainer.benchmarked', {
+        runId,
+        photos: benchmark.length,
+        candidateTop1: judged.candidate.figures.top1,
+        active: judged.decision.comparedWith,
+        rule: judged.decision.rule,
+      });
+
+      enter('exporting');
+      await exportModel(bucket, model, prefix);
     } finally {
       model.dispose();
-      await rm(dir, { recursive: true, force: true });
     }
+    const { candidate, active, decision } = judged;
 
     const durationMs = Date.now() - started;
     await db
@@ -383,17 +341,17 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         createdAt: deps.now(),
         runId,
         backbone: { id: backboneId },
+        // Figures on the frozen benchmark (the same photos for every model), per domain.
         metrics: {
-          top1: holdout.top1,
-          top3: holdout.top3,
-          macroF1: holdout.macroF1,
-          perSpeciesRecall: holdout.perSpeciesRecall,
-          confusion: confusionForFirestore(holdout),
-          n: holdout.n,
-          trainCount: holdout.trainCount,
-          split: `groupé stratifié, ${Math.round(options.holdoutFraction * 100)} % par espèce`,
+          ...candidate.figures,
+          perSpeciesRecall: candidate.report.perSpeciesRecall,
+          confusion: confusionForFirestore(candidate.report),
+          trainCount: training.length,
+          split: `banc d’essai figé : ${Math.round(BENCHMARK.fraction * 100)} % des groupes de photos, choisis par hachage`,
           crossValidationTop1: metrics.crossValidation?.top1 ?? null,
         },
+        // Trained without these benchmark photos: later candidates are compared fairly with it.
+        benchmark: { id: BENCHMARK.id, fraction: BENCHMARK.fraction },
         thresholds: {
           identified: model.manifest.thresholds.identified,
           notFootprint: model.manifest.thresholds.notFootprint,
@@ -409,24 +367,54 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     const completion = await completeRunAndMaybePromote(db, {
       runId,
       version,
-      candidateTop1: holdout.top1,
+      decision,
       now: deps.now(),
       runFields: {
         phase: 'done',
         phaseLabel: PHASE_LABELS_FR.done,
         durationMs,
-        metrics: { top1: holdout.top1, top3: holdout.top3, macroF1: holdout.macroF1 },
+        metrics: {
+          top1: candidate.figures.top1,
+          top3: candidate.figures.top3,
+          macroF1: candidate.figures.macroF1,
+        },
+        benchmark: {
+          id: BENCHMARK.id,
+          fraction: BENCHMARK.fraction,
+          candidate: candidate.figures,
+          active,
+        },
       },
     });
     if (!completion.completed) {
       // Reaped (or cancelled) while we trained: its verdict stands; the export stays a candidate.
       return { kind: 'skipped', reason: `run became ${completion.runStatus} during training` };
     }
-    const promote = completion.promoted;
-    return { kind: 'trained', modelVersion: version, promoted: promote, top1: holdout.top1 };
+    return {
+      kind: 'trained',
+      modelVersion: version,
+      promoted: completion.promoted,
+      benchmarkTop1: candidate.figures.top1,
+    };
   } catch (err) {
     await reporter.close().catch(() => undefined);
     throw err;
+  }
+}
+
+/** Writes the model directory to `prefix` in Storage (through a temporary directory). */
+async function exportModel(bucket: Bucket, model: FootprintModel, prefix: string): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-model-'));
+  try {
+    await saveModel(model, dir);
+    for (const name of await readdir(dir)) {
+      await bucket.file(`${prefix}${name}`).save(await readFile(path.join(dir, name)), {
+        resumable: false,
+        contentType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

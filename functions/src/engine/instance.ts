@@ -1,6 +1,6 @@
-import { COLLECTIONS } from '@wildlens/shared';
+import { COLLECTIONS, storagePrefixReader } from '@wildlens/shared';
 import { setEngineStatus } from '../common/engine-status.js';
-import { defaultBucket, firestore, type Bucket } from '../firebase.js';
+import { defaultBucket, firestore } from '../firebase.js';
 import { identifyParams } from './params.js';
 import {
   ModelEngine,
@@ -10,25 +10,12 @@ import {
 } from './model-engine.js';
 import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
 
-/** Reads model files from Cloud Storage under the pointer's prefix (never outside it). */
-export function storageModelReader(bucket: Bucket, storagePrefix: string) {
-  return {
-    async readFile(relPath: string): Promise<Uint8Array> {
-      if (relPath.startsWith('/') || relPath.split('/').includes('..')) {
-        throw new Error(`model file path escapes its prefix: ${relPath}`);
-      }
-      const [data] = await bucket.file(`${storagePrefix}${relPath}`).download();
-      return data;
-    },
-  };
-}
-
 async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingModel> {
   // Loaded on first use: TensorFlow costs every other function's cold start half a second.
   const { initBackend, loadFootprintModel } = await import('@wildlens/model');
   const backend = await initBackend();
   const model = await loadFootprintModel(
-    storageModelReader(defaultBucket(), pointer.storagePrefix),
+    storagePrefixReader(defaultBucket(), pointer.storagePrefix),
   );
   setEngineStatus({
     loadedVersion: pointer.version,

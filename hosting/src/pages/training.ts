@@ -1,6 +1,7 @@
 /**
  * Training page: start a run (disabled while one is active), follow the run document live
- * (phase, progress, loss/accuracy curves), runs history, model registry with metrics,
+ * (phase, progress, loss/accuracy curves, promotion decision), runs history, model registry
+ * with benchmark figures per domain and the paired test behind each automatic promotion,
  * confusion matrix, per-species recall, promote and rollback.
  */
 import { collection, doc, limit, onSnapshot, orderBy, query } from 'firebase/firestore';
@@ -21,6 +22,38 @@ import {
   withBusy,
 } from '../ui.js';
 
+/** Figures of a model on the frozen benchmark (trainer/src/benchmark.ts). */
+interface Figures {
+  n?: number;
+  top1?: number;
+  top3?: number;
+  macroF1?: number;
+  identifiedCoverage?: number;
+  identifiedPrecision?: number;
+  falseRejectRate?: number;
+}
+
+/** The paired test of a candidate against the active model (trainer/src/promotion.ts). */
+interface PairedTest {
+  n: number;
+  candidateTop1: number;
+  activeTop1: number;
+  candidateOnly: number;
+  activeOnly: number;
+  pBetter: number;
+  pWorse: number;
+}
+
+interface Promotion {
+  promote?: boolean;
+  rule?: string;
+  reasonFr?: string;
+  alpha?: number;
+  comparedWith?: string | null;
+  test?: PairedTest | null;
+  byDomain?: Record<string, PairedTest>;
+}
+
 interface RunDoc {
   status?: 'queued' | 'running' | 'succeeded' | 'failed';
   phase?: string;
@@ -28,6 +61,7 @@ interface RunDoc {
   progress?: { done?: number; total?: number };
   curve?: { epoch: number; loss: number; accuracy: number }[];
   datasetCounts?: Record<string, number>;
+  benchmarkSize?: number;
   createdAt?: unknown;
   startedAt?: unknown;
   heartbeatAt?: unknown;
@@ -35,6 +69,7 @@ interface RunDoc {
   error?: string;
   modelVersion?: string;
   promoted?: boolean;
+  promotion?: Promotion;
 }
 
 interface ModelDoc {
@@ -42,14 +77,12 @@ interface ModelDoc {
   createdAt?: unknown;
   runId?: string;
   backbone?: { id?: string };
-  metrics?: {
-    top1?: number;
-    top3?: number;
-    macroF1?: number;
-    n?: number;
+  metrics?: Figures & {
+    byDomain?: Record<string, Figures>;
     perSpeciesRecall?: Record<string, number>;
     confusion?: { labels?: string[]; rows?: Record<string, number[]> };
   };
+  promotion?: Promotion;
   status?: 'active' | 'candidate' | 'retired';
   durationMs?: number;
 }
@@ -78,6 +111,20 @@ const MODEL_STATUSES: Record<string, string> = {
   active: 'actif',
   candidate: 'candidat',
   retired: 'retiré',
+};
+const DOMAINS: Record<string, string> = {
+  crop: 'Gros plans',
+  field: 'Photos de terrain',
+  unspecified: 'Domaine non précisé',
+};
+const RULES: Record<string, string> = {
+  'first-model': 'premier modèle',
+  'active-unloadable': 'modèle actif illisible',
+  better: 'meilleur au-delà du bruit',
+  'worse-on-domain': 'moins bon sur un domaine',
+  worse: 'moins bon au-delà du bruit',
+  tie: 'égalité dans le bruit',
+  'active-changed': 'modèle actif changé entre-temps',
 };
 /** A queued/running run without heartbeat for this long is considered stuck. */
 const STALE_MS = 15 * 60 * 1000;
@@ -113,6 +160,109 @@ function duration(run: RunDoc): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
+const domainName = (domain: string): string => DOMAINS[domain] ?? `Domaine « ${domain} »`;
+
+function formatP(p: number | undefined): string {
+  if (typeof p !== 'number' || !Number.isFinite(p)) return '—';
+  return p < 0.001 ? '< 0,001' : p.toFixed(3).replace('.', ',');
+}
+
+/** The p-value behind the decision: evidence of worse when that refused it, else of better. */
+function decisiveP(promotion: Promotion): number | undefined {
+  if (promotion.rule === 'worse') return promotion.test?.pWorse;
+  if (promotion.rule === 'worse-on-domain')
+    return Math.min(...Object.values(promotion.byDomain ?? {}).map((t) => t.pWorse));
+  return promotion.test?.pBetter;
+}
+
+/** "Promu — meilleur au-delà du bruit (p = 0,004)" */
+function promotionSummary(promotion: Promotion | undefined): string {
+  if (!promotion?.rule) return '—';
+  const p = decisiveP(promotion);
+  const test = p === undefined ? '' : ` (p ${p < 0.001 ? '' : '= '}${formatP(p)})`;
+  return `${promotion.promote ? 'Promu' : 'Non promu'} — ${RULES[promotion.rule] ?? promotion.rule}${test}`;
+}
+
+function tableOf(caption: string, head: string[], rows: HTMLElement[]): HTMLElement {
+  return h(
+    'table',
+    {},
+    h('caption', { class: 'visually-hidden' }, caption),
+    h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, ...rows),
+  );
+}
+
+/** Whole benchmark, then each domain: n, top-1, top-3, "identified" precision/coverage, false rejects. */
+function domainFiguresTable(metrics: NonNullable<ModelDoc['metrics']>): HTMLElement {
+  const row = (name: string, f: Figures, domain: string) =>
+    h(
+      'tr',
+      { 'data-domain': domain },
+      h('th', { scope: 'row' }, name),
+      h('td', { class: 'mono' }, f.n === undefined ? '—' : formatNumber(f.n)),
+      h('td', { class: 'mono' }, formatPercent(f.top1)),
+      h('td', { class: 'mono' }, formatPercent(f.top3)),
+      h('td', { class: 'mono' }, formatPercent(f.identifiedPrecision)),
+      h('td', { class: 'mono' }, formatPercent(f.identifiedCoverage)),
+      h('td', { class: 'mono' }, formatPercent(f.falseRejectRate)),
+    );
+  return tableOf(
+    'Résultats du modèle sur le banc d’essai, en tout et par domaine',
+    [
+      'Domaine',
+      'Photos',
+      'Top-1',
+      'Top-3',
+      'Précision « identifié »',
+      'Part « identifié »',
+      'Faux rejets',
+    ],
+    [
+      row('Ensemble', metrics, 'all'),
+      ...Object.entries(metrics.byDomain ?? {})
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([d, f]) => row(domainName(d), f, d)),
+    ],
+  );
+}
+
+/** The paired test, whole benchmark and per domain. */
+function promotionTestTable(promotion: Promotion): HTMLElement {
+  const row = (name: string, t: PairedTest, domain: string) =>
+    h(
+      'tr',
+      { 'data-domain': domain },
+      h('th', { scope: 'row' }, name),
+      h('td', { class: 'mono' }, formatNumber(t.n)),
+      h('td', { class: 'mono' }, formatPercent(t.candidateTop1)),
+      h('td', { class: 'mono' }, formatPercent(t.activeTop1)),
+      h('td', { class: 'mono' }, formatNumber(t.candidateOnly)),
+      h('td', { class: 'mono' }, formatNumber(t.activeOnly)),
+      h('td', { class: 'mono' }, formatP(t.pBetter)),
+      h('td', { class: 'mono' }, formatP(t.pWorse)),
+    );
+  return tableOf(
+    'Test apparié du candidat contre le modèle actif sur les mêmes photos',
+    [
+      'Domaine',
+      'Photos',
+      'Top-1 candidat',
+      'Top-1 modèle actif',
+      'Justes pour le candidat seul',
+      'Justes pour le modèle actif seul',
+      'p (meilleur)',
+      'p (moins bon)',
+    ],
+    [
+      ...(promotion.test ? [row('Ensemble', promotion.test, 'all')] : []),
+      ...Object.entries(promotion.byDomain ?? {})
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([d, t]) => row(domainName(d), t, d)),
+    ],
+  );
+}
+
 const total = (counts?: Record<string, number>): number =>
   Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
 
@@ -127,7 +277,7 @@ function renderStartButton(): void {
     ? 'Un entraînement est en cours : attendez sa fin pour en lancer un autre.'
     : stuck
       ? 'Le dernier entraînement ne donne plus signe de vie : vous pouvez en relancer un.'
-      : 'Entraîne un nouveau modèle candidat sur toutes les photos du jeu de données. Un seul entraînement à la fois.';
+      : 'Entraîne un nouveau modèle candidat sur les photos du jeu de données hors banc d’essai. Un seul entraînement à la fois.';
 }
 
 function renderFollowedRun(): void {
@@ -153,6 +303,12 @@ function renderFollowedRun(): void {
   const last = run.curve?.[run.curve.length - 1];
   byId('run-kpis').replaceChildren(
     h('li', {}, 'Images', h('strong', {}, formatNumber(total(run.datasetCounts)))),
+    h(
+      'li',
+      {},
+      'Dont banc d’essai',
+      h('strong', {}, run.benchmarkSize === undefined ? '—' : formatNumber(run.benchmarkSize)),
+    ),
     h('li', {}, 'Époque', h('strong', {}, last ? String(last.epoch) : '—')),
     h('li', {}, 'Perte', h('strong', {}, last ? last.loss.toFixed(3).replace('.', ',') : '—')),
     h('li', {}, 'Exactitude', h('strong', {}, last ? formatPercent(last.accuracy) : '—')),
@@ -162,6 +318,13 @@ function renderFollowedRun(): void {
   const error = byId('run-error');
   error.hidden = !run.error;
   error.textContent = run.error ? `Échec de l’entraînement : ${run.error}` : '';
+  const decision = byId('run-promotion');
+  decision.hidden = !run.promotion?.reasonFr;
+  decision.dataset.tone = run.promotion?.promote ? 'success' : 'info';
+  decision.dataset.rule = run.promotion?.rule ?? '';
+  decision.textContent = run.promotion?.reasonFr
+    ? `${run.promotion.promote ? 'Promu automatiquement' : 'Non promu'} : ${run.promotion.reasonFr}`
+    : '';
   const curve = run.curve ?? [];
   drawChart(byId<HTMLCanvasElement>('curve-chart'), {
     type: 'line',
@@ -271,7 +434,7 @@ function renderModels(): void {
     : 'Aucun modèle actif : promouvez un modèle pour activer les identifications.';
   rollbackButton.disabled = !active.history?.length;
   if (!models.length) {
-    rows.replaceChildren(h('tr', {}, h('td', { colspan: 8 }, 'Aucun modèle enregistré.')));
+    rows.replaceChildren(h('tr', {}, h('td', { colspan: 9 }, 'Aucun modèle enregistré.')));
     return;
   }
   rows.replaceChildren(
@@ -317,6 +480,15 @@ function renderModels(): void {
         h('td', { class: 'mono' }, formatPercent(m.top3)),
         h('td', { class: 'mono' }, formatPercent(m.macroF1)),
         h('td', { class: 'mono' }, m.n === undefined ? '—' : formatNumber(m.n)),
+        h(
+          'td',
+          {
+            class: 'promotion',
+            'data-rule': data.promotion?.rule ?? '',
+            title: data.promotion?.reasonFr ?? null,
+          },
+          promotionSummary(data.promotion),
+        ),
         h(
           'td',
           {},
@@ -394,6 +566,18 @@ function renderDetails(): void {
   const m = entry.data.metrics ?? {};
   byId('details-title').textContent =
     `Détails du modèle ${detailsVersion ?? ''} — top-1 ${formatPercent(m.top1)}, top-3 ${formatPercent(m.top3)}, F1 macro ${formatPercent(m.macroF1)}`;
+  byId('domain-figures').replaceChildren(
+    m.n === undefined
+      ? h('p', { class: 'hint' }, 'Pas de résultats sur le banc d’essai pour ce modèle.')
+      : domainFiguresTable(m),
+  );
+  const promotion = entry.data.promotion;
+  byId('promotion-reason').textContent = promotion?.reasonFr
+    ? `${promotion.promote ? 'Promu automatiquement' : 'Non promu automatiquement'} : ${promotion.reasonFr}`
+    : 'Pas de décision automatique enregistrée pour ce modèle (entraîné avant le banc d’essai figé, ou importé).';
+  byId('promotion-test').replaceChildren(
+    ...(promotion?.test ? [promotionTestTable(promotion)] : []),
+  );
   const matrix = byId('matrix');
   if (m.confusion?.labels?.length) matrix.replaceChildren(confusionTable(m.confusion));
   else

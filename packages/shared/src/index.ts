@@ -3,3 +3,4 @@ export * from './paths.js';
 export * from './concurrency.js';
 export * from './domains.js';
 export * from './image-shape.js';
+export * from './storage-reader.js';

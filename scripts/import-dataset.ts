@@ -223,6 +223,7 @@ export async function uploadAndIngest(
           contentType: contentType(image.file),
           metadata: {
             uploaderUid: 'import-dataset',
+            source: 'import',
             batchId,
             domain: image.domain,
             ...(image.group ? { sourceGroup: image.group } : {}),

@@ -1,8 +1,9 @@
 import type { EmbeddingCache } from '@wildlens/model';
+import { STORAGE_PREFIX } from '@wildlens/shared';
 import type { Bucket } from './firebase.js';
 
 /** Storage prefix of cached embeddings: embeddings/{backboneId}/{imageSha256}.bin */
-export const EMBEDDINGS_PREFIX = 'embeddings/';
+export const EMBEDDINGS_PREFIX = STORAGE_PREFIX.embeddings;
 
 type Pack = Map<string, Float32Array>;
 

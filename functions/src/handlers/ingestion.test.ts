@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseIncomingPath, safeFileName, uploadIdFor } from './ingestion.js';
+import { parseIncomingPath, provenanceOf, safeFileName, uploadIdFor } from './ingestion.js';
 
 describe('parseIncomingPath', () => {
   it('reads species, batch and file name from incoming/ paths', () => {
@@ -37,5 +37,39 @@ describe('uploadIdFor', () => {
   it('is deterministic per object name', () => {
     expect(uploadIdFor('incoming/a/b.jpg')).toBe(uploadIdFor('incoming/a/b.jpg'));
     expect(uploadIdFor('incoming/a/b.jpg')).not.toBe(uploadIdFor('incoming/a/c.jpg'));
+  });
+});
+
+describe('provenanceOf', () => {
+  const observation = {
+    source: 'observation',
+    observationId: 'obs1',
+    ownerUid: 'uid1',
+    reviewerUid: 'admin1',
+    candidateId: 'c'.repeat(32),
+  };
+
+  it('reads the source; an upload without one is an admin upload', () => {
+    expect(provenanceOf(undefined)).toEqual({ source: 'upload' });
+    expect(provenanceOf({ source: 'import' })).toEqual({ source: 'import' });
+    expect(provenanceOf({ source: '__proto__' })).toEqual({ source: 'upload' });
+    expect(provenanceOf(observation)).toEqual({
+      source: 'observation',
+      observation: {
+        observationId: 'obs1',
+        ownerUid: 'uid1',
+        reviewerUid: 'admin1',
+        candidateId: 'c'.repeat(32),
+      },
+    });
+  });
+
+  it('refuses an observation that does not say whose, which and who accepted it', () => {
+    for (const field of ['observationId', 'ownerUid', 'reviewerUid', 'candidateId']) {
+      expect(provenanceOf({ ...observation, [field]: '' })).toEqual({
+        invalid: `Provenance d’observation incomplète (${field}).`,
+      });
+    }
+    expect(provenanceOf({ ...observation, ownerUid: 'a/b' })).toHaveProperty('invalid');
   });
 });

@@ -1,13 +1,21 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { FieldValue, type Firestore } from 'firebase-admin/firestore';
+import {
+  FieldValue,
+  type DocumentSnapshot,
+  type Firestore,
+  type Transaction,
+} from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 import {
   COLLECTIONS,
+  DEFAULT_TRAINING_SOURCE,
   STORAGE_PREFIX,
   UNSPECIFIED_DOMAIN,
   findSpecies,
   parseDomain,
+  parseSource,
   trainingImagePath,
+  type TrainingSource,
 } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
@@ -93,6 +101,54 @@ export async function trainingTokenKey(db: Firestore): Promise<Buffer> {
 
 export type IngestionStatus = 'accepted' | 'duplicate' | 'conflict' | 'rejected';
 
+/** An accepted observation's upload: whose photo it is, who accepted it, under which review. */
+export interface ObservationProvenance {
+  observationId: string;
+  ownerUid: string;
+  reviewerUid: string;
+  candidateId: string;
+}
+
+/**
+ * Where an upload comes from, read from its custom metadata (set by the functions only:
+ * createUploadUrls, import-dataset, acceptReviewCandidate; clients cannot write the bucket).
+ * An observation must name its review candidate, which ingestion checks is still accepted.
+ */
+export function provenanceOf(
+  metadata: Record<string, string> | undefined,
+): { source: TrainingSource; observation?: ObservationProvenance } | { invalid: string } {
+  const source = parseSource(metadata?.source) ?? DEFAULT_TRAINING_SOURCE;
+  if (source !== 'observation') return { source };
+  const ids = {
+    observationId: metadata?.observationId ?? '',
+    ownerUid: metadata?.ownerUid ?? '',
+    reviewerUid: metadata?.reviewerUid ?? '',
+    candidateId: metadata?.candidateId ?? '',
+  };
+  const missing = Object.entries(ids).find(([, v]) => !v || v.length > 128 || v.includes('/'));
+  if (missing) return { invalid: `Provenance d’observation incomplète (${missing[0]}).` };
+  return { source, observation: ids };
+}
+
+/**
+ * An observation's photo enters the training set only while its review candidate still says
+ * « accepted under this label »: a user who deleted the observation or withdrew consent in the
+ * meantime has removed the candidate, and then nothing of the photo may be recorded.
+ */
+function stillAccepted(
+  candidate: DocumentSnapshot | undefined,
+  observation: ObservationProvenance,
+  speciesId: string,
+): boolean {
+  return (
+    candidate?.exists === true &&
+    candidate.get('status') === 'accepted' &&
+    candidate.get('label') === speciesId &&
+    candidate.get('observationId') === observation.observationId &&
+    candidate.get('ownerUid') === observation.ownerUid
+  );
+}
+
 export interface IngestionOutcome {
   status: IngestionStatus | 'skipped';
   uploadId?: string;
@@ -156,43 +212,98 @@ export async function ingestUpload(
     return { status: previous.get('status') as IngestionStatus, uploadId };
   }
 
+  const provenance = provenanceOf(object.metadata);
+  const observation = 'observation' in provenance ? provenance.observation : undefined;
+  const source = 'source' in provenance ? provenance.source : DEFAULT_TRAINING_SOURCE;
   const base = {
     objectName: object.name,
     fileName: safeFileName(parsed?.fileName ?? object.name),
     speciesId: parsed?.speciesId ?? null,
     batchId: parsed?.batchId ?? null,
     uploaderUid: object.metadata?.uploaderUid ?? null,
+    source,
+    // Keyed by the owner, so erasing the observation or the account finds this record.
+    ...(observation
+      ? {
+          observationId: observation.observationId,
+          ownerUid: observation.ownerUid,
+          candidateId: observation.candidateId,
+        }
+      : {}),
   };
   const sourceGroup = object.metadata?.sourceGroup?.slice(0, 200);
   // Kind of photo (crop / field / a dataset's name), kept so metrics can be split per domain.
   const domain = parseDomain(object.metadata?.domain) ?? UNSPECIFIED_DOMAIN;
+  const candidateRef = observation
+    ? deps.db.collection(COLLECTIONS.reviewCandidates).doc(observation.candidateId)
+    : undefined;
+
+  /** The observation left the review (deleted, consent withdrawn): nothing of it is kept. */
+  const withdrawn = async (): Promise<IngestionOutcome> => {
+    await deleteQuietly(deps.bucket, object.name);
+    logger.info('ingestion.withdrawn', { uploadId, objectName: object.name });
+    return { status: 'skipped', uploadId, reason: 'observation-withdrawn' };
+  };
+  if (observation && parsed) {
+    if (!stillAccepted(await candidateRef?.get(), observation, parsed.speciesId)) {
+      return withdrawn();
+    }
+  }
+
+  /** What an accepted observation's review learns of its ingestion, in the same transaction. */
+  const noteOnCandidate = (
+    tx: Transaction,
+    outcome: { status: IngestionStatus; trainingImageId?: string; reason?: string },
+  ): void => {
+    if (!candidateRef) return;
+    tx.update(candidateRef, {
+      ingestion: { ...outcome, uploadId, at: deps.now() },
+    });
+  };
 
   const reject = async (reason: string, code: string): Promise<IngestionOutcome> => {
-    const rejectedPath = `${STORAGE_PREFIX.rejected}${uploadId}/${base.fileName}`;
-    // Keep the original bytes for the admin page; stored as opaque data so it is never
-    // rendered or executed from the bucket.
-    await deps.bucket
-      .file(object.name)
-      .copy(deps.bucket.file(rejectedPath), {
-        contentType: 'application/octet-stream',
-        metadata: { contentDisposition: 'attachment' },
-      })
-      .catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-    await uploadRef.set({
+    // Keep the original bytes for the admin page, stored as opaque data so it is never
+    // rendered or executed from the bucket; but never a copy of a user's photo, which must
+    // stay where erasure finds it.
+    const rejectedPath = observation
+      ? null
+      : `${STORAGE_PREFIX.rejected}${uploadId}/${base.fileName}`;
+    if (rejectedPath) {
+      await deps.bucket
+        .file(object.name)
+        .copy(deps.bucket.file(rejectedPath), {
+          contentType: 'application/octet-stream',
+          metadata: { contentDisposition: 'attachment' },
+        })
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+    }
+    const record = {
       ...base,
       status: 'rejected',
       reason,
       reasonCode: code,
       rejectedPath,
       processedAt: deps.now(),
-    });
+    };
+    if (observation && candidateRef && parsed) {
+      const recorded = await runContendedTransaction(deps.db, async (tx) => {
+        if (!stillAccepted(await tx.get(candidateRef), observation, parsed.speciesId)) return false;
+        tx.set(uploadRef, record);
+        noteOnCandidate(tx, { status: 'rejected', reason });
+        return true;
+      });
+      if (!recorded) return withdrawn();
+    } else {
+      await uploadRef.set(record);
+    }
     await deleteQuietly(deps.bucket, object.name);
     logger.warn('ingestion.rejected', { uploadId, objectName: object.name, code, reason });
     return { status: 'rejected', uploadId, reason };
   };
 
+  if ('invalid' in provenance) return reject(provenance.invalid, 'invalid_provenance');
   if (!parsed) {
     // Anything else dropped under incoming/ still ends with a record and leaves incoming/.
     return reject(
@@ -252,13 +363,24 @@ export async function ingestUpload(
   // it under contention the second read, or the client's retry that names the aborted
   // transaction, ran on a closed transaction ("Transaction is invalid or closed", not
   // retried). runContendedTransaction starts every attempt afresh, with jittered backoff.
-  const { status: outcome, imagePath } = await runContendedTransaction(deps.db, async (tx) => {
-    const [uploadSnap, imageSnap] = await tx.getAll(uploadRef, imageRef);
+  const transaction = await runContendedTransaction(deps.db, async (tx) => {
+    const [uploadSnap, imageSnap, candidateSnap] = await tx.getAll(
+      uploadRef,
+      imageRef,
+      ...(candidateRef ? [candidateRef] : []),
+    );
     const pointedAt = (imageSnap?.get('storagePath') as string | undefined) ?? storagePath;
     if (uploadSnap?.exists) {
       return { status: uploadSnap.get('status') as IngestionStatus, imagePath: pointedAt };
     }
     if (!uploadSnap || !imageSnap) throw new Error('getAll returned fewer documents than asked');
+    if (observation && !stillAccepted(candidateSnap, observation, species.id)) {
+      return {
+        status: 'withdrawn' as const,
+        imagePath: pointedAt,
+        imageRecorded: imageSnap.exists,
+      };
+    }
     if (!imageSnap.exists && imageUrl === undefined) {
       // Deleted since our first read, so we did not write its object: write it now (the same
       // bytes at the same path, so a retried attempt rewrites it harmlessly).
@@ -285,6 +407,16 @@ export async function ingestUpload(
         // Source photo group (e.g. a dataset manifest's group), kept for grouped evaluation splits.
         ...(sourceGroup ? { group: sourceGroup } : {}),
         domain,
+        source,
+        // Provenance of a hiker's photo: erasing the observation or the account finds it here.
+        ...(observation
+          ? {
+              observationId: observation.observationId,
+              ownerUid: observation.ownerUid,
+              reviewerUid: observation.reviewerUid,
+              candidateId: observation.candidateId,
+            }
+          : {}),
         createdAt: now,
       });
     } else if (imageSnap.get('speciesId') === species.id) {
@@ -308,9 +440,18 @@ export async function ingestUpload(
         : {}),
       processedAt: now,
     });
+    noteOnCandidate(tx, { status, trainingImageId: hash });
     return { status, imagePath: imageSnap.exists ? pointedAt : storagePath };
   });
 
+  if (transaction.status === 'withdrawn') {
+    // Our training object, unless a record of another upload points at it.
+    if (imageUrl !== undefined && !('imageRecorded' in transaction && transaction.imageRecorded)) {
+      await deleteQuietly(deps.bucket, storagePath);
+    }
+    return withdrawn();
+  }
+  const { status: outcome, imagePath } = transaction;
   if (imageUrl !== undefined && imagePath !== storagePath) {
     // We wrote training/{our label}/… but the photo is recorded under another label (the same
     // photo uploaded under several labels at once): our object would be an orphan.

@@ -1,4 +1,5 @@
 import { FieldPath, FieldValue, type Firestore, type Timestamp } from 'firebase-admin/firestore';
+import { COLLECTIONS } from '@wildlens/shared';
 import type { Caller } from '../common/caller.js';
 import { fail } from '../common/errors.js';
 import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
@@ -47,7 +48,7 @@ export async function consumeIdentifyQuota(
   now: Date,
   limits: RateLimits,
 ): Promise<void> {
-  const tickets = db.collection('rateLimits').doc(uid).collection('tickets');
+  const tickets = db.collection(COLLECTIONS.rateLimits).doc(uid).collection('tickets');
   const ticket = tickets.doc();
   const minute = Math.floor(now.getTime() / 60_000);
   const day = now.toISOString().slice(0, 10);

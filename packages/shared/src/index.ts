@@ -4,3 +4,4 @@ export * from './concurrency.js';
 export * from './domains.js';
 export * from './image-shape.js';
 export * from './storage-reader.js';
+export * from './sources.js';

@@ -13,6 +13,8 @@ export const STORAGE_PREFIX = {
   models: 'models/',
   /** Users' photos: users/{uid}/observations/{observationId}/{photo,thumb}.jpg */
   users: 'users/',
+  /** The trainer's embedding cache: embeddings/{backboneId}/{sha256 of the training JPEG}.bin */
+  embeddings: 'embeddings/',
 } as const;
 
 export const COLLECTIONS = {
@@ -24,6 +26,10 @@ export const COLLECTIONS = {
   trainingRuns: 'trainingRuns',
   models: 'models',
   config: 'config',
+  /** Observations shared for training, waiting for (or past) an admin's review. */
+  reviewCandidates: 'reviewCandidates',
+  /** Per-user identification quota tickets: rateLimits/{uid}/tickets/{id}. */
+  rateLimits: 'rateLimits',
 } as const;
 
 export function trainingImagePath(speciesId: string, sha256: string): string {
@@ -36,4 +42,12 @@ export function observationPhotoPaths(
 ): { photo: string; thumbnail: string } {
   const base = `${STORAGE_PREFIX.users}${uid}/observations/${observationId}`;
   return { photo: `${base}/photo.jpg`, thumbnail: `${base}/thumb.jpg` };
+}
+
+/**
+ * Where an accepted observation enters the training set: an upload under incoming/ like an
+ * admin's, in the `observations` batch of its label, named by its review candidate.
+ */
+export function observationIncomingPath(speciesId: string, candidateId: string): string {
+  return `${STORAGE_PREFIX.incoming}${speciesId}/observations/${candidateId}.jpg`;
 }

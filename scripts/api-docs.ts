@@ -33,6 +33,7 @@ export const APP_CALLABLES = [
   'getObservation',
   'deleteObservation',
   'setObservationFeedback',
+  'setObservationShare',
   'listSpecies',
   'getSpecies',
 ];
@@ -43,6 +44,9 @@ export const ADMIN_CALLABLES = [
   'startTrainingRun',
   'promoteModel',
   'rollbackModel',
+  'getTrainingBacklog',
+  'acceptReviewCandidate',
+  'rejectReviewCandidate',
 ];
 
 const number = (n: number) => (Math.abs(n) >= 1e15 ? '2⁵³' : n.toLocaleString('fr-FR'));

@@ -75,7 +75,12 @@ export const config = {
   anonymousRetentionDays: defineInt('WILDLENS_ANONYMOUS_RETENTION_DAYS', {
     default: 30,
     description:
-      'Jours de conservation des observations (et photos) des comptes anonymes avant effacement.',
+      'Jours de conservation des observations des comptes anonymes (photos, candidats et copies d’entraînement compris) avant effacement.',
+  }),
+  autoRetrainMinNew: defineInt('WILDLENS_AUTO_RETRAIN_MIN_NEW', {
+    default: 0,
+    description:
+      'Réentraînement planifié : nombre de nouvelles images depuis le modèle actif qui déclenche un entraînement (0 : désactivé).',
   }),
 } as const;
 

@@ -7,6 +7,7 @@ export {
   getObservation,
   deleteObservation,
   setObservationFeedback,
+  setObservationShare,
   purgeAnonymousObservations,
 } from './triggers/observations.js';
 export { identifyFootprint, identify } from './triggers/identify.js';
@@ -18,4 +19,9 @@ export {
   promoteModel,
   rollbackModel,
   reapStaleTrainingRuns,
+  getTrainingBacklog,
+  acceptReviewCandidate,
+  rejectReviewCandidate,
+  autoRetrainModel,
 } from './triggers/admin.js';
+export { eraseDeletedAccount } from './triggers/accounts.js';

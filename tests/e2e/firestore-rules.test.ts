@@ -20,6 +20,7 @@ import {
   query,
   setDoc,
   updateDoc,
+  where,
 } from 'firebase/firestore';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
@@ -46,6 +47,7 @@ const CASES: Case[] = [
   { path: 'uploads/rules-upload', read: ['admin'], write: [] },
   { path: 'trainingRuns/rules-run', read: ['admin'], write: [] },
   { path: 'models/rules-version', read: ['admin'], write: [] },
+  { path: 'reviewCandidates/rules-candidate', read: ['admin'], write: [] },
   { path: `rateLimits/${OWNER}`, read: [], write: [] },
   { path: 'somethingElse/x', read: [], write: [] },
 ];
@@ -117,6 +119,33 @@ describe('queries', () => {
     await assertFails(list('otherUser'));
     await assertFails(list('anonymous'));
     await assertFails(list('admin'));
+  });
+
+  it('the owner reads their consent; nobody writes it but the functions', async () => {
+    const path = `users/${OWNER}/observations/obs-consent`;
+    await env.withSecurityRulesDisabled(async (ctx) => {
+      await setDoc(doc(ctx.firestore(), path), { shareForTraining: true, shareForTrainingAt: 1 });
+    });
+    const consent = await assertSucceeds(getDoc(doc(contextFor('owner').firestore(), path)));
+    if (consent.get('shareForTraining') !== true) throw new Error('consent not readable');
+    await assertFails(getDoc(doc(contextFor('admin').firestore(), path)));
+    await assertFails(getDoc(doc(contextFor('otherUser').firestore(), path)));
+    await assertFails(
+      updateDoc(doc(contextFor('owner').firestore(), path), { shareForTraining: false }),
+    );
+  });
+
+  it('review candidates are listed by admins only, never by the observation’s owner', async () => {
+    const candidates = (actor: Actor) =>
+      getDocs(
+        query(
+          collection(contextFor(actor).firestore(), 'reviewCandidates'),
+          where('ownerUid', '==', OWNER),
+        ),
+      );
+    await assertSucceeds(candidates('admin'));
+    await assertFails(candidates('owner'));
+    await assertFails(candidates('anonymous'));
   });
 
   it('only admins can list training data', async () => {

@@ -24,11 +24,13 @@ const VALID: Record<string, Record<string, unknown> | null> = {
     photo,
     location: { lat: 45.2, lng: 5.7, accuracyM: 12 },
     takenAt: '2026-04-30T08:00:00Z',
+    shareForTraining: true,
   },
   listObservations: { pageSize: 20, cursor: null },
   getObservation: { observationId: 'c2v8Qd0mWm1nYkTqfH3R' },
   deleteObservation: { observationId: 'c2v8Qd0mWm1nYkTqfH3R' },
   setObservationFeedback: { observationId: 'c2v8Qd0mWm1nYkTqfH3R', correctedSpeciesId: 'loup' },
+  setObservationShare: { observationId: 'c2v8Qd0mWm1nYkTqfH3R', shareForTraining: true },
   listSpecies: null,
   getSpecies: { speciesId: 'renard' },
   createUploadUrls: {
@@ -40,6 +42,9 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   startTrainingRun: {},
   promoteModel: { version: '20260501T080000' },
   rollbackModel: {},
+  acceptReviewCandidate: { candidateId: 'a'.repeat(32), speciesId: 'loup' },
+  rejectReviewCandidate: { candidateId: 'a'.repeat(32), reason: 'Photo floue.' },
+  getTrainingBacklog: null,
 };
 
 /** Firestore reserves `__x__` ids and forbids `.`, `..` and `/` in them. */

@@ -59,6 +59,11 @@ export const trainingImageIdSchema = z
   .regex(/^[0-9a-f]{64}$/, fr('Identifiant d’image invalide.'))
   .describe('SHA-256 (64 hexadécimaux) de l’image d’entraînement');
 
+export const candidateIdSchema = z
+  .string(fr('Identifiant de candidat invalide.'))
+  .regex(/^[0-9a-f]{32}$/, fr('Identifiant de candidat invalide.'))
+  .describe('identifiant du candidat à vérifier (32 hexadécimaux)');
+
 export const modelVersionSchema = z
   .string(fr('Version de modèle invalide.'))
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, fr('Version de modèle invalide.'))
@@ -197,19 +202,29 @@ export function photoBase64Schema(maxBytes: number) {
     );
 }
 
+/** The user's consent to let the photo help train the model (never assumed). */
+export const shareForTrainingSchema = z.boolean(fr('shareForTraining doit valoir true ou false.'));
+
 /** Fields shared by both transports: the same rules whatever carries them. */
 function identifyFields(now: () => Date) {
   return {
     location: locationSchema.nullish(),
     takenAt: takenAtSchema(now).nullish(),
+    shareForTraining: shareForTrainingSchema
+      .optional()
+      .describe(
+        'consentement : la photo peut servir à entraîner le modèle après vérification (false par défaut)',
+      ),
   };
 }
 
-/** identifyFootprint callable: `{ photo, location?, takenAt? }`. */
+/** identifyFootprint callable: `{ photo, location?, takenAt?, shareForTraining? }`. */
 export function identifyFootprintRequest(limits: { maxBytes: number }, now: () => Date) {
   return z.strictObject(
     { photo: photoBase64Schema(limits.maxBytes), ...identifyFields(now) },
-    objectFr('Requête invalide : un objet { photo, location?, takenAt? } est attendu.'),
+    objectFr(
+      'Requête invalide : un objet { photo, location?, takenAt?, shareForTraining? } est attendu.',
+    ),
   );
 }
 
@@ -228,6 +243,7 @@ export type IdentifyInput = {
   photo: Buffer;
   location: ObservationLocation | null;
   takenAt: Date | null;
+  shareForTraining: boolean;
 };
 
 /** Text fields of the multipart form (numbers as decimal strings). */
@@ -277,6 +293,16 @@ export const observationFeedbackRequest = z.strictObject(
       .describe('espèce juste selon l’utilisateur, null pour retirer la correction'),
   },
   objectFr('Requête invalide : un objet { observationId, correctedSpeciesId } est attendu.'),
+);
+
+export const observationShareRequest = z.strictObject(
+  {
+    observationId: observationIdSchema,
+    shareForTraining: shareForTrainingSchema.describe(
+      'true : consentement donné (l’observation rejoint la file de vérification) ; false : retiré (candidat et copie d’entraînement effacés)',
+    ),
+  },
+  objectFr('Requête invalide : un objet { observationId, shareForTraining } est attendu.'),
 );
 
 export const speciesRequest = z.strictObject(
@@ -336,6 +362,34 @@ export const startTrainingRunRequest = z
     objectFr('Requête invalide : un objet vide est attendu.'),
   )
   .nullish();
+
+export const acceptReviewCandidateRequest = z.strictObject(
+  {
+    candidateId: candidateIdSchema,
+    speciesId: knownSpeciesIdSchema.describe(
+      'espèce retenue par l’administrateur (l’étiquette de la photo d’entraînement)',
+    ),
+  },
+  objectFr('Requête invalide : un objet { candidateId, speciesId } est attendu.'),
+);
+
+export const MAX_REVIEW_REASON_LENGTH = 200;
+
+export const rejectReviewCandidateRequest = z.strictObject(
+  {
+    candidateId: candidateIdSchema,
+    reason: z
+      .string(fr('Indiquez la raison du refus.'))
+      .trim()
+      .min(1, fr('Indiquez la raison du refus.'))
+      .max(
+        MAX_REVIEW_REASON_LENGTH,
+        fr(`La raison du refus tient en ${MAX_REVIEW_REASON_LENGTH} caractères au plus.`),
+      )
+      .describe('raison du refus, en français (montrée dans la file de vérification)'),
+  },
+  objectFr('Requête invalide : un objet { candidateId, reason } est attendu.'),
+);
 
 export const promoteModelRequest = z.strictObject(
   { version: modelVersionSchema },
@@ -405,6 +459,7 @@ export function callableInputs(
     getObservation: observationRequest,
     deleteObservation: observationRequest,
     setObservationFeedback: observationFeedbackRequest,
+    setObservationShare: observationShareRequest,
     listSpecies: noParameters,
     getSpecies: speciesRequest,
     createUploadUrls: createUploadUrlsRequest,
@@ -413,5 +468,8 @@ export function callableInputs(
     startTrainingRun: startTrainingRunRequest,
     promoteModel: promoteModelRequest,
     rollbackModel: noParameters,
+    acceptReviewCandidate: acceptReviewCandidateRequest,
+    rejectReviewCandidate: rejectReviewCandidateRequest,
+    getTrainingBacklog: noParameters,
   };
 }

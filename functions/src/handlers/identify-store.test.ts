@@ -5,10 +5,10 @@ import type { Bucket } from '../firebase.js';
 import type { ServingModel } from '../engine/model-engine.js';
 import { identifyFootprint, type IdentifyDeps } from './identify.js';
 
-/** In-memory stand-ins for the bucket and the observation document (no Firebase needed). */
+/** In-memory stand-ins for the bucket and the documents (no Firebase needed). */
 function fakes(createFails: boolean) {
   const objects = new Map<string, Buffer>();
-  const records: Record<string, unknown>[] = [];
+  const documents = new Map<string, Record<string, unknown>>();
   const bucket = {
     name: 'demo.appspot.com',
     file: (name: string) => ({
@@ -18,14 +18,28 @@ function fakes(createFails: boolean) {
       },
     }),
   };
-  const ref = {
-    id: 'obs123',
-    create: async (data: Record<string, unknown>) => {
-      if (createFails) throw new Error('firestore unavailable');
-      records.push(data);
+  type Ref = { id: string; path: string; collection(name: string): { doc(id?: string): Ref } };
+  const docRef = (path: string): Ref => ({
+    id: path.split('/').pop() as string,
+    path,
+    collection: (name) => ({ doc: (id = 'obs123') => docRef(`${path}/${name}/${id}`) }),
+  });
+  const db = {
+    collection: (name: string) => ({ doc: (id = 'obs123') => docRef(`${name}/${id}`) }),
+    batch: () => {
+      const writes: [string, Record<string, unknown>][] = [];
+      const batch = {
+        create: (ref: Ref, data: Record<string, unknown>) => (writes.push([ref.path, data]), batch),
+        commit: async () => {
+          if (createFails) throw new Error('firestore unavailable');
+          for (const [path, data] of writes) documents.set(path, data);
+        },
+      };
+      return batch;
     },
   };
-  const db = { collection: () => ({ doc: () => ({ collection: () => ({ doc: () => ref }) }) }) };
+  const recordsUnder = (prefix: string) =>
+    [...documents].filter(([path]) => path.startsWith(prefix)).map(([, data]) => data);
   const model: ServingModel = {
     version: 'v-test',
     predict: async () => ({
@@ -50,7 +64,12 @@ function fakes(createFails: boolean) {
     species: async (id) => ({ speciesId: id, nameFr: 'Renard roux' }) as never,
     storageOrigin: 'http://127.0.0.1:9199',
   };
-  return { deps, objects, records };
+  return {
+    deps,
+    objects,
+    records: () => recordsUnder('users/'),
+    candidates: () => recordsUnder('reviewCandidates/'),
+  };
 }
 
 const photo = () =>
@@ -71,7 +90,7 @@ describe('identifyFootprint storage consistency', () => {
     const { deps, objects, records } = fakes(false);
     const res = await identifyFootprint(
       { uid: 'uid1', anonymous: false },
-      { photo: await photo(), location: null, takenAt: null },
+      { photo: await photo(), location: null, takenAt: null, shareForTraining: false },
       deps,
     );
     expect([...objects.keys()].sort()).toEqual([
@@ -99,13 +118,55 @@ describe('identifyFootprint storage consistency', () => {
       /^http:\/\/127\.0\.0\.1:9199\/v0\/b\/demo\.appspot\.com\/o\/users%2Fuid1%2Fobservations%2Fobs123%2Fphoto\.jpg\?alt=media&token=[0-9a-f-]{36}$/,
     );
     expect(res.hint).toMatch(/^Identification incertaine/);
-    expect(records[0]).toMatchObject({
+    expect(records()[0]).toMatchObject({
       speciesId: 'renard',
       speciesNameFr: 'Renard roux',
       photoPath: 'users/uid1/observations/obs123/photo.jpg',
       thumbnailPath: 'users/uid1/observations/obs123/thumb.jpg',
       feedback: null,
     });
+  });
+
+  it('records the consent; a shared observation joins the review queue in the same write', async () => {
+    const unshared = fakes(false);
+    const res = await identifyFootprint(
+      { uid: 'uid1', anonymous: false },
+      { photo: await photo(), location: null, takenAt: null, shareForTraining: false },
+      unshared.deps,
+    );
+    expect(res.shareForTraining).toBe(false);
+    expect(unshared.records()[0]).toMatchObject({
+      shareForTraining: false,
+      shareForTrainingAt: null,
+    });
+    expect(unshared.candidates()).toEqual([]);
+
+    const shared = fakes(false);
+    await identifyFootprint(
+      { uid: 'uid1', anonymous: false },
+      { photo: await photo(), location: null, takenAt: null, shareForTraining: true },
+      shared.deps,
+    );
+    expect(shared.records()[0]).toMatchObject({ shareForTraining: true });
+    expect(shared.candidates()).toEqual([
+      expect.objectContaining({
+        ownerUid: 'uid1',
+        observationId: 'obs123',
+        status: 'pending',
+        photoPath: 'users/uid1/observations/obs123/photo.jpg',
+        top: [
+          { speciesId: 'renard', probability: 0.4123 },
+          { speciesId: 'loup', probability: 0.3 },
+          { speciesId: 'chien', probability: 0.2 },
+        ],
+        verdict: 'uncertain',
+        predictedSpeciesId: 'renard',
+        correctedSpeciesId: null,
+        proposedSpeciesId: 'renard',
+        disagreement: false,
+        modelVersion: 'v-test',
+      }),
+    ]);
   });
 
   it('applies the client rules to EXIF values: a 1901 camera date is not stored', async () => {
@@ -119,11 +180,11 @@ describe('identifyFootprint storage consistency', () => {
       .toBuffer();
     const res = await identifyFootprint(
       { uid: 'anon1', anonymous: true },
-      { photo: oldClock, location: null, takenAt: null },
+      { photo: oldClock, location: null, takenAt: null, shareForTraining: false },
       deps,
     );
     expect(res.takenAt).toBeNull();
-    expect(records[0]).toMatchObject({ takenAt: null, anonymous: true });
+    expect(records()[0]).toMatchObject({ takenAt: null, anonymous: true });
   });
 
   it('deletes both objects again when the record cannot be written', async () => {
@@ -131,11 +192,11 @@ describe('identifyFootprint storage consistency', () => {
     await expect(
       identifyFootprint(
         { uid: 'uid1', anonymous: false },
-        { photo: await photo(), location: null, takenAt: null },
+        { photo: await photo(), location: null, takenAt: null, shareForTraining: false },
         deps,
       ),
     ).rejects.toThrow('firestore unavailable');
     expect(objects.size).toBe(0);
-    expect(records).toHaveLength(0);
+    expect(records()).toHaveLength(0);
   });
 });

@@ -18,6 +18,7 @@ import {
 import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
 import { toSheet, type SpeciesSheet } from './species.js';
+import { candidateFromObservation, candidateRef } from './review.js';
 import { downloadUrl, storageApiOrigin } from '../common/download-url.js';
 import {
   DeadlineExceededError,
@@ -64,6 +65,7 @@ export interface IdentifyResponse {
   locationSource: 'client' | 'exif' | null;
   takenAt: string | null;
   model: { version: string };
+  shareForTraining: boolean;
 }
 
 export const THUMBNAIL_SIDE = 256;
@@ -78,6 +80,7 @@ export function parseIdentifyRequest(data: unknown, now: Date, maxBytes: number)
     photo: request.photo,
     location: request.location ?? null,
     takenAt: request.takenAt ?? null,
+    shareForTraining: request.shareForTraining ?? false,
   };
 }
 
@@ -281,7 +284,7 @@ export async function identifyFootprint(
       save(paths.photo, photo.data),
       save(paths.thumbnail, thumbnail),
     ]);
-    const created = ref.create({
+    const record = {
       verdict: result.verdict,
       speciesId: footprint ? bestId : null,
       speciesNameFr: species?.nameFr ?? null,
@@ -303,14 +306,24 @@ export async function identifyFootprint(
       feedback: null,
       // Anonymous accounts' observations are erased after a retention period (purge job).
       anonymous: caller.anonymous,
-    });
+      // The user's consent to training use (never assumed), and when it was given.
+      shareForTraining: input.shareForTraining,
+      shareForTrainingAt: input.shareForTraining ? FieldValue.serverTimestamp() : null,
+    };
+    // A shared observation joins the review queue in the same write: never one without the other.
+    const review = input.shareForTraining ? candidateRef(deps.db, uid, ref.id) : undefined;
+    const batch = deps.db.batch().create(ref, record);
+    if (review) batch.create(review, candidateFromObservation(uid, ref.id, record));
+    const created = batch.commit();
     try {
       await withDeadline(created, FIRESTORE_DEADLINE_MS, 'observation write');
     } catch (err) {
       // The write may still land once Firestore answers again: queue its undo, so a late
       // record never points at the photos deleted below.
       if (err instanceof DeadlineExceededError) {
-        void created.then(() => ref.delete()).catch(() => undefined);
+        void created
+          .then(() => Promise.all([ref.delete(), review?.delete()]))
+          .catch(() => undefined);
       }
       throw err;
     }
@@ -343,5 +356,6 @@ export async function identifyFootprint(
     locationSource,
     takenAt: takenAt?.toISOString() ?? null,
     model: { version: model.version },
+    shareForTraining: input.shareForTraining,
   };
 }

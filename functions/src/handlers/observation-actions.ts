@@ -1,9 +1,17 @@
 import { Timestamp, type DocumentReference, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS, observationPhotoPaths } from '@wildlens/shared';
+import { COLLECTIONS } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { fail } from '../common/errors.js';
-import { observationFeedbackRequest, observationRequest, parseInput } from '../api/schemas.js';
+import { runContendedTransaction } from '../common/transactions.js';
+import {
+  observationFeedbackRequest,
+  observationRequest,
+  observationShareRequest,
+  parseInput,
+} from '../api/schemas.js';
+import { eraseContribution, eraseObservation } from './erasure.js';
+import { candidateFromObservation, candidateRef, correctionFields } from './review.js';
 
 export interface ObservationActionDeps {
   db: Firestore;
@@ -27,6 +35,9 @@ export interface ObservationDetail {
   createdAt: string;
   model: { version: string } | null;
   feedback: { correctedSpeciesId: string; at: string } | null;
+  /** The user's consent to training use, and when it was last given or withdrawn. */
+  shareForTraining: boolean;
+  shareForTrainingAt: string | null;
 }
 
 function parseId(data: unknown): string {
@@ -66,6 +77,8 @@ export function toDetail(id: string, d: FirebaseFirestore.DocumentData): Observa
     feedback: feedback?.correctedSpeciesId
       ? { correctedSpeciesId: feedback.correctedSpeciesId, at: iso(feedback.at) ?? '' }
       : null,
+    shareForTraining: d.shareForTraining === true,
+    shareForTrainingAt: iso(d.shareForTrainingAt),
   };
 }
 
@@ -79,40 +92,10 @@ export async function getObservation(
   return toDetail(id, snap.data() ?? {});
 }
 
-function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 404;
-}
-
 /**
- * Deletes an observation's photo and thumbnail, then its record. Objects go first: if their
- * deletion fails the record remains and the deletion can be retried, so no photo is ever
- * left behind unlisted. Only objects under the owner's own prefix are touched.
+ * Deletes one of the caller's observations: its review candidate and training copy, the photo
+ * and thumbnail, then the record.
  */
-async function eraseObservation(
-  snap: FirebaseFirestore.DocumentSnapshot,
-  uid: string,
-  bucket: Bucket,
-): Promise<void> {
-  const fallback = observationPhotoPaths(uid, snap.id);
-  const prefix = `users/${uid}/`;
-  const paths = [
-    (snap.get('photoPath') as string | undefined) ?? fallback.photo,
-    (snap.get('thumbnailPath') as string | undefined) ?? fallback.thumbnail,
-  ].filter((p) => p.startsWith(prefix));
-  await Promise.all(
-    paths.map((p) =>
-      bucket
-        .file(p)
-        .delete()
-        .catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        }),
-    ),
-  );
-  await snap.ref.delete();
-}
-
-/** Deletes one of the caller's observations: photo, thumbnail, then the record. */
 export async function deleteObservation(
   uid: string,
   data: unknown,
@@ -120,14 +103,14 @@ export async function deleteObservation(
 ): Promise<{ observationId: string; deleted: true }> {
   const id = parseId(data);
   const snap = await existing(observationRef(deps.db, uid, id));
-  await eraseObservation(snap, uid, deps.bucket);
-  logger.info('observation.deleted', { uid, observationId: id });
+  const { trainingImages } = await eraseObservation(snap, uid, deps);
+  logger.info('observation.deleted', { uid, observationId: id, trainingImages });
   return { observationId: id, deleted: true };
 }
 
 /**
- * Retention of anonymous accounts' data: their observations (records and photos) older than
- * `retentionDays` are erased. Anyone can mint an anonymous account, so what they store must not
+ * Retention of anonymous accounts' data: their observations older than `retentionDays` are
+ * erased with everything derived from them (photos, review candidates, training copies). Anyone can mint an anonymous account, so what they store must not
  * accumulate forever. Runs in pages; what a run does not reach, the next one does.
  */
 export async function purgeAnonymousObservations(
@@ -146,7 +129,7 @@ export async function purgeAnonymousObservations(
     if (page.empty) break;
     for (const snap of page.docs) {
       // users/{uid}/observations/{id}: the owner is the grandparent document.
-      await eraseObservation(snap, snap.ref.parent.parent?.id ?? '', deps.bucket);
+      await eraseObservation(snap, snap.ref.parent.parent?.id ?? '', deps);
       erased++;
     }
   }
@@ -155,9 +138,10 @@ export async function purgeAnonymousObservations(
 }
 
 /**
- * Records the species the user says is right (null clears it): input for future training.
- * Racing a deletion of the same observation answers `not-found`, never `internal`: the update
- * is conditional on the document existing, and the reply is built from what was written.
+ * Records the species the user says is right (null clears it): shown to the reviewer of a
+ * shared observation as its proposed label. Racing a deletion of the same observation answers
+ * `not-found`, never `internal`: the transaction reads the record first, and the reply is
+ * built from what was written.
  */
 export async function setObservationFeedback(
   uid: string,
@@ -166,18 +150,56 @@ export async function setObservationFeedback(
 ): Promise<ObservationDetail> {
   const { observationId: id, correctedSpeciesId } = parseInput(observationFeedbackRequest, data);
   const ref = observationRef(deps.db, uid, id);
+  const candidate = candidateRef(deps.db, uid, id);
   const feedback =
     correctedSpeciesId === null ? null : { correctedSpeciesId, at: Timestamp.fromDate(deps.now()) };
-  try {
-    // update() fails with NOT_FOUND (gRPC 5) when the document is gone, atomically.
-    await ref.update({ feedback });
-  } catch (err) {
-    if ((err as { code?: unknown } | null)?.code === 5)
-      fail('not-found', 'Observation introuvable.');
-    throw err;
-  }
-  const snap = await ref.get();
-  if (!snap.exists) fail('not-found', 'Observation introuvable.');
+  const written = await runContendedTransaction(deps.db, async (tx) => {
+    const [snap, review] = await tx.getAll(ref, candidate);
+    if (!snap?.exists) fail('not-found', 'Observation introuvable.');
+    tx.update(ref, { feedback });
+    // A pending review shows the latest correction; a decided one keeps what was decided on.
+    if (review?.exists && review.get('status') === 'pending') {
+      const top = snap.get('top') as { speciesId: string }[] | undefined;
+      tx.update(candidate, correctionFields(top?.[0]?.speciesId ?? null, correctedSpeciesId));
+    }
+    return { ...snap.data(), feedback };
+  });
   logger.info('observation.feedback', { uid, observationId: id, correctedSpeciesId });
-  return toDetail(id, snap.data() ?? {});
+  return toDetail(id, written);
+}
+
+/**
+ * Gives or withdraws the user's consent to training use. Given: the observation joins the
+ * review queue (once: giving it again changes nothing). Withdrawn: its candidate, the copy
+ * sent to ingestion and its training image are erased before the record says so, so a failed
+ * withdrawal can be repeated and never leaves a withdrawn photo in the training set.
+ */
+export async function setObservationShare(
+  uid: string,
+  data: unknown,
+  deps: ObservationActionDeps,
+): Promise<ObservationDetail> {
+  const { observationId: id, shareForTraining } = parseInput(observationShareRequest, data);
+  const ref = observationRef(deps.db, uid, id);
+  const candidate = candidateRef(deps.db, uid, id);
+  if (!shareForTraining) {
+    await existing(ref);
+    await eraseContribution(uid, id, deps);
+  }
+  const written = await runContendedTransaction(deps.db, async (tx) => {
+    const [snap, review] = await tx.getAll(ref, candidate);
+    if (!snap?.exists) fail('not-found', 'Observation introuvable.');
+    const data = snap.data() ?? {};
+    if (data.shareForTraining === shareForTraining && (!shareForTraining || review?.exists)) {
+      return data;
+    }
+    const consent = { shareForTraining, shareForTrainingAt: Timestamp.fromDate(deps.now()) };
+    tx.update(ref, consent);
+    if (shareForTraining && !review?.exists) {
+      tx.create(candidate, candidateFromObservation(uid, id, { ...data, ...consent }));
+    }
+    return { ...data, ...consent };
+  });
+  logger.info('observation.share', { uid, observationId: id, shareForTraining });
+  return toDetail(id, written);
 }

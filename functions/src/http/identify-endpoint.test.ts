@@ -101,6 +101,24 @@ describe('handleIdentifyRequest', () => {
     expect(seen.input?.photo.toString()).toBe('bytes');
     expect(seen.input?.location).toEqual({ lat: 45.5, lng: -6.25, accuracyM: 10 });
     expect(seen.input?.takenAt?.toISOString()).toBe('2026-04-30T10:00:00.000Z');
+    // No consent field: no consent.
+    expect(seen.input?.shareForTraining).toBe(false);
+  });
+
+  it('reads the consent field as the words true or false', async () => {
+    for (const [value, expected] of [
+      ['true', true],
+      ['false', false],
+    ] as const) {
+      const { res } = recorder();
+      const { deps: d, seen } = deps();
+      await handleIdentifyRequest(
+        await multipart({ shareForTraining: value }, Buffer.from('bytes')),
+        res,
+        d,
+      );
+      expect(seen.input?.shareForTraining).toBe(expected);
+    }
   });
 
   it('maps every failure to a status and a French JSON error', async () => {
@@ -128,6 +146,8 @@ describe('handleIdentifyRequest', () => {
       [await multipart({ lat: '45' }, Buffer.from('x')), 400, 'invalid-argument'],
       [await multipart({ lat: 'nord', lng: '3' }, Buffer.from('x')), 400, 'invalid-argument'],
       [await multipart({}), 400, 'invalid-argument'],
+      [await multipart({ shareForTraining: 'oui' }, Buffer.from('x')), 400, 'invalid-argument'],
+      [await multipart({ shareForTraining: '1' }, Buffer.from('x')), 400, 'invalid-argument'],
     ];
     for (const [req, status, code] of cases) {
       const { out, res } = recorder();

@@ -78,7 +78,7 @@ interface ParsedForm {
 }
 
 const MAX_FIELD_BYTES = 200;
-const FORM_FIELDS = new Set(['lat', 'lng', 'accuracyM', 'takenAt']);
+const FORM_FIELDS = new Set(['lat', 'lng', 'accuracyM', 'takenAt', 'shareForTraining']);
 
 /** The client went away before its body was read: there is nobody left to answer. */
 export class ClientGoneError extends Error {
@@ -205,6 +205,16 @@ function numberField(fields: Record<string, string>, name: string): number | und
   return Number(raw);
 }
 
+/** A form's boolean is the word `true` or `false`, nothing else. */
+function booleanField(fields: Record<string, string>, name: string): boolean | undefined {
+  const raw = fields[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (raw !== 'true' && raw !== 'false') {
+    fail('invalid-argument', `Le champ « ${name} » doit valoir true ou false.`);
+  }
+  return raw === 'true';
+}
+
 /** Form fields → the callable's shape, validated by the same schema rules. */
 export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
   const lat = numberField(form.fields, 'lat');
@@ -214,6 +224,7 @@ export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
     fail('invalid-argument', 'Envoyez lat et lng ensemble.');
   }
   const takenAt = form.fields.takenAt?.trim();
+  const shareForTraining = booleanField(form.fields, 'shareForTraining');
   const request = parseInput(
     identifyFormRequest(() => now),
     {
@@ -222,12 +233,14 @@ export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
         ? {}
         : { location: { lat, lng, ...(accuracyM === undefined ? {} : { accuracyM }) } }),
       ...(takenAt ? { takenAt } : {}),
+      ...(shareForTraining === undefined ? {} : { shareForTraining }),
     },
   );
   return {
     photo: request.photo,
     location: request.location ?? null,
     takenAt: request.takenAt ?? null,
+    shareForTraining: request.shareForTraining ?? false,
   };
 }
 

@@ -10,9 +10,15 @@ import {
   relabelTrainingImage as relabelTrainingImageHandler,
 } from '../handlers/admin/images.js';
 import {
+  autoRetrain,
+  getTrainingBacklog as getTrainingBacklogHandler,
   reapStaleRuns,
   startTrainingRun as startTrainingRunHandler,
 } from '../handlers/admin/training.js';
+import {
+  acceptReviewCandidate as acceptReviewCandidateHandler,
+  rejectReviewCandidate as rejectReviewCandidateHandler,
+} from '../handlers/review.js';
 import {
   promoteModel as promoteModelHandler,
   rollbackModel as rollbackModelHandler,
@@ -122,6 +128,49 @@ export const rollbackModel = onCall({ region: FUNCTIONS_REGION }, (request) =>
   guarded('admin.rollback_model', async () =>
     rollbackModelHandler(await requireAdmin(request.auth), request.data, { db: firestore(), now }),
   ),
+);
+
+export const getTrainingBacklog = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.training_backlog', async () => {
+    await requireAdmin(request.auth);
+    return getTrainingBacklogHandler(request.data, {
+      db: firestore(),
+      autoRetrainMinNew: config.autoRetrainMinNew.value(),
+    });
+  }),
+);
+
+export const acceptReviewCandidate = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.review_accept', async () =>
+    acceptReviewCandidateHandler(await requireAdmin(request.auth), request.data, {
+      db: firestore(),
+      bucket: defaultBucket(),
+      now,
+    }),
+  ),
+);
+
+export const rejectReviewCandidate = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.review_reject', async () =>
+    rejectReviewCandidateHandler(await requireAdmin(request.auth), request.data, {
+      db: firestore(),
+      now,
+    }),
+  ),
+);
+
+/** Retrains once WILDLENS_AUTO_RETRAIN_MIN_NEW new images arrived since the active model. */
+export const autoRetrainModel = onSchedule(
+  { region: FUNCTIONS_REGION, schedule: 'every 60 minutes' },
+  async () => {
+    await autoRetrain({
+      db: firestore(),
+      launcher: await launcher(),
+      now,
+      staleness: staleness(),
+      minNew: config.autoRetrainMinNew.value(),
+    });
+  },
 );
 
 /** A trainer that died (OOM, preemption, crash before its catch) never stays "running". */

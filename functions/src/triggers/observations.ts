@@ -9,6 +9,7 @@ import {
   getObservation as getObservationHandler,
   purgeAnonymousObservations as purgeAnonymousObservationsHandler,
   setObservationFeedback as setObservationFeedbackHandler,
+  setObservationShare as setObservationShareHandler,
 } from '../handlers/observation-actions.js';
 
 export const listObservations = onCall(
@@ -45,6 +46,18 @@ export const setObservationFeedback = onCall(
   (request) =>
     guarded('observations.feedback', () =>
       setObservationFeedbackHandler(requireAuth(request.auth), request.data, {
+        db: firestore(),
+        bucket: defaultBucket(),
+        now: () => new Date(),
+      }),
+    ),
+);
+
+export const setObservationShare = onCall(
+  { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
+  (request) =>
+    guarded('observations.share', () =>
+      setObservationShareHandler(requireAuth(request.auth), request.data, {
         db: firestore(),
         bucket: defaultBucket(),
         now: () => new Date(),

@@ -1,0 +1,195 @@
+/**
+ * The review queue: observations their owner shared for training become review candidates
+ * (`reviewCandidates/{candidateId}`, admins only); an admin accepts one with a label, which
+ * sends the photo through the ordinary ingestion path, or rejects it with a reason.
+ */
+import { createHash } from 'node:crypto';
+import { FieldValue, type DocumentData, type Firestore } from 'firebase-admin/firestore';
+import * as logger from 'firebase-functions/logger';
+import { COLLECTIONS, observationIncomingPath } from '@wildlens/shared';
+import type { Bucket } from '../firebase.js';
+import { fail } from '../common/errors.js';
+import { runContendedTransaction } from '../common/transactions.js';
+import {
+  acceptReviewCandidateRequest,
+  parseInput,
+  rejectReviewCandidateRequest,
+} from '../api/schemas.js';
+import { uploadIdFor } from './ingestion.js';
+
+export type CandidateStatus = 'pending' | 'accepted' | 'rejected';
+
+export interface ReviewDeps {
+  db: Firestore;
+  bucket: Bucket;
+  now: () => Date;
+}
+
+/** One candidate per observation, found again from the owner and the observation alone. */
+export function candidateIdFor(uid: string, observationId: string): string {
+  // JSON keeps the two apart whatever characters a uid holds.
+  return createHash('sha256')
+    .update(JSON.stringify([uid, observationId]))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export function candidateRef(db: Firestore, uid: string, observationId: string) {
+  return db.collection(COLLECTIONS.reviewCandidates).doc(candidateIdFor(uid, observationId));
+}
+
+/**
+ * The queue's view of the user's correction: the proposed label is the correction when there
+ * is one, else the model's top-1; a disagreement is a correction other than the top-1.
+ */
+export function correctionFields(
+  predictedSpeciesId: string | null,
+  correctedSpeciesId: string | null,
+): {
+  predictedSpeciesId: string | null;
+  correctedSpeciesId: string | null;
+  proposedSpeciesId: string | null;
+  disagreement: boolean;
+} {
+  return {
+    predictedSpeciesId,
+    correctedSpeciesId,
+    proposedSpeciesId: correctedSpeciesId ?? predictedSpeciesId,
+    disagreement: correctedSpeciesId !== null && correctedSpeciesId !== predictedSpeciesId,
+  };
+}
+
+/** A pending candidate built from its observation's record (what the reviewer needs to decide). */
+export function candidateFromObservation(
+  uid: string,
+  observationId: string,
+  observation: DocumentData,
+): DocumentData {
+  const top = (observation.top as { speciesId: string; probability: number }[] | undefined) ?? [];
+  const feedback = observation.feedback as { correctedSpeciesId?: string } | null | undefined;
+  return {
+    ownerUid: uid,
+    observationId,
+    status: 'pending' satisfies CandidateStatus,
+    photoPath: (observation.photoPath as string | undefined) ?? null,
+    photoUrl: (observation.photoUrl as string | undefined) ?? null,
+    thumbnailUrl: (observation.thumbnailUrl as string | undefined) ?? null,
+    verdict: (observation.verdict as string | undefined) ?? null,
+    top,
+    modelVersion: (observation.model as { version?: string } | undefined)?.version ?? null,
+    ...correctionFields(top[0]?.speciesId ?? null, feedback?.correctedSpeciesId ?? null),
+    // Anonymous accounts' candidates expire with their observations (retention purge).
+    anonymous: observation.anonymous === true,
+    sharedAt: FieldValue.serverTimestamp(),
+  };
+}
+
+const GONE_FR =
+  'Candidat introuvable : l’observation a été supprimée ou son partage retiré entre-temps.';
+
+/**
+ * Accepts a candidate under `speciesId`: the candidate is marked accepted, then a copy of the
+ * user's stored photo (already metadata-free) is written under incoming/ with its provenance,
+ * and the ingestion trigger takes it from there like any admin upload (same validation,
+ * normalisation, content-hash dedupe and record; retried by the platform and the sweeper).
+ * Repeating the call with the same label re-sends the copy while its ingestion is pending.
+ */
+export async function acceptReviewCandidate(
+  reviewerUid: string,
+  data: unknown,
+  deps: ReviewDeps,
+): Promise<{ candidateId: string; status: 'accepted'; speciesId: string; uploadId: string }> {
+  const { candidateId, speciesId } = parseInput(acceptReviewCandidateRequest, data);
+  const ref = deps.db.collection(COLLECTIONS.reviewCandidates).doc(candidateId);
+  const objectName = observationIncomingPath(speciesId, candidateId);
+  const uploadId = uploadIdFor(objectName);
+  const candidate = await runContendedTransaction(deps.db, async (tx) => {
+    const snap = await tx.get(ref);
+    if (!snap.exists) fail('not-found', GONE_FR);
+    const status = snap.get('status') as CandidateStatus;
+    if (status === 'accepted' && snap.get('label') === speciesId) return snap.data() ?? {};
+    if (status !== 'pending') {
+      fail(
+        'failed-precondition',
+        `Ce candidat a déjà été ${status === 'accepted' ? `accepté comme « ${String(snap.get('label'))} »` : 'refusé'}.`,
+      );
+    }
+    const owner = String(snap.get('ownerUid'));
+    const observation = await tx.get(
+      deps.db
+        .collection(COLLECTIONS.users)
+        .doc(owner)
+        .collection(COLLECTIONS.observations)
+        .doc(String(snap.get('observationId'))),
+    );
+    if (!observation.exists || observation.get('shareForTraining') !== true)
+      fail('not-found', GONE_FR);
+    const now = deps.now();
+    const update = {
+      status: 'accepted',
+      label: speciesId,
+      reviewerUid,
+      reviewedAt: now,
+      ingestion: { status: 'pending', uploadId, objectName, at: now },
+    };
+    tx.update(ref, update);
+    return { ...snap.data(), ...update };
+  });
+
+  const ingestion = candidate.ingestion as { status?: string } | undefined;
+  if (ingestion?.status === 'pending') {
+    const ownerUid = String(candidate.ownerUid);
+    const photoPath = String(candidate.photoPath ?? '');
+    // Only ever the owner's own observation photo.
+    if (!photoPath.startsWith(`users/${ownerUid}/observations/`)) fail('not-found', GONE_FR);
+    let photo: Buffer;
+    try {
+      [photo] = await deps.bucket.file(photoPath).download();
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code === 404) fail('not-found', GONE_FR);
+      throw err;
+    }
+    await deps.bucket.file(objectName).save(photo, {
+      resumable: false,
+      contentType: 'image/jpeg',
+      metadata: {
+        metadata: {
+          source: 'observation',
+          domain: 'field',
+          observationId: String(candidate.observationId),
+          ownerUid,
+          reviewerUid: String(candidate.reviewerUid),
+          candidateId,
+          uploaderUid: String(candidate.reviewerUid),
+        },
+      },
+    });
+  }
+  logger.info('review.accepted', { candidateId, speciesId, by: reviewerUid, uploadId });
+  return { candidateId, status: 'accepted', speciesId, uploadId };
+}
+
+/** Rejects a pending candidate with a reason (repeating the call changes nothing). */
+export async function rejectReviewCandidate(
+  reviewerUid: string,
+  data: unknown,
+  deps: Pick<ReviewDeps, 'db' | 'now'>,
+): Promise<{ candidateId: string; status: 'rejected' }> {
+  const { candidateId, reason } = parseInput(rejectReviewCandidateRequest, data);
+  const ref = deps.db.collection(COLLECTIONS.reviewCandidates).doc(candidateId);
+  await runContendedTransaction(deps.db, async (tx) => {
+    const snap = await tx.get(ref);
+    if (!snap.exists) fail('not-found', GONE_FR);
+    const status = snap.get('status') as CandidateStatus;
+    if (status === 'rejected') return;
+    if (status !== 'pending') {
+      fail(
+        'failed-precondition',
+        'Ce candidat a déjà été accepté : retirez l’image du jeu de données si besoin.',
+      );
+    }
+    tx.update(ref, { status: 'rejected', reason, reviewerUid, reviewedAt: deps.now() });
+  });
+  logger.info('review.rejected', { candidateId, by: reviewerUid });
+  return { candidateId, status: 'rejected' };
+}

@@ -18,7 +18,13 @@ import {
   type TrainingImage,
   type TtaMode,
 } from '@wildlens/model';
-import { COLLECTIONS, UNSPECIFIED_DOMAIN, mapLimit, parseDomain } from '@wildlens/shared';
+import {
+  COLLECTIONS,
+  UNSPECIFIED_DOMAIN,
+  mapLimit,
+  parseDomain,
+  type TrainingSource,
+} from '@wildlens/shared';
 import {
   BENCHMARK,
   confusionForFirestore,
@@ -28,6 +34,7 @@ import {
 } from './benchmark.js';
 import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
+import { imageSource, provenanceCounts } from './provenance.js';
 import { modelStoragePrefix, completeRunAndMaybePromote } from './registry.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
 import { StorageEmbeddingCache } from './storage-embedding-cache.js';
@@ -91,6 +98,8 @@ interface DatasetImage {
   group: string;
   /** 'crop', 'field', a dataset's name; 'unspecified' for images recorded before domains. */
   domain: string;
+  /** 'upload', 'import' or 'observation' (uploads before sources existed). */
+  source: TrainingSource;
   /** SHA-256 of the stored JPEG (recorded at ingestion since 2026-11; absent on older images). */
   storedSha256?: string;
 }
@@ -113,6 +122,7 @@ export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<
       storagePath: d.get('storagePath') as string,
       group: (d.get('group') as string | undefined) || d.id,
       domain: parseDomain(d.get('domain')) ?? UNSPECIFIED_DOMAIN,
+      source: imageSource(d),
       storedSha256: (d.get('storedSha256') as string | undefined) || undefined,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -168,6 +178,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     // Every model is trained without the frozen benchmark, and judged on it.
     const { training, benchmark } = splitBenchmark(dataset);
     const labels = Object.keys(countBySpecies(training)).sort();
+    const provenance = provenanceCounts(training);
     if (labels.length < 2)
       throw new TrainerError(
         'Il faut des images d’au moins 2 espèces hors du banc d’essai pour entraîner un modèle.',
@@ -302,7 +313,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       seed: options.seed,
       version,
       embeddingCache: cache,
-      trainingInfo: { runId, benchmark: BENCHMARK.id },
+      trainingInfo: { runId, benchmark: BENCHMARK.id, provenance },
       onProgress: (p) => {
         if (p.phase === 'training' && p.epoch !== undefined && p.loss !== undefined)
           reporter.appendCurve({ epoch: p.epoch, loss: p.loss, accuracy: p.accuracy ?? null });
@@ -358,6 +369,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           temperature: model.manifest.temperature,
         },
         datasetCounts: counts,
+        provenance,
         durationMs,
         storagePrefix: prefix,
         status: 'candidate',

@@ -1,6 +1,7 @@
 /**
- * Dataset page: images per species (count aggregation + bar chart), thumbnails per species
- * with cursor paging, relabel/delete through the admin callables, rejected uploads.
+ * Dataset page: the « À vérifier » review queue (hosting/src/review.ts), images per species
+ * (count aggregation + bar chart), images per source and domain, thumbnails per species with
+ * cursor paging, relabel/delete through the admin callables, rejected uploads.
  */
 import {
   collection,
@@ -17,6 +18,7 @@ import {
 import { COLOURS, drawChart } from '../charts.js';
 import { frenchError } from '../errors.js';
 import { call, type Firebase } from '../firebase.js';
+import { startReviewQueue } from '../review.js';
 import { loadSpecies, speciesName, speciesOptions, type SpeciesSheet } from '../species.js';
 import {
   byId,
@@ -121,6 +123,70 @@ async function showCounts(): Promise<void> {
       scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
     },
   });
+}
+
+const SOURCE_NAMES: [string, string][] = [
+  ['upload', 'Dépôts'],
+  ['import', 'Imports'],
+  ['observation', 'Observations'],
+];
+const DOMAIN_NAMES: [string, string][] = [
+  ['crop', 'Gros plans'],
+  ['field', 'Terrain'],
+  ['unspecified', 'Non précisé'],
+];
+
+/**
+ * Images per source × domain, from count aggregations (no image is read). Uploads are what
+ * the other sources leave (images recorded before sources existed count as uploads), and
+ * « Autres » holds named datasets' domains.
+ */
+async function showProvenance(): Promise<void> {
+  const images = collection(fb.db, 'trainingImages');
+  const count = async (...filters: ReturnType<typeof where>[]) =>
+    (await getCountFromServer(query(images, ...filters))).data().count;
+  const explicit = SOURCE_NAMES.slice(1).map(([id]) => id);
+  const [total, byDomain, bySource, cells] = await Promise.all([
+    count(),
+    Promise.all(DOMAIN_NAMES.map(([d]) => count(where('domain', '==', d)))),
+    Promise.all(explicit.map((s) => count(where('source', '==', s)))),
+    Promise.all(
+      explicit.map((s) =>
+        Promise.all(
+          DOMAIN_NAMES.map(([d]) => count(where('source', '==', s), where('domain', '==', d))),
+        ),
+      ),
+    ),
+  ]);
+  const rowOf = (rowTotal: number, perDomain: number[]) => [
+    ...perDomain,
+    rowTotal - perDomain.reduce((a, b) => a + b, 0),
+    rowTotal,
+  ];
+  const rows = [
+    rowOf(
+      total - bySource.reduce((a, b) => a + b, 0),
+      byDomain.map((n, j) => n - cells.reduce((sum, row) => sum + (row[j] ?? 0), 0)),
+    ),
+    ...explicit.map((_, i) => rowOf(bySource[i] ?? 0, cells[i] ?? [])),
+    rowOf(total, byDomain),
+  ];
+  byId('provenance-head').replaceChildren(
+    h('th', { scope: 'col' }, 'Source'),
+    ...DOMAIN_NAMES.map(([, label]) => h('th', { scope: 'col' }, label)),
+    h('th', { scope: 'col' }, 'Autres domaines'),
+    h('th', { scope: 'col' }, 'Total'),
+  );
+  byId('provenance-rows').replaceChildren(
+    ...rows.map((values, i) =>
+      h(
+        'tr',
+        { 'data-source': SOURCE_NAMES[i]?.[0] ?? 'total' },
+        h('th', { scope: 'row' }, SOURCE_NAMES[i]?.[1] ?? 'Total'),
+        ...values.map((n) => h('td', { class: 'mono' }, formatNumber(n))),
+      ),
+    ),
+  );
 }
 
 function thumbnail(id: string, image: TrainingImageDoc): HTMLElement {
@@ -269,8 +335,16 @@ async function showRejected(): Promise<void> {
   );
 }
 
+let review: { refresh(): Promise<void> } | undefined;
+
 async function refreshAll(): Promise<void> {
-  const results = await Promise.allSettled([showCounts(), showPage(), showRejected()]);
+  const results = await Promise.allSettled([
+    showCounts(),
+    showProvenance(),
+    showPage(),
+    showRejected(),
+    review?.refresh(),
+  ]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) sayError(status, failed.reason, 'Chargement incomplet : ');
 }
@@ -278,6 +352,7 @@ async function refreshAll(): Promise<void> {
 async function main(): Promise<void> {
   ({ fb } = await requireAdmin());
   species = await loadSpecies();
+  review = startReviewQueue(fb, species);
   const preselect = new URLSearchParams(location.search).get('espece') ?? species[0]?.speciesId;
   thumbSpecies.append(...speciesOptions(species, preselect));
   thumbSpecies.addEventListener('change', () => void resetPaging());

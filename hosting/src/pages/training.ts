@@ -5,6 +5,7 @@
  * confusion matrix, per-species recall, promote and rollback.
  */
 import { collection, doc, limit, onSnapshot, orderBy, query } from 'firebase/firestore';
+import { renderBacklog } from '../backlog.js';
 import { COLOURS, drawChart } from '../charts.js';
 import { frenchError } from '../errors.js';
 import { call, type Firebase } from '../firebase.js';
@@ -70,6 +71,8 @@ interface RunDoc {
   modelVersion?: string;
   promoted?: boolean;
   promotion?: Promotion;
+  /** Images of its snapshot erased since (a user deleted them or withdrew consent). */
+  erasedImages?: number;
 }
 
 interface ModelDoc {
@@ -405,7 +408,14 @@ function renderRuns(): void {
           ),
         ),
         h('td', {}, data.error ? `${phaseText(data)} — ${data.error}` : phaseText(data)),
-        h('td', { class: 'mono' }, formatNumber(total(data.datasetCounts))),
+        h(
+          'td',
+          { class: 'mono' },
+          formatNumber(total(data.datasetCounts)),
+          data.erasedImages
+            ? ` (dont ${formatNumber(data.erasedImages)} effacée${data.erasedImages > 1 ? 's' : ''} depuis)`
+            : '',
+        ),
         h('td', { class: 'mono' }, duration(data)),
         h('td', { class: 'mono' }, data.modelVersion ?? '—'),
         h('td', {}, follow),
@@ -614,6 +624,20 @@ function renderDetails(): void {
   });
 }
 
+/** The new-photos count changes when a run ends: refreshed then, not on every progress write. */
+let finishedRuns: string | undefined;
+function refreshBacklog(): void {
+  const key = runs
+    .filter((r) => r.data.status === 'succeeded')
+    .map((r) => r.id)
+    .join();
+  if (key === finishedRuns) return;
+  finishedRuns = key;
+  renderBacklog(byId('backlog')).catch((err: unknown) =>
+    sayError(byId('backlog'), err, 'Nouvelles photos inconnues : '),
+  );
+}
+
 function subscribe(): void {
   const onError = (what: string) => (err: unknown) => sayError(status, err, `${what} : `);
   onSnapshot(
@@ -623,6 +647,7 @@ function subscribe(): void {
       renderStartButton();
       renderFollowedRun();
       renderRuns();
+      refreshBacklog();
     },
     onError('Suivi des entraînements interrompu'),
   );

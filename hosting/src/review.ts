@@ -315,16 +315,25 @@ export function startReviewQueue(
       void decide({ accept: labelSelect.value });
     }
   });
-  filter.addEventListener('change', () => void refresh());
+  // The keys act on the new queue at once, without first leaving the list.
+  filter.addEventListener('change', () => void refresh().then(() => card.focus()));
 
-  // Shortcuts act while no text field has the focus (the reason field and the species list
-  // handle their own Enter).
+  // Shortcuts act on the page or the review section while no field has the focus (the reason
+  // field and the species list handle their own Enter; a focused button keeps Enter and Space).
+  const section = byId('review');
   document.addEventListener('keydown', (event) => {
     const target = event.target as HTMLElement | null;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target && target !== document.body && !section.contains(target)) return;
     if (target && ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName)) return;
-    if (!current() || card.hidden) return;
     const key = event.key.toLowerCase();
+    if (
+      (key === 'enter' || key === ' ') &&
+      target &&
+      ['BUTTON', 'A', 'SUMMARY'].includes(target.tagName)
+    )
+      return;
+    if (!current() || card.hidden) return;
     const top = (current()?.data() as CandidateDoc | undefined)?.top ?? [];
     let handled = true;
     if (key === 'enter' || key === 'a') void decide({ accept: labelSelect.value });

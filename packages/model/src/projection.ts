@@ -1,0 +1,177 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
+import { createRandom } from './random.js';
+
+/**
+ * Second-order ("bilinear") pooling of a backbone's feature map.
+ *
+ * Global average pooling keeps how much of each pattern a photo holds; the second moment of the
+ * cells also keeps which patterns occur together at the same place, which is what tells a
+ * 4-toed print with claw marks from a 5-toed one on the same mud. Done on all channels it would
+ * be 1792² numbers, so cells are first centred and projected on the `dim` principal directions of
+ * cells seen in training photos (PCA), then the upper triangle of the dim × dim second moment is
+ * signed-square-rooted and L2-normalised (the usual "improved bilinear pooling" recipe).
+ *
+ * Measured (packages/model/README.md): a random projection instead of PCA loses what the pooling
+ * brings, so the basis is fitted on training photos and travels with the model.
+ */
+export interface ProjectionBasis {
+  channels: number;
+  dim: number;
+  /** Mean cell, [channels]. */
+  mean: Float32Array;
+  /** Principal directions, row-major [channels, dim], unit columns, most variance first. */
+  components: Float32Array;
+}
+
+/** Length of a bilinear-pooled feature: the upper triangle (diagonal included) of dim × dim. */
+export function bilinearLength(dim: number): number {
+  return (dim * (dim + 1)) / 2;
+}
+
+/**
+ * PCA of `cells` ([n, channels] row-major): the mean and the top `dim` eigenvectors of the
+ * covariance, found by randomised subspace iteration (the covariance matmuls run on the tfjs
+ * backend) and a Rayleigh–Ritz step on the small projected matrix (ml-matrix). Deterministic for
+ * a given seed; each component's sign is fixed so that its largest entry is positive.
+ */
+export function fitProjectionBasis(
+  cells: Float32Array,
+  channels: number,
+  dim: number,
+  seed = 1,
+  iterations = 12,
+): ProjectionBasis {
+  const n = cells.length / channels;
+  if (!Number.isInteger(n) || n < dim + 1)
+    throw new Error(`fitProjectionBasis: need more than ${dim} cells, got ${n}`);
+  const k = Math.min(channels, dim + 8); // a few extra directions make the iteration converge faster
+  const mean = new Float32Array(channels);
+  for (let i = 0; i < n; i++)
+    for (let c = 0; c < channels; c++)
+      mean[c] = (mean[c] as number) + (cells[i * channels + c] as number) / n;
+  const covariance = tf.tidy(() => {
+    const x = tf.sub(tf.tensor2d(cells, [n, channels]), tf.tensor1d(mean));
+    return tf.div(tf.matMul(x, x, true, false), n) as tf.Tensor2D;
+  });
+  try {
+    const random = createRandom(seed);
+    let q = new Matrix(channels, k);
+    for (let r = 0; r < channels; r++) for (let c = 0; c < k; c++) q.set(r, c, random() - 0.5);
+    q = orthonormal(q);
+    for (let it = 0; it < iterations; it++) q = orthonormal(multiply(covariance, q));
+    // Rayleigh–Ritz: the eigenvectors of Qᵀ C Q, rotated back, are the principal directions.
+    const cq = multiply(covariance, q);
+    const small = q.transpose().mmul(cq);
+    const evd = new EigenvalueDecomposition(small.add(small.transpose()).mul(0.5), {
+      assumeSymmetric: true,
+    });
+    const order = evd.realEigenvalues
+      .map((value, index) => ({ value, index }))
+      .sort((a, b) => b.value - a.value)
+      .slice(0, dim);
+    const vectors = q.mmul(evd.eigenvectorMatrix);
+    const components = new Float32Array(channels * dim);
+    order.forEach(({ index }, j) => {
+      let largest = 0;
+      for (let r = 0; r < channels; r++)
+        if (Math.abs(vectors.get(r, index)) > Math.abs(largest)) largest = vectors.get(r, index);
+      const sign = largest < 0 ? -1 : 1;
+      for (let r = 0; r < channels; r++) components[r * dim + j] = sign * vectors.get(r, index);
+    });
+    return { channels, dim, mean, components };
+  } finally {
+    covariance.dispose();
+  }
+}
+
+function multiply(covariance: tf.Tensor2D, q: Matrix): Matrix {
+  const product = tf.tidy(() =>
+    tf.matMul(covariance, tf.tensor2d(Float32Array.from(q.to1DArray()), [q.rows, q.columns])),
+  );
+  const values = product.dataSync();
+  product.dispose();
+  return Matrix.from1DArray(q.rows, q.columns, Array.from(values));
+}
+
+function orthonormal(m: Matrix): Matrix {
+  return new QrDecomposition(m).orthogonalMatrix.subMatrix(0, m.rows - 1, 0, m.columns - 1);
+}
+
+/**
+ * Bilinear pooling of one feature map ([1, h, w, channels]) through `basis`: centred cells
+ * projected on the basis, their second moment's upper triangle, signed square root, L2 norm.
+ */
+export function bilinearPool(map: tf.Tensor4D, basis: ProjectionBasis): Float32Array {
+  const [, h, w, channels] = map.shape;
+  if (channels !== basis.channels)
+    throw new Error(`bilinearPool: map has ${channels} channels, basis ${basis.channels}`);
+  const cellsCount = h * w;
+  const moment = tf.tidy(() => {
+    const cells = tf.sub(tf.reshape(map, [cellsCount, channels]), tf.tensor1d(basis.mean));
+    const z = tf.matMul(cells, tf.tensor2d(basis.components, [channels, basis.dim]));
+    return tf.div(tf.matMul(z, z, true, false), cellsCount);
+  });
+  const m = moment.dataSync();
+  moment.dispose();
+  const d = basis.dim;
+  const out = new Float32Array(bilinearLength(d));
+  let k = 0;
+  let norm = 0;
+  for (let i = 0; i < d; i++)
+    for (let j = i; j < d; j++) {
+      const v = m[i * d + j] as number;
+      const s = Math.sign(v) * Math.sqrt(Math.abs(v));
+      out[k++] = s;
+      norm += s * s;
+    }
+  const scale = 1 / (Math.sqrt(norm) + 1e-8);
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) * scale;
+  return out;
+}
+
+/**
+ * Collects cells of feature maps for fitting a basis: up to `perMap` random cells of each map,
+ * at most `capacity` cells in all (preallocated: 10,000 cells of 1792 channels are 72 MB).
+ */
+export class CellSampler {
+  private readonly cells: Float32Array;
+  private rows = 0;
+  private channels = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly perMap: number,
+    private readonly random: () => number,
+    channels: number,
+  ) {
+    this.channels = channels;
+    this.cells = new Float32Array(capacity * channels);
+  }
+
+  /** Adds cells of a [1, h, w, channels] map; returns false once full. */
+  add(map: tf.Tensor4D): boolean {
+    const [, h, w, channels] = map.shape;
+    if (channels !== this.channels)
+      throw new Error(`CellSampler: map has ${channels} channels, expected ${this.channels}`);
+    const values = map.dataSync();
+    const total = h * w;
+    const picks = new Set<number>();
+    while (picks.size < Math.min(this.perMap, total)) picks.add(Math.floor(this.random() * total));
+    for (const cell of [...picks].sort((a, b) => a - b)) {
+      if (this.rows >= this.capacity) return false;
+      this.cells.set(values.subarray(cell * channels, (cell + 1) * channels), this.rows * channels);
+      this.rows++;
+    }
+    return this.rows < this.capacity;
+  }
+
+  get count(): number {
+    return this.rows;
+  }
+
+  /** The cells collected so far, [count, channels] row-major. */
+  collected(): Float32Array {
+    return this.cells.subarray(0, this.rows * this.channels);
+  }
+}

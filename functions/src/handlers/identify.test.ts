@@ -94,9 +94,13 @@ describe('chooseHint', () => {
   it('suggests retaking closer, with more light when the photo is dark', () => {
     const uncertain = chooseHint('uncertain', good);
     expect(uncertain).toMatch(/^Identification incertaine/);
-    expect(uncertain).toContain('plus près');
+    // Says what to do: come closer, one print, top-down, a scale.
+    expect(uncertain).toContain('rapprochez-vous');
+    expect(uncertain).toContain('une seule empreinte');
+    expect(uncertain).toContain('au-dessus');
+    expect(uncertain).toContain('échelle');
     expect(chooseHint('uncertain', { shortSide: 1200, brightness: 30 })).toContain('lumière');
-    expect(chooseHint('uncertain', { shortSide: 300, brightness: 130 })).toContain('rapprochez');
+    expect(chooseHint('uncertain', { shortSide: 300, brightness: 130 })).toContain('résolution');
     expect(chooseHint('uncertain', { shortSide: 1200, brightness: 240 })).toContain('plein soleil');
   });
 

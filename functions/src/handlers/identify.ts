@@ -121,8 +121,12 @@ export function chooseHint(verdict: Verdict, quality: PhotoQuality): string | nu
     tips.push('cadrez une seule empreinte entière, vue de dessus, qui remplit la photo');
     return `Aucune empreinte reconnue sur cette photo : ${tips.join(', ')}.`;
   }
-  tips.push('reprenez l’empreinte de plus près, entière dans le cadre, vue de dessus');
-  return `Identification incertaine : ${tips.join(', ')}. Une règle ou un objet posé à côté aide à juger la taille.`;
+  // What helps the model most on field photos: one print filling the frame, seen from above,
+  // with a known size beside it.
+  tips.push(
+    'rapprochez-vous d’une seule empreinte, entière dans le cadre, photographiée bien au-dessus',
+  );
+  return `Identification incertaine : ${tips.join(', ')}. Posez une règle ou un objet connu à côté pour donner l’échelle.`;
 }
 
 // ---------------------------------------------------------------------------------------------

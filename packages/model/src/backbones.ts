@@ -60,6 +60,13 @@ export interface Backbone {
    * evidence maps. Single backbones only (an ensemble's parts have different grids).
    */
   spatial?(input: tf.Tensor4D): tf.Tensor4D;
+  /**
+   * Each part's last feature map (an ensemble's parts in order; one map for a single backbone).
+   * The input is normalised per spec.preprocessing; an ensemble resizes it to each part's input
+   * size unless `keepSize` (whole-photo views run every part at the photo's own size). Absent
+   * when a part has no spatial map (e.g. a URL model whose output is already a vector).
+   */
+  spatialParts?(input: tf.Tensor4D, keepSize?: boolean): tf.Tensor4D[];
   dispose(): void;
 }
 
@@ -626,14 +633,14 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
   await initBackend();
   const resolved = await resolveArtifacts(spec, options);
   const { format } = resolved;
-  const artifacts = spec.id.includes('@')
-    ? {
-        ...resolved.artifacts,
-        modelTopology: freeSpatialDims(
-          resolved.artifacts.modelTopology,
-        ) as tf.io.ModelArtifacts['modelTopology'],
-      }
-    : resolved.artifacts;
+  // Free spatial dims: `id@size` runs at another input size, and whole-photo views run the
+  // (fully convolutional) trunk at the photo's own aspect ratio.
+  const artifacts = {
+    ...resolved.artifacts,
+    modelTopology: freeSpatialDims(
+      resolved.artifacts.modelTopology,
+    ) as tf.io.ModelArtifacts['modelTopology'],
+  };
   let run: (x: tf.Tensor4D) => tf.Tensor[];
   let spatial: ((x: tf.Tensor4D) => tf.Tensor4D) | undefined;
   let disposeModel: () => void;
@@ -699,11 +706,16 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
 }
 
 /** Converts an input normalised for `from` into the range expected by `to`, resizing if needed. */
-function adaptInput(input: tf.Tensor4D, from: Preprocessing, to: BackboneSpec): tf.Tensor4D {
+function adaptInput(
+  input: tf.Tensor4D,
+  from: Preprocessing,
+  to: BackboneSpec,
+  keepSize = false,
+): tf.Tensor4D {
   let x = input;
   if (from !== to.preprocessing)
     x = from === 'unit' ? tf.sub(tf.mul(x, 2), 1) : tf.div(tf.add(x, 1), 2);
-  if (x.shape[1] !== to.inputSize || x.shape[2] !== to.inputSize) {
+  if (!keepSize && (x.shape[1] !== to.inputSize || x.shape[2] !== to.inputSize)) {
     x = tf.image.resizeBilinear(x, [to.inputSize, to.inputSize], true);
   }
   return x;
@@ -734,6 +746,18 @@ export async function loadBackbone(
           1,
         ),
       ),
+    ...(parts.every((p) => p.spatial)
+      ? {
+          spatialParts: (input: tf.Tensor4D, keepSize = false) =>
+            tf.tidy(() =>
+              parts.map((p) =>
+                (p.spatial as (x: tf.Tensor4D) => tf.Tensor4D)(
+                  adaptInput(input, spec.preprocessing, p.spec, keepSize),
+                ),
+              ),
+            ),
+        }
+      : {}),
     dispose: () => parts.forEach((p) => p.dispose()),
   };
 }
@@ -754,6 +778,13 @@ async function acquire(spec: BackboneSpec, options: LoadBackboneOptions): Promis
     execution: shared.execution,
     embed: shared.embed,
     spatial: shared.spatial,
+    ...(shared.spatial
+      ? {
+          spatialParts: (input: tf.Tensor4D) => [
+            (shared.spatial as (x: tf.Tensor4D) => tf.Tensor4D)(input),
+          ],
+        }
+      : {}),
     dispose: () => {
       if (released) return;
       released = true;

@@ -1,0 +1,401 @@
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
+import type { Backbone } from './backbones.js';
+import {
+  WORKING_SIZE,
+  cropResize,
+  decodeToRgb,
+  toInputTensor,
+  type RgbImage,
+} from './image-pipeline.js';
+import {
+  CellSampler,
+  bilinearLength,
+  bilinearPool,
+  fitProjectionBasis,
+  type ProjectionBasis,
+} from './projection.js';
+import { createRandom } from './random.js';
+
+/**
+ * How a photo becomes the model's feature vector (recorded in the manifest as `features`).
+ *
+ * Views: `center` is the centred square at each backbone part's input size (what a tight crop of
+ * a track needs); `whole` is the whole photo, aspect kept, long side `wholeLongSide`, run through
+ * the (fully convolutional) parts at that size, so a track anywhere in a field photo is seen.
+ * Each view's last feature map of each part is pooled by every `pooling`: `gap` (global
+ * average) and `bilinear` (second moment through a PCA basis, see projection.ts). Every pooled
+ * block is L2-normalised; blocks are concatenated view by view, part by part, pooling by pooling.
+ */
+export interface FeatureRecipe {
+  views: FeatureView[];
+  wholeLongSide: number;
+  pooling: Pooling[];
+  bilinearDim: number;
+}
+
+export type Pooling = 'gap' | 'bilinear';
+
+export interface FeatureView {
+  name: 'center' | 'whole';
+  /** Indices of the backbone parts this view runs through (all parts of an ensemble by default). */
+  parts: number[];
+}
+
+/** Measured best within the latency budget (packages/model/README.md, bake-off). */
+export const DEFAULT_FEATURE_RECIPE: FeatureRecipe = {
+  views: [
+    { name: 'center', parts: [0, 1] },
+    // The whole photo through MobileNetV1 only: running MobileNetV2-1.4 on it as well bought
+    // ~1 point of top-1 for ~70 ms more per photo, over the latency budget (README bake-off).
+    { name: 'whole', parts: [1] },
+  ],
+  wholeLongSide: 448,
+  pooling: ['gap', 'bilinear'],
+  bilinearDim: 64,
+};
+
+/**
+ * Models of format 1 (before whole-photo views): the averaged GAP embedding of the centred views.
+ * Kept so models saved earlier still load and serve.
+ */
+export const LEGACY_CENTER_GAP = 'legacy-center-gap';
+
+/**
+ * A recipe limited to what `backbone` has: a single backbone has one part, and a backbone
+ * without spatial feature maps (a URL model whose output is already a vector) only gives the
+ * pooled vector of the centred view.
+ */
+export function recipeFor(backbone: Backbone, recipe: FeatureRecipe): FeatureRecipe {
+  const partCount = backbone.spec.id.split('+').length;
+  const allParts = Array.from({ length: partCount }, (_, i) => i);
+  if (!backbone.spatialParts)
+    return { ...recipe, views: [{ name: 'center', parts: allParts }], pooling: ['gap'] };
+  return {
+    ...recipe,
+    // A view asking for parts this backbone lacks (the recipe's MobileNetV1 on the single
+    // offline backbone) runs through its last part rather than disappearing.
+    views: recipe.views.map((v) => {
+      const parts = v.parts.filter((p) => p < partCount);
+      return { ...v, parts: parts.length ? parts : [partCount - 1] };
+    }),
+  };
+}
+
+function isVectorOnly(recipe: FeatureRecipe): boolean {
+  return (
+    recipe.views.length === 1 &&
+    recipe.views[0]?.name === 'center' &&
+    recipe.pooling.length === 1 &&
+    recipe.pooling[0] === 'gap'
+  );
+}
+
+/** Short id of a recipe, part of embedding cache keys. */
+export function recipeKey(recipe: FeatureRecipe): string {
+  const views = recipe.views
+    .map((v) => `${v.name}${v.name === 'whole' ? recipe.wholeLongSide : ''}[${v.parts.join('')}]`)
+    .join('+');
+  const pooling = recipe.pooling
+    .map((p) => (p === 'bilinear' ? `bil${recipe.bilinearDim}` : p))
+    .join('+');
+  return `${views}:${pooling}`;
+}
+
+/** Name of the basis of one view of one part: bases are fitted per view and part. */
+export function basisName(view: FeatureView['name'], part: number): string {
+  return `${view}/${part}`;
+}
+
+export type ProjectionBases = Record<string, ProjectionBasis>;
+
+/** The rendered views of a photo, ready for the backbone (mirrored for the mirror training rows). */
+export interface RenderedViews {
+  center: RgbImage;
+  whole: RgbImage;
+}
+
+/** Renders the recipe's views from a decoded working image. */
+export async function renderViews(
+  image: RgbImage,
+  inputSize: number,
+  recipe: FeatureRecipe,
+  mirror = false,
+): Promise<RenderedViews> {
+  const center = await cropResize(image, inputSize, { flip: mirror });
+  const scale = recipe.wholeLongSide / Math.max(image.width, image.height);
+  const width = Math.max(32, Math.round(image.width * scale));
+  const height = Math.max(32, Math.round(image.height * scale));
+  let pipeline = sharp(image.data, {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  }).resize({ width, height, fit: 'fill', kernel: 'lanczos3' });
+  if (mirror) pipeline = pipeline.flop();
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  return {
+    center,
+    whole: {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+      width,
+      height: info.height,
+    },
+  };
+}
+
+/** Each view's feature map for each of its parts: `maps[view][part]` (caller disposes). */
+export function featureMaps(
+  backbone: Backbone,
+  views: RenderedViews,
+  recipe: FeatureRecipe,
+): Map<FeatureView['name'], Map<number, tf.Tensor4D>> {
+  if (!backbone.spatialParts)
+    throw new Error(`backbone ${backbone.spec.id} has no spatial feature map`);
+  const out = new Map<FeatureView['name'], Map<number, tf.Tensor4D>>();
+  for (const view of recipe.views) {
+    if (!view.parts.length) continue;
+    const input = toInputTensor([views[view.name]], backbone.spec.preprocessing);
+    const maps = backbone.spatialParts(input, view.name === 'whole');
+    input.dispose();
+    const kept = new Map<number, tf.Tensor4D>();
+    maps.forEach((m, part) => (view.parts.includes(part) ? kept.set(part, m) : m.dispose()));
+    out.set(view.name, kept);
+  }
+  return out;
+}
+
+function gapNormalised(map: tf.Tensor4D): Float32Array {
+  const pooled = tf.tidy(() => {
+    const mean = tf.mean(map, [0, 1, 2]);
+    return tf.div(mean, tf.add(tf.norm(mean), 1e-8));
+  });
+  const values = pooled.dataSync() as Float32Array;
+  pooled.dispose();
+  return Float32Array.from(values);
+}
+
+/** Pools feature maps into the recipe's feature vector (bases needed when pooling is bilinear). */
+export function poolFeatures(
+  maps: Map<FeatureView['name'], Map<number, tf.Tensor4D>>,
+  recipe: FeatureRecipe,
+  bases?: ProjectionBases,
+): Float32Array {
+  const blocks: Float32Array[] = [];
+  for (const view of recipe.views)
+    for (const part of view.parts) {
+      const map = maps.get(view.name)?.get(part);
+      if (!map) throw new Error(`missing feature map ${view.name}/${part}`);
+      for (const pooling of recipe.pooling) {
+        if (pooling === 'gap') blocks.push(gapNormalised(map));
+        else {
+          const basis = bases?.[basisName(view.name, part)];
+          if (!basis) throw new Error(`missing projection basis ${basisName(view.name, part)}`);
+          blocks.push(bilinearPool(map, basis));
+        }
+      }
+    }
+  const out = new Float32Array(blocks.reduce((sum, b) => sum + b.length, 0));
+  let offset = 0;
+  for (const b of blocks) {
+    out.set(b, offset);
+    offset += b.length;
+  }
+  return out;
+}
+
+export function disposeMaps(maps: Map<FeatureView['name'], Map<number, tf.Tensor4D>>): void {
+  for (const byPart of maps.values()) for (const m of byPart.values()) m.dispose();
+}
+
+/** Feature length of a recipe given each part's channel count. */
+export function featureLength(recipe: FeatureRecipe, partChannels: number[]): number {
+  let total = 0;
+  for (const view of recipe.views)
+    for (const part of view.parts)
+      for (const pooling of recipe.pooling)
+        total +=
+          pooling === 'gap' ? (partChannels[part] as number) : bilinearLength(recipe.bilinearDim);
+  return total;
+}
+
+/**
+ * Fits one PCA basis per view and part on cells of the given photos' feature maps (a sample:
+ * `perMap` random cells of each map, at most `maxCells` per basis).
+ */
+export async function fitBases(
+  photos: AsyncIterable<RenderedViews>,
+  backbone: Backbone,
+  recipe: FeatureRecipe,
+  options: { perMap?: number; maxCells?: number; seed?: number } = {},
+): Promise<ProjectionBases> {
+  const perMap = options.perMap ?? 48;
+  const maxCells = options.maxCells ?? 10_000;
+  const random = createRandom(options.seed ?? 1);
+  const samplers = new Map<string, CellSampler>();
+  for await (const views of photos) {
+    const maps = featureMaps(backbone, views, recipe);
+    try {
+      for (const [view, byPart] of maps)
+        for (const [part, map] of byPart) {
+          const name = basisName(view, part);
+          let sampler = samplers.get(name);
+          if (!sampler) {
+            sampler = new CellSampler(maxCells, perMap, random, map.shape[3]);
+            samplers.set(name, sampler);
+          }
+          sampler.add(map);
+        }
+    } finally {
+      disposeMaps(maps);
+    }
+  }
+  const bases: ProjectionBases = {};
+  for (const [name, sampler] of samplers) {
+    const channels = sampler.collected().length / Math.max(1, sampler.count);
+    bases[name] = fitProjectionBasis(sampler.collected(), channels, recipe.bilinearDim, 1);
+  }
+  return bases;
+}
+
+/** Fingerprint of a set of bases (part of embedding cache keys: features depend on them). */
+export function basesFingerprint(bases: ProjectionBases): string {
+  const hash = createHash('sha256');
+  for (const name of Object.keys(bases).sort()) {
+    const b = bases[name] as ProjectionBasis;
+    hash.update(`${name}:${b.channels}x${b.dim}`);
+    hash.update(new Uint8Array(b.mean.buffer, b.mean.byteOffset, b.mean.byteLength));
+    hash.update(
+      new Uint8Array(b.components.buffer, b.components.byteOffset, b.components.byteLength),
+    );
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+/**
+ * Turns photos into the recipe's feature vectors with a loaded backbone and fitted bases: the
+ * one implementation behind training rows, cross-validation and inference.
+ */
+export class PhotoFeaturizer {
+  /** Identifies the features this featurizer computes (recipe + bases), for cache keys. */
+  readonly key: string;
+
+  constructor(
+    readonly backbone: Backbone,
+    readonly recipe: FeatureRecipe,
+    readonly bases: ProjectionBases,
+  ) {
+    if (recipe.pooling.includes('bilinear'))
+      for (const view of recipe.views)
+        for (const part of view.parts)
+          if (!bases[basisName(view.name, part)])
+            throw new Error(`missing projection basis ${basisName(view.name, part)}`);
+    this.key = `${recipeKey(recipe)}@${recipe.pooling.includes('bilinear') ? basesFingerprint(bases) : 'none'}`;
+  }
+
+  /** Decodes a photo into the working image every view is rendered from. */
+  decode(bytes: Buffer | Uint8Array): Promise<RgbImage> {
+    return decodeToRgb(bytes, workingShortSide(this.recipe));
+  }
+
+  /** The feature vector of a decoded photo (or of its mirror image: training rows). */
+  async features(image: RgbImage, mirror = false): Promise<Float32Array> {
+    const views = await renderViews(image, this.backbone.spec.inputSize, this.recipe, mirror);
+    if (!this.backbone.spatialParts) {
+      // The backbone pools itself (GAP of each part, L2-normalised): the same blocks.
+      if (!isVectorOnly(this.recipe))
+        throw new Error(`backbone ${this.backbone.spec.id} has no spatial feature map`);
+      const output = tf.tidy(() =>
+        this.backbone.embed(toInputTensor([views.center], this.backbone.spec.preprocessing)),
+      );
+      const values = Float32Array.from(output.dataSync());
+      output.dispose();
+      return values;
+    }
+    const maps = featureMaps(this.backbone, views, this.recipe);
+    try {
+      return poolFeatures(maps, this.recipe, this.bases);
+    } finally {
+      disposeMaps(maps);
+    }
+  }
+}
+
+/** Short side the photo is decoded to: enough for the whole view's long side and the centre crop. */
+export function workingShortSide(recipe: FeatureRecipe): number {
+  return Math.max(WORKING_SIZE, recipe.wholeLongSide);
+}
+
+/**
+ * Fits the recipe's bases on up to `sampleSize` photos (the first ones in `photos`' order:
+ * callers pass a deterministic order, e.g. by content hash, so every shard fits the same bases).
+ */
+export async function fitFeaturizer(
+  photos: { read(): Promise<Buffer> }[],
+  backbone: Backbone,
+  recipe: FeatureRecipe,
+  options: { sampleSize?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<PhotoFeaturizer> {
+  if (!recipe.pooling.includes('bilinear')) return new PhotoFeaturizer(backbone, recipe, {});
+  const sample = photos.slice(0, options.sampleSize ?? 128);
+  let done = 0;
+  const rendered = (async function* () {
+    for (const photo of sample) {
+      const image = await decodeToRgb(await photo.read(), workingShortSide(recipe));
+      yield renderViews(image, backbone.spec.inputSize, recipe);
+      options.onProgress?.(++done, sample.length);
+    }
+  })();
+  const bases = await fitBases(rendered, backbone, recipe);
+  return new PhotoFeaturizer(backbone, recipe, bases);
+}
+
+/** Bases as bytes: uint32 LE header length, JSON header [{ name, channels, dim }], float32 LE data. */
+export function encodeBases(bases: ProjectionBases): Uint8Array {
+  const names = Object.keys(bases).sort();
+  const header = new TextEncoder().encode(
+    JSON.stringify(
+      names.map((name) => ({ name, channels: bases[name]!.channels, dim: bases[name]!.dim })),
+    ),
+  );
+  const floats = names.reduce((sum, n) => sum + bases[n]!.channels * (bases[n]!.dim + 1), 0);
+  const pad = (4 - ((4 + header.length) % 4)) % 4;
+  const out = new Uint8Array(4 + header.length + pad + floats * 4);
+  new DataView(out.buffer).setUint32(0, header.length + pad, true);
+  out.set(header, 4);
+  out.fill(0x20, 4 + header.length, 4 + header.length + pad);
+  const data = new Float32Array(out.buffer, 4 + header.length + pad, floats);
+  let offset = 0;
+  for (const n of names) {
+    data.set(bases[n]!.mean, offset);
+    offset += bases[n]!.channels;
+    data.set(bases[n]!.components, offset);
+    offset += bases[n]!.components.length;
+  }
+  return out;
+}
+
+export function decodeBases(bytes: Uint8Array): ProjectionBases {
+  const aligned = bytes.slice();
+  const headerLength = new DataView(aligned.buffer).getUint32(0, true);
+  const entries = JSON.parse(new TextDecoder().decode(aligned.subarray(4, 4 + headerLength))) as {
+    name: string;
+    channels: number;
+    dim: number;
+  }[];
+  const data = new Float32Array(aligned.buffer, 4 + headerLength);
+  const bases: ProjectionBases = {};
+  let offset = 0;
+  for (const { name, channels, dim } of entries) {
+    const mean = data.slice(offset, offset + channels);
+    offset += channels;
+    const components = data.slice(offset, offset + channels * dim);
+    offset += channels * dim;
+    bases[name] = { channels, dim, mean, components };
+  }
+  return bases;
+}
+
+/** Where fitted bases are kept between runs (the CLIs: a file per sample; tests: memory). */
+export interface BasesCache {
+  get(key: string): Promise<ProjectionBases | undefined>;
+  set(key: string, bases: ProjectionBases): Promise<void>;
+}

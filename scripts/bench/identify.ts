@@ -70,7 +70,7 @@ async function measure(
 await waitForFunctions(180_000);
 await seedSpeciesCatalog(support.adminDb());
 // The production recipe: backbone `auto` (the ensemble where MobileNetV1 can be had), one centred view.
-const fixture = await fixtures.trainFixtureModel({ backboneId: 'auto', tta: 'center', log });
+const fixture = await fixtures.trainFixtureModel({ backboneId: 'auto', log });
 await fixtures.installFixtureModel(support.adminBucket(), support.adminDb(), fixture);
 log(`modèle ${fixture.version} (${fixture.source}) installé`);
 

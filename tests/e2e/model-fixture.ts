@@ -96,14 +96,12 @@ export interface FixtureModel {
 export async function trainFixtureModel(
   options: {
     perSpecies?: number;
-    tta?: 'center' | 'flip';
     /** DEFAULT_BACKBONE_ID unless asked (the benchmark asks for `auto`, the production recipe). */
     backboneId?: string;
     log?: (m: string) => void;
   } = {},
 ): Promise<FixtureModel> {
   const perSpecies = options.perSpecies ?? 4;
-  const tta = options.tta ?? 'flip';
   const { id: backboneId } = await resolveBackboneId(options.backboneId ?? DEFAULT_BACKBONE_ID);
   const log = options.log ?? (() => {});
   const photos = await footprintPhotos(perSpecies);
@@ -123,9 +121,7 @@ export async function trainFixtureModel(
       }));
 
   const key = createHash('sha256')
-    .update(
-      JSON.stringify({ source, perSpecies, tta, backboneId, ids: images.map((i) => i.id), v: 1 }),
-    )
+    .update(JSON.stringify({ source, perSpecies, backboneId, ids: images.map((i) => i.id), v: 2 }))
     .digest('hex')
     .slice(0, 12);
   const version = `e2e-${key}`;
@@ -141,8 +137,6 @@ export async function trainFixtureModel(
     backboneId,
     images,
     labels,
-    augment: 0,
-    tta,
     calibrationFolds: 3,
     syntheticNegatives: 6,
     head: { epochs: 80 },

@@ -5,7 +5,7 @@
  *
  * Environment: WILDLENS_RUN_ID (required), CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT (set by
  * Cloud Run for sharded executions), WILDLENS_STORAGE_BUCKET, WILDLENS_TRAINER_BACKBONE,
- * WILDLENS_TRAINER_AUGMENT, WILDLENS_TRAINER_CALIBRATION_FOLDS.
+ * WILDLENS_TRAINER_CALIBRATION_FOLDS.
  */
 import { initBackend } from '@wildlens/model';
 import { trainerBucket, trainerFirestore } from './firebase.js';
@@ -24,7 +24,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerOpt
   return {
     ...DEFAULT_TRAINER_OPTIONS,
     backboneId: env.WILDLENS_TRAINER_BACKBONE || DEFAULT_TRAINER_OPTIONS.backboneId,
-    augment: intEnv('WILDLENS_TRAINER_AUGMENT', DEFAULT_TRAINER_OPTIONS.augment, 0, 8),
     calibrationFolds: intEnv(
       'WILDLENS_TRAINER_CALIBRATION_FOLDS',
       DEFAULT_TRAINER_OPTIONS.calibrationFolds,

@@ -4,25 +4,27 @@ import path from 'node:path';
 import type { DocumentReference, Firestore } from 'firebase-admin/firestore';
 import {
   AUTO_BACKBONE_ID,
+  MIRROR_VIEW,
+  PHOTO_VIEW,
   resolveBackboneId,
-  DEFAULT_AUGMENT_COUNT,
-  DEFAULT_TTA,
   embedImages,
   loadBackbone,
+  prepareFeaturizer,
+  readModelData,
   saveModel,
   sha256Hex,
   trainFootprintModel,
-  ttaViews,
   type EmbeddedImage,
   type FootprintModel,
+  type ProjectionBases,
   type TrainingImage,
-  type TtaMode,
 } from '@wildlens/model';
 import {
   COLLECTIONS,
   UNSPECIFIED_DOMAIN,
   mapLimit,
   parseDomain,
+  storagePrefixReader,
   type TrainingSource,
 } from '@wildlens/shared';
 import {
@@ -35,15 +37,12 @@ import {
 import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
 import { imageSource, provenanceCounts } from './provenance.js';
-import { modelStoragePrefix, completeRunAndMaybePromote } from './registry.js';
+import { completeRunAndMaybePromote, modelStoragePrefix, readActiveModel } from './registry.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
 import { StorageEmbeddingCache } from './storage-embedding-cache.js';
 
 export interface TrainerOptions {
   backboneId: string;
-  /** Random augmented views per training image. */
-  augment: number;
-  tta: TtaMode;
   /** Folds of the out-of-fold pass that calibrates the final model (temperature, thresholds). */
   calibrationFolds: number;
   seed: number;
@@ -51,9 +50,6 @@ export interface TrainerOptions {
 
 export const DEFAULT_TRAINER_OPTIONS: TrainerOptions = {
   backboneId: AUTO_BACKBONE_ID,
-  // The model package's measured recipe: random augmentations bought nothing on footprints-dev.
-  augment: DEFAULT_AUGMENT_COUNT,
-  tta: DEFAULT_TTA,
   calibrationFolds: 5,
   seed: 1,
 };
@@ -84,11 +80,31 @@ export class TrainerError extends Error {
   }
 }
 
-/** View names of @wildlens/model's training recipe: center + flip + TTA views + augmentations. */
-export function trainVariantsFor(augment: number, tta: TtaMode): string[] {
-  const ttaNames = ['center', 'flip', 'crop-tl', 'crop-br'].slice(0, ttaViews(tta).length);
-  const augNames = Array.from({ length: augment }, (_, i) => `aug${i}`);
-  return [...new Set(['center', 'flip', ...ttaNames, ...augNames])];
+/** Feature rows of each training photo (@wildlens/model's recipe): the photo and its mirror. */
+export const TRAINING_VIEWS = [PHOTO_VIEW, MIRROR_VIEW];
+
+/**
+ * The active model's projection bases when it uses this backbone: reusing them keeps every
+ * cached feature row valid (a retrain then computes only new photos). Undefined when there is
+ * no active model, it cannot be read, or it was made with another backbone.
+ */
+export async function activeModelBases(
+  db: Firestore,
+  bucket: Bucket,
+  backboneId: string,
+): Promise<ProjectionBases | undefined> {
+  const pointer = await readActiveModel(db);
+  if (!pointer) return undefined;
+  try {
+    const data = await readModelData(
+      storagePrefixReader(bucket, pointer.storagePrefix || modelStoragePrefix(pointer.version)),
+    );
+    return data.manifest.backbone.id === backboneId && data.manifest.features
+      ? data.bases
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface DatasetImage {
@@ -230,21 +246,33 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         read: () => bytesOf(image),
       }));
 
-    const variants = trainVariantsFor(options.augment, options.tta);
-    const cache = new StorageEmbeddingCache(bucket, variants.length);
-
     enter('embedding');
     // 'auto': the preferred ensemble when its weights can be had (local dir or official URL), else
     // the npm-shipped default; the choice is logged and kept in the manifest.
     const backboneChoice = await resolveBackboneId(options.backboneId);
     const backboneId = backboneChoice.id;
     deps.log('trainer.backbone', { runId, backboneId, reason: backboneChoice.reason });
-    await cache.prefetch(backboneId, await hashAll(mine));
+    await hashAll(training);
     const backbone = await loadBackbone(backboneId);
     let embedded: EmbeddedImage[];
+    let featurizer: Awaited<ReturnType<typeof prepareFeaturizer>>;
+    let cache: StorageEmbeddingCache;
     try {
-      embedded = await embedImages(asTrainingImages(mine), backbone, variants, {
+      // The bilinear pooling's bases: the active model's when they fit (cached rows stay
+      // valid), else fitted on a deterministic sample of the training photos (every shard
+      // fits the same ones).
+      featurizer = await prepareFeaturizer(asTrainingImages(training), backbone, {
+        bases: await activeModelBases(db, bucket, backboneId),
+      });
+      deps.log('trainer.features', { runId, featurizer: featurizer.key });
+      cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key);
+      await cache.prefetch(
+        backboneId,
+        mine.map((image) => hashById.get(image.id) as string),
+      );
+      embedded = await embedImages(asTrainingImages(mine), featurizer, {
         cache,
+        views: TRAINING_VIEWS,
         onProgress: () => reporter.addDone(1),
       });
       await cache.flush();
@@ -276,7 +304,10 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         }
         // Other shards' embeddings come from Storage; only images added by no shard are embedded.
         await cache.prefetch(backboneId, await hashAll(training));
-        embedded = await embedImages(asTrainingImages(training), backbone, variants, { cache });
+        embedded = await embedImages(asTrainingImages(training), featurizer, {
+          cache,
+          views: TRAINING_VIEWS,
+        });
         await cache.flush();
       }
     } catch (err) {
@@ -307,8 +338,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       images: asTrainingImages(training),
       labels,
       backboneChoice,
-      augment: options.augment,
-      tta: options.tta,
+      featurizer,
       calibrationFolds: options.calibrationFolds,
       seed: options.seed,
       version,

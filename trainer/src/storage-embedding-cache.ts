@@ -11,17 +11,23 @@ type Pack = Map<string, Float32Array>;
  * Embedding cache in Cloud Storage, one object per (backbone, image) holding every view
  * variant, so a retrain downloads one small object per known image instead of recomputing it,
  * and sharded tasks hand their embeddings to the coordinator. Binary layout: uint32 LE length of
- * a JSON header { dim, variants }, the header, then float32 LE rows in header order.
+ * a JSON header { rows: [{ variant, dim }] } (older objects: { dim, variants }, one size for
+ * all), the header, then float32 LE rows in header order.
  */
 export class StorageEmbeddingCache implements EmbeddingCache {
   private readonly packs = new Map<string, Promise<Pack>>();
   private readonly dirty = new Set<string>();
   readonly stats = { hits: 0, misses: 0, downloads: 0, uploads: 0 };
 
-  /** `variantsPerImage`: an image's object is written as soon as it has all its variants. */
+  /**
+   * `variantsPerImage`: an image's object is written as soon as it has all its variants.
+   * `currentPrefix`: variants of other featurizers (an older recipe or other bases) are dropped
+   * from an object when it is rewritten, so objects do not grow with every recipe change.
+   */
   constructor(
     private readonly bucket: Bucket,
     private readonly variantsPerImage: number,
+    private readonly currentPrefix = '',
   ) {}
 
   static objectName(backboneId: string, imageSha256: string): string {
@@ -80,6 +86,8 @@ export class StorageEmbeddingCache implements EmbeddingCache {
     const { packId, variant } = StorageEmbeddingCache.parse(key);
     const pack = await this.pack(packId);
     pack.set(variant, value);
+    if (this.currentPrefix)
+      for (const old of [...pack.keys()]) if (!old.startsWith(this.currentPrefix)) pack.delete(old);
     if (pack.size >= this.variantsPerImage) await this.write(packId, pack);
     else this.dirty.add(packId);
   }
@@ -100,36 +108,38 @@ export class StorageEmbeddingCache implements EmbeddingCache {
 }
 
 export function encodePack(pack: Pack): Buffer {
-  const variants = [...pack.keys()].sort();
-  const dim = pack.get(variants[0] ?? '')?.length ?? 0;
-  const header = Buffer.from(JSON.stringify({ dim, variants }));
-  const out = Buffer.alloc(4 + header.length + variants.length * dim * 4);
+  const rows = [...pack.keys()]
+    .sort()
+    .map((variant) => ({ variant, dim: (pack.get(variant) as Float32Array).length }));
+  const header = Buffer.from(JSON.stringify({ rows }));
+  const out = Buffer.alloc(4 + header.length + rows.reduce((sum, r) => sum + r.dim * 4, 0));
   out.writeUInt32LE(header.length, 0);
   header.copy(out, 4);
   let offset = 4 + header.length;
-  for (const v of variants) {
-    const row = pack.get(v) as Float32Array;
-    if (row.length !== dim) throw new Error('embedding pack rows differ in length');
+  for (const { variant } of rows) {
+    const row = pack.get(variant) as Float32Array;
     Buffer.from(row.buffer, row.byteOffset, row.byteLength).copy(out, offset);
-    offset += dim * 4;
+    offset += row.byteLength;
   }
   return out;
 }
 
 export function decodePack(bytes: Buffer): Pack {
   const headerLength = bytes.readUInt32LE(0);
-  const header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8')) as {
-    dim: number;
-    variants: string[];
-  };
+  const header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8')) as
+    { rows: { variant: string; dim: number }[] } | { dim: number; variants: string[] };
+  const rows =
+    'rows' in header
+      ? header.rows
+      : header.variants.map((variant) => ({ variant, dim: header.dim }));
   const pack: Pack = new Map();
   let offset = 4 + headerLength;
-  for (const v of header.variants) {
+  for (const { variant, dim } of rows) {
     // Copy into an aligned buffer: the download's offset need not be a multiple of 4.
-    const row = new Float32Array(header.dim);
-    new Uint8Array(row.buffer).set(bytes.subarray(offset, offset + header.dim * 4));
-    pack.set(v, row);
-    offset += header.dim * 4;
+    const row = new Float32Array(dim);
+    new Uint8Array(row.buffer).set(bytes.subarray(offset, offset + dim * 4));
+    pack.set(variant, row);
+    offset += dim * 4;
   }
   return pack;
 }

@@ -23,6 +23,11 @@ export interface HeadTrainingOptions {
   /** Weight each class by n / (k * n_c) so rare species count as much as common ones. */
   balanceClasses: boolean;
   seed: number;
+  /**
+   * Per-row weights multiplied with the class weights (e.g. so each domain of photos weighs the
+   * same in the loss whatever its size). Default: all 1.
+   */
+  sampleWeights?: Float32Array;
   /** Called with the training loss every LOSS_EVERY epochs and after the last one. */
   onEpoch?: (epoch: number, loss: number) => void;
 }
@@ -80,8 +85,11 @@ export function trainLinearHead(
   const cw = opts.balanceClasses
     ? classWeights(labels, numClasses)
     : new Float32Array(numClasses).fill(1);
+  if (opts.sampleWeights && opts.sampleWeights.length !== n)
+    throw new Error(`trainLinearHead: ${opts.sampleWeights.length} sample weights for ${n} rows`);
   const sampleWeights = new Float32Array(n);
-  for (let i = 0; i < n; i++) sampleWeights[i] = cw[labels[i] as number] as number;
+  for (let i = 0; i < n; i++)
+    sampleWeights[i] = (cw[labels[i] as number] as number) * (opts.sampleWeights?.[i] ?? 1);
 
   const x = tf.tidy(() =>
     tf.div(tf.sub(tf.tensor2d(features, [n, d]), tf.tensor1d(mean)), tf.tensor1d(scale)),

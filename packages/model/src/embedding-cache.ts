@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { decodeBases, encodeBases, type BasesCache, type ProjectionBases } from './features.js';
 
 /** Stores embeddings keyed by image content hash + backbone id + view, so retrains only embed new photos. */
 export interface EmbeddingCache {
@@ -56,6 +57,31 @@ export class FileEmbeddingCache implements EmbeddingCache {
     await mkdir(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    await rename(tmp, file);
+  }
+}
+
+/** Fitted projection bases, one file per sample key, under dir/bases/. */
+export class FileBasesCache implements BasesCache {
+  constructor(private readonly dir: string) {}
+
+  private fileOf(key: string): string {
+    return path.join(this.dir, 'bases', `${key.replace(/[^a-f0-9]/g, '')}.bin`);
+  }
+
+  async get(key: string): Promise<ProjectionBases | undefined> {
+    try {
+      return decodeBases(new Uint8Array(await readFile(this.fileOf(key))));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async set(key: string, bases: ProjectionBases): Promise<void> {
+    const file = this.fileOf(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, encodeBases(bases));
     await rename(tmp, file);
   }
 }

@@ -43,8 +43,6 @@ describe('FootprintModel', () => {
       }
     ({ model } = await trainFootprintModel({
       images,
-      augment: 0,
-      tta: 'center',
       calibrationFolds: 3,
       syntheticNegatives: 6,
       head: { epochs: 60 },
@@ -69,7 +67,7 @@ describe('FootprintModel', () => {
   it('round-trips through the saved format with identical predictions', async () => {
     const loaded = await loadFootprintModelFromDir(dir);
     expect(loaded.manifest.format).toBe('wildlens-footprint-model');
-    expect(loaded.manifest.formatVersion).toBe(1);
+    expect(loaded.manifest.formatVersion).toBe(2);
     expect(loaded.manifest.labels).toEqual(['castor', 'loup', 'ours']);
     for (const image of images.slice(0, 18).filter((_, i) => i % 5 === 0)) {
       const bytes = await image.read();

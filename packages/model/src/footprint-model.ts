@@ -1,6 +1,7 @@
 import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbones.js';
 import { headLogits, maxCentroidSimilarity, softmax } from './classifier.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
+import { PhotoFeaturizer } from './features.js';
 import { decodeToRgb, ttaViews } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
@@ -13,16 +14,24 @@ export interface Prediction {
   probabilities: Record<string, number>;
   /** Max cosine similarity of the embedding to the class centroids (higher = more footprint-like). */
   oodScore: number;
+  /** The kind of photo the model recognised ('crop', 'field'…), when it tells domains apart. */
+  domain?: string;
   timingsMs: { preprocess: number; inference: number };
 }
 
 export class FootprintModel {
   private disposed = false;
 
+  /** Format 2: whole-photo views and bilinear pooling; absent for format-1 models. */
+  private readonly featurizer?: PhotoFeaturizer;
+
   private constructor(
     private readonly data: FootprintModelData,
     private readonly backbone: Backbone,
-  ) {}
+  ) {
+    if (data.manifest.features)
+      this.featurizer = new PhotoFeaturizer(backbone, data.manifest.features, data.bases ?? {});
+  }
 
   get manifest(): FootprintModelManifest {
     return this.data.manifest;
@@ -33,13 +42,18 @@ export class FootprintModel {
     backboneOptions?: LoadBackboneOptions,
   ): Promise<FootprintModel> {
     const backbone = await loadBackbone(data.manifest.backbone.id, backboneOptions);
-    if (backbone.spec.featureDim !== data.head.featureDim) {
+    if (!data.manifest.features && backbone.spec.featureDim !== data.head.featureDim) {
       backbone.dispose();
       throw new Error(
         `backbone ${backbone.spec.id} gives ${backbone.spec.featureDim}-d features, head expects ${data.head.featureDim}`,
       );
     }
-    return new FootprintModel(data, backbone);
+    try {
+      return new FootprintModel(data, backbone);
+    } catch (error) {
+      backbone.dispose();
+      throw error;
+    }
   }
 
   toData(): FootprintModelData {
@@ -52,6 +66,16 @@ export class FootprintModel {
   ): Promise<{ embedding: Float32Array; preprocessMs: number; inferenceMs: number }> {
     if (this.disposed) throw new Error('FootprintModel is disposed');
     const t0 = performance.now();
+    if (this.featurizer) {
+      const decoded = await this.featurizer.decode(image);
+      const t1 = performance.now();
+      const embedding = await this.featurizer.features(decoded);
+      if (embedding.length !== this.data.head.featureDim)
+        throw new Error(
+          `features have ${embedding.length} values, the head expects ${this.data.head.featureDim}`,
+        );
+      return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
+    }
     const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide);
     const views = await renderViews(
       rgb,
@@ -65,7 +89,8 @@ export class FootprintModel {
 
   /** Turns an embedding into calibrated probabilities and a verdict. */
   classify(embedding: Float32Array): Omit<Prediction, 'timingsMs'> {
-    const { labels, temperature, thresholds } = this.manifest;
+    const { labels } = this.manifest;
+    const { domain, temperature, thresholds } = this.calibrationOf(embedding);
     const probabilities = softmax(headLogits(this.data.head, embedding), temperature);
     const top = labels
       .map((speciesId, i) => ({ speciesId, probability: probabilities[i] as number }))
@@ -83,7 +108,32 @@ export class FootprintModel {
       top,
       probabilities: Object.fromEntries(top.map((t) => [t.speciesId, t.probability])),
       oodScore,
+      ...(domain ? { domain } : {}),
     };
+  }
+
+  /** The temperature and thresholds for this photo: its predicted domain's, when the model has them. */
+  private calibrationOf(embedding: Float32Array): {
+    domain?: string;
+    temperature: number;
+    thresholds: { identified: number; notFootprint: number };
+  } {
+    const { temperature, thresholds, domainCalibration } = this.manifest;
+    const domainHead = this.data.domainHead;
+    if (!domainCalibration || !domainHead) return { temperature, thresholds };
+    const scores = headLogits(domainHead, embedding);
+    let best = 0;
+    for (let i = 1; i < scores.length; i++)
+      if ((scores[i] as number) > (scores[best] as number)) best = i;
+    const domain = domainCalibration.domains[best] as string;
+    const own = domainCalibration.byDomain[domain];
+    return own
+      ? {
+          domain,
+          temperature: own.temperature,
+          thresholds: { identified: own.identified, notFootprint: own.notFootprint },
+        }
+      : { domain, temperature, thresholds };
   }
 
   /** Safe to call concurrently: decoding runs in sharp's thread pool, inference is synchronous and tidied. */
@@ -99,6 +149,9 @@ export class FootprintModel {
 
   async predictBatch(images: (Buffer | Uint8Array)[]): Promise<Prediction[]> {
     if (this.disposed) throw new Error('FootprintModel is disposed');
+    // Whole-photo views differ in size from photo to photo: no batching (it does not speed up
+    // single-threaded wasm anyway, see README).
+    if (this.featurizer) return Promise.all(images.map((image) => this.predict(image)));
     const t0 = performance.now();
     const viewSpecs = ttaViews(this.manifest.tta.mode);
     const rendered = await Promise.all(

@@ -61,14 +61,22 @@ export {
 } from './model-format.js';
 export { FootprintModel, type Prediction, type Verdict } from './footprint-model.js';
 export {
-  DEFAULT_AUGMENT_COUNT,
-  DEFAULT_TTA,
+  BASIS_SAMPLE_SIZE,
+  DEFAULT_HEAD_RECIPE,
+  MIRROR_VIEW,
+  PHOTO_VIEW,
+  calibrationSamples,
+  crossFittedSamples,
   crossValidateEmbeddings,
+  crossValidationReport,
+  domainBalancedWeights,
   embedImages,
+  prepareFeaturizer,
   reportOf,
   trainFootprintModel,
-  trainingVariants,
   type CrossValidationResult,
+  type DomainReport,
+  type HeadRecipe,
   type EmbeddedImage,
   type TrainFootprintModelOptions,
   type TrainingImage,
@@ -94,10 +102,35 @@ export {
   type VerdictReport,
 } from './evaluation.js';
 export {
+  IDENTIFIED_PRECISION_TARGET,
+  NEVER_IDENTIFIED,
+  NOT_FOOTPRINT_FALSE_REJECT_TARGET,
+  calibrate,
   chooseIdentifiedThreshold,
   chooseNotFootprintThreshold,
   fitTemperature,
+  verdictOf,
+  type Calibration,
+  type CalibrationSample,
 } from './calibration.js';
+export {
+  DEFAULT_FEATURE_RECIPE,
+  PhotoFeaturizer,
+  basesFingerprint,
+  featureLength,
+  fitFeaturizer,
+  recipeKey,
+  type FeatureRecipe,
+  type FeatureView,
+  type Pooling,
+  type ProjectionBases,
+} from './features.js';
+export {
+  bilinearLength,
+  bilinearPool,
+  fitProjectionBasis,
+  type ProjectionBasis,
+} from './projection.js';
 export { generateSyntheticNegatives } from './synthetic-negatives.js';
 export {
   domainOfDataset,

@@ -6,15 +6,22 @@ import {
   type LoadBackboneOptions,
 } from './backbones.js';
 import type { LinearHead } from './classifier.js';
+import type { FeatureRecipe, ProjectionBases } from './features.js';
 import type { Preprocessing, TtaMode } from './image-pipeline.js';
 import { FootprintModel } from './footprint-model.js';
 
 export const MODEL_FORMAT = 'wildlens-footprint-model';
-export const MODEL_FORMAT_VERSION = 1;
+/**
+ * 2: whole-photo views and bilinear pooling (`features`, bases in head.bin). Format-1 models
+ * (the averaged GAP of centred views) still load and serve.
+ */
+export const MODEL_FORMAT_VERSION = 2;
+const READABLE_FORMAT_VERSIONS = [1, 2];
 export const HEAD_FILE = 'head.bin';
 
 export interface HeadTensorEntry {
-  name: 'mean' | 'scale' | 'weights' | 'bias' | 'centroids';
+  /** 'mean' | 'scale' | 'weights' | 'bias' | 'centroids', or `basis:<view>/<part>:mean|components`. */
+  name: string;
   shape: number[];
   /** Byte offset in head.bin (little-endian float32). */
   offset: number;
@@ -22,7 +29,7 @@ export interface HeadTensorEntry {
 
 export interface FootprintModelManifest {
   format: typeof MODEL_FORMAT;
-  formatVersion: typeof MODEL_FORMAT_VERSION;
+  formatVersion: number;
   version: string;
   createdAt: string;
   /** Species ids, in the order of the head's outputs. */
@@ -39,6 +46,17 @@ export interface FootprintModelManifest {
     inputSize: number;
     normalisation: Preprocessing;
     crop: 'center-square';
+  };
+  /** How photos become features (format 2); absent in format 1 (centred views, `tta`). */
+  features?: FeatureRecipe;
+  /**
+   * Calibration per predicted domain (format 2, photos of several domains): the domain head
+   * (head.bin `domain:*` tensors) tells a photo's domain, whose temperature and thresholds then
+   * apply instead of the top-level ones.
+   */
+  domainCalibration?: {
+    domains: string[];
+    byDomain: Record<string, { temperature: number; identified: number; notFootprint: number }>;
   };
   tta: { mode: TtaMode; views: number };
   temperature: number;
@@ -68,6 +86,10 @@ export interface FootprintModelData {
   head: LinearHead;
   /** Row-major [numClasses, featureDim], unit rows. */
   centroids: Float32Array;
+  /** PCA bases of the bilinear pooling (format 2), by `<view>/<part>`. */
+  bases?: ProjectionBases;
+  /** Predicts the photo's domain (manifest.domainCalibration.domains order). */
+  domainHead?: LinearHead;
 }
 
 /** Where to read model files from (local dir, Cloud Storage, memory…). */
@@ -78,14 +100,28 @@ export interface ModelFileReader {
 export function encodeHead(
   head: LinearHead,
   centroids: Float32Array,
+  bases: ProjectionBases = {},
+  domainHead?: LinearHead,
 ): { bytes: Uint8Array; tensors: HeadTensorEntry[] } {
-  const parts: [HeadTensorEntry['name'], Float32Array, number[]][] = [
+  const parts: [string, Float32Array, number[]][] = [
     ['mean', head.mean, [head.featureDim]],
     ['scale', head.scale, [head.featureDim]],
     ['weights', head.weights, [head.featureDim, head.numClasses]],
     ['bias', head.bias, [head.numClasses]],
     ['centroids', centroids, [head.numClasses, head.featureDim]],
   ];
+  if (domainHead)
+    parts.push(
+      ['domain:mean', domainHead.mean, [domainHead.featureDim]],
+      ['domain:scale', domainHead.scale, [domainHead.featureDim]],
+      ['domain:weights', domainHead.weights, [domainHead.featureDim, domainHead.numClasses]],
+      ['domain:bias', domainHead.bias, [domainHead.numClasses]],
+    );
+  for (const name of Object.keys(bases).sort()) {
+    const basis = bases[name] as ProjectionBases[string];
+    parts.push([`basis:${name}:mean`, basis.mean, [basis.channels]]);
+    parts.push([`basis:${name}:components`, basis.components, [basis.channels, basis.dim]]);
+  }
   const total = parts.reduce((sum, [, data]) => sum + data.length, 0);
   const all = new Float32Array(total);
   const tensors: HeadTensorEntry[] = [];
@@ -104,9 +140,14 @@ export function encodeHead(
 export function decodeHead(
   manifest: FootprintModelManifest,
   bytes: Uint8Array,
-): { head: LinearHead; centroids: Float32Array } {
+): {
+  head: LinearHead;
+  centroids: Float32Array;
+  bases: ProjectionBases;
+  domainHead?: LinearHead;
+} {
   const aligned = new Float32Array(bytes.slice().buffer);
-  const tensor = (name: HeadTensorEntry['name']): Float32Array => {
+  const tensor = (name: string): Float32Array => {
     const entry = manifest.head.tensors.find((t) => t.name === name);
     if (!entry) throw new Error(`model head lacks tensor ${name}`);
     const size = entry.shape.reduce((a, b) => a * b, 1);
@@ -115,7 +156,20 @@ export function decodeHead(
     return aligned.slice(start, start + size);
   };
   const { featureDim, numClasses } = manifest.head;
+  const domains = manifest.domainCalibration?.domains;
   return {
+    ...(domains
+      ? {
+          domainHead: {
+            featureDim,
+            numClasses: domains.length,
+            mean: tensor('domain:mean'),
+            scale: tensor('domain:scale'),
+            weights: tensor('domain:weights'),
+            bias: tensor('domain:bias'),
+          },
+        }
+      : {}),
     head: {
       featureDim,
       numClasses,
@@ -125,13 +179,25 @@ export function decodeHead(
       bias: tensor('bias'),
     },
     centroids: tensor('centroids'),
+    bases: Object.fromEntries(
+      manifest.head.tensors
+        .filter((t) => t.name.startsWith('basis:') && t.name.endsWith(':components'))
+        .map((t) => {
+          const name = t.name.slice('basis:'.length, -':components'.length);
+          const [channels, dim] = t.shape as [number, number];
+          return [
+            name,
+            { channels, dim, mean: tensor(`basis:${name}:mean`), components: tensor(t.name) },
+          ];
+        }),
+    ),
   };
 }
 
 export function validateManifest(value: unknown): FootprintModelManifest {
   const m = value as Partial<FootprintModelManifest> | null;
   if (!m || m.format !== MODEL_FORMAT) throw new Error(`not a ${MODEL_FORMAT} manifest`);
-  if (m.formatVersion !== MODEL_FORMAT_VERSION)
+  if (!READABLE_FORMAT_VERSIONS.includes(m.formatVersion as number))
     throw new Error(`unsupported formatVersion ${String(m.formatVersion)}`);
   if (!Array.isArray(m.labels) || m.labels.length < 2)
     throw new Error('manifest.labels must list at least 2 species');
@@ -146,7 +212,7 @@ export async function saveModel(
   dir: string,
 ): Promise<void> {
   const data = model instanceof FootprintModel ? model.toData() : model;
-  const { bytes, tensors } = encodeHead(data.head, data.centroids);
+  const { bytes, tensors } = encodeHead(data.head, data.centroids, data.bases, data.domainHead);
   const manifest: FootprintModelManifest = {
     ...data.manifest,
     head: {
@@ -166,10 +232,13 @@ export async function readModelData(reader: ModelFileReader): Promise<FootprintM
   const manifest = validateManifest(
     JSON.parse(new TextDecoder().decode(await reader.readFile('manifest.json'))),
   );
-  const { head, centroids } = decodeHead(manifest, await reader.readFile(manifest.head.file));
+  const { head, centroids, bases, domainHead } = decodeHead(
+    manifest,
+    await reader.readFile(manifest.head.file),
+  );
   // A URL backbone is known from the description its manifest records (with the weights' digest).
   registerRecordedBackbones(manifest.backbone.sources ?? []);
-  return { manifest, head, centroids };
+  return { manifest, head, centroids, bases, ...(domainHead ? { domainHead } : {}) };
 }
 
 export interface LoadFootprintModelOptions {

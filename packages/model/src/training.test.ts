@@ -35,13 +35,11 @@ describe.skipIf(!hasShared)('training on a real footprint subset', NEEDS.shared,
       // Pinned: `auto` would depend on which weights this machine has.
       backboneId: DEFAULT_BACKBONE_ID,
       images: trainImages.slice(0, -6),
-      augment: 0,
-      tta: 'center',
       embeddingCache: cache,
       syntheticNegatives: 12,
     });
-    const views = (model.manifest.training.trainVariants as string[]).length;
-    // Each training image under every view, plus the 12 synthetic negatives (centre view only).
+    const views = (model.manifest.training.rows as string[]).length;
+    // Each training image under every row (photo, mirror), plus the 12 synthetic negatives (photo only).
     expect(cache.misses).toBe((trainImages.length - 6) * views + 12);
 
     const labels = model.manifest.labels;
@@ -65,19 +63,21 @@ describe.skipIf(!hasShared)('training on a real footprint subset', NEEDS.shared,
     const cv = metrics.crossValidation!;
     expect(cv.ece).toBeLessThanOrEqual(0.2);
     expect(cv.ece).toBeLessThan(cv.eceBeforeCalibration);
+    const { bases } = model.toData();
     model.dispose();
 
-    // Retrain after adding 6 photos: only those are embedded.
+    // Retrain after adding 6 photos with the same bases (as the trainer reuses the active
+    // model's): only those are embedded.
     cache.misses = 0;
     const retrained = await trainFootprintModel({
       backboneId: DEFAULT_BACKBONE_ID,
       images: trainImages,
-      augment: 0,
-      tta: 'center',
       embeddingCache: cache,
+      bases,
       syntheticNegatives: 0,
     });
     expect(cache.misses).toBe(6 * views);
+    expect(retrained.metrics.featurizer).toBe(metrics.featurizer);
     retrained.model.dispose();
   }, 120_000);
 });

@@ -7,10 +7,13 @@ import {
   type LoadBackboneOptions,
 } from './backbones.js';
 import {
-  chooseIdentifiedThreshold,
-  chooseNotFootprintThreshold,
-  fitTemperature,
+  MIN_DOMAIN_SAMPLES,
+  calibrate,
+  calibrationFor,
   rate,
+  verdictOf,
+  type Calibration,
+  type CalibrationSample,
 } from './calibration.js';
 import {
   classCentroids,
@@ -19,22 +22,27 @@ import {
   softmax,
   trainLinearHead,
   type HeadTrainingOptions,
+  type LinearHead,
 } from './classifier.js';
-import {
-  augmentVariantNames,
-  embedRendered,
-  meanOf,
-  renderVariant,
-  ttaVariantNames,
-} from './embedding.js';
 import { embeddingCacheKey, sha256Hex, type EmbeddingCache } from './embedding-cache.js';
 import {
-  evaluatePredictions,
+  evaluateByDomain,
   groupedStratifiedKFold,
   type EvaluationReport,
+  type ScoredSample,
+  type VerdictReport,
 } from './evaluation.js';
+import {
+  DEFAULT_FEATURE_RECIPE,
+  PhotoFeaturizer,
+  fitFeaturizer,
+  recipeFor,
+  workingShortSide,
+  type BasesCache,
+  type FeatureRecipe,
+  type ProjectionBases,
+} from './features.js';
 import { FootprintModel } from './footprint-model.js';
-import { decodeToRgb, WORKING_SIZE, type TtaMode } from './image-pipeline.js';
 import {
   MODEL_FORMAT,
   MODEL_FORMAT_VERSION,
@@ -42,6 +50,9 @@ import {
   type FootprintModelManifest,
 } from './model-format.js';
 import { generateSyntheticNegatives } from './synthetic-negatives.js';
+
+/** Images recorded without a domain. */
+const UNSPECIFIED_DOMAIN = 'unspecified';
 
 export interface TrainingImage {
   id: string;
@@ -59,7 +70,13 @@ export interface TrainingImage {
 
 export interface TrainingProgress {
   phase:
-    'loading-backbone' | 'embedding' | 'cross-validation' | 'training' | 'calibration' | 'done';
+    | 'loading-backbone'
+    | 'fitting-features'
+    | 'embedding'
+    | 'cross-validation'
+    | 'training'
+    | 'calibration'
+    | 'done';
   done?: number;
   total?: number;
   epoch?: number;
@@ -68,7 +85,7 @@ export interface TrainingProgress {
   accuracy?: number;
 }
 
-/** Embeddings of one image, per view variant ('center', 'flip', 'aug0', …). */
+/** Feature rows of one photo: its own ('photo') and its mirror image's ('mirror'). */
 export interface EmbeddedImage {
   id: string;
   label: string;
@@ -78,41 +95,51 @@ export interface EmbeddedImage {
   views: Map<string, Float32Array>;
 }
 
+/** The photo as taken, and mirrored: tracks have no handedness, so the mirror is a free example. */
+export const PHOTO_VIEW = 'photo';
+export const MIRROR_VIEW = 'mirror';
+
 export interface EmbedOptions {
   cache?: EmbeddingCache;
+  /** Rows per photo (default both the photo and its mirror). */
+  views?: string[];
   onProgress?: (p: TrainingProgress) => void;
 }
 
-/** Embeds every image under every variant, reusing cached embeddings (key: content hash + backbone + variant). */
+/**
+ * Feature rows of every image, reusing cached rows (key: content hash + backbone + featurizer
+ * key + view), so a retrain with the same bases only computes new photos.
+ */
 export async function embedImages(
   images: TrainingImage[],
-  backbone: Backbone,
-  variants: string[],
+  featurizer: PhotoFeaturizer,
   options: EmbedOptions = {},
 ): Promise<EmbeddedImage[]> {
+  const views = options.views ?? [PHOTO_VIEW, MIRROR_VIEW];
+  const backboneId = featurizer.backbone.spec.id;
   const out: EmbeddedImage[] = [];
   let done = 0;
   for (const image of images) {
     let bytes = image.sha256 ? undefined : await image.read();
     const sha256 = image.sha256 ?? sha256Hex(bytes as Buffer);
-    const views = new Map<string, Float32Array>();
+    const rows = new Map<string, Float32Array>();
     const missing: string[] = [];
-    for (const variant of variants) {
-      const cached = await options.cache?.get(embeddingCacheKey(sha256, backbone.spec.id, variant));
-      if (cached && cached.length === backbone.spec.featureDim) views.set(variant, cached);
-      else missing.push(variant);
+    for (const view of views) {
+      const key = embeddingCacheKey(sha256, backboneId, `${featurizer.key}/${view}`);
+      const cached = await options.cache?.get(key);
+      if (cached) rows.set(view, cached);
+      else missing.push(view);
     }
     if (missing.length) {
       bytes ??= await image.read();
-      const rgb = await decodeToRgb(bytes, WORKING_SIZE);
-      const rendered = await Promise.all(
-        missing.map((v) => renderVariant(rgb, backbone.spec.inputSize, v, sha256)),
-      );
-      const embeddings = await embedRendered(backbone, rendered);
-      for (const [i, variant] of missing.entries()) {
-        const e = embeddings[i] as Float32Array;
-        views.set(variant, e);
-        await options.cache?.set(embeddingCacheKey(sha256, backbone.spec.id, variant), e);
+      const decoded = await featurizer.decode(bytes);
+      for (const view of missing) {
+        const row = await featurizer.features(decoded, view === MIRROR_VIEW);
+        rows.set(view, row);
+        await options.cache?.set(
+          embeddingCacheKey(sha256, backboneId, `${featurizer.key}/${view}`),
+          row,
+        );
       }
     }
     out.push({
@@ -121,7 +148,7 @@ export async function embedImages(
       group: image.group,
       domain: image.domain,
       sha256,
-      views,
+      views: rows,
     });
     options.onProgress?.({ phase: 'embedding', done: ++done, total: images.length });
   }
@@ -129,43 +156,110 @@ export async function embedImages(
 }
 
 export interface HeadRecipe {
-  /** Views used as training rows. */
-  trainVariants: string[];
-  tta: TtaMode;
+  /** Rows of each training image. */
+  trainViews: string[];
+  /** The row a test image is scored on. */
+  testView: string;
   head: Partial<HeadTrainingOptions>;
+  /** Each domain weighs the same in the loss, whatever its number of photos (default true). */
+  balanceDomains?: boolean;
 }
+
+export const DEFAULT_HEAD_RECIPE: HeadRecipe = {
+  trainViews: [PHOTO_VIEW, MIRROR_VIEW],
+  testView: PHOTO_VIEW,
+  head: {},
+  balanceDomains: true,
+};
 
 function rowsOf(
   embedded: EmbeddedImage[],
   indices: number[],
-  variants: string[],
+  views: string[],
   labelIndex: Map<string, number>,
+  balanceDomains = false,
 ) {
-  const first = embedded[indices[0] as number]?.views.get(variants[0] as string);
+  const first = embedded[indices[0] as number]?.views.get(views[0] as string);
   if (!first) throw new Error('rowsOf: missing embeddings');
   const d = first.length;
-  const features = new Float32Array(indices.length * variants.length * d);
-  const labels = new Int32Array(indices.length * variants.length);
+  const n = indices.length * views.length;
+  const features = new Float32Array(n * d);
+  const labels = new Int32Array(n);
+  const domains: string[] = [];
   let row = 0;
   for (const i of indices) {
     const image = embedded[i] as EmbeddedImage;
-    for (const v of variants) {
+    for (const v of views) {
       const e = image.views.get(v);
       if (!e) throw new Error(`missing view ${v} of ${image.id}`);
+      if (e.length !== d)
+        throw new Error(`view ${v} of ${image.id} has ${e.length} values, not ${d}`);
       features.set(e, row * d);
       labels[row++] = labelIndex.get(image.label) as number;
+      domains.push(image.domain ?? UNSPECIFIED_DOMAIN);
     }
   }
-  return { features, labels };
+  return {
+    features,
+    labels,
+    sampleWeights: balanceDomains ? domainBalancedWeights(domains) : undefined,
+  };
 }
 
-export function testEmbedding(image: EmbeddedImage, tta: TtaMode): Float32Array {
-  return meanOf(ttaVariantNames(tta).map((v) => image.views.get(v) as Float32Array));
+/** Weights giving every domain the same total weight (mean weight 1). */
+export function domainBalancedWeights(domains: string[]): Float32Array {
+  const counts = new Map<string, number>();
+  for (const d of domains) counts.set(d, (counts.get(d) ?? 0) + 1);
+  const perDomain = domains.length / counts.size;
+  return Float32Array.from(domains, (d) => perDomain / (counts.get(d) as number));
+}
+
+/**
+ * The domains a domain head can learn: those with at least MIN_DOMAIN_SAMPLES photos, when there
+ * are two or more (sorted); none otherwise.
+ */
+export function learnableDomains(domains: string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const d of domains) counts.set(d, (counts.get(d) ?? 0) + 1);
+  const big = [...counts].filter(([, n]) => n >= MIN_DOMAIN_SAMPLES).map(([d]) => d);
+  return big.length >= 2 && big.length === counts.size ? big.sort() : [];
+}
+
+/**
+ * A softmax regression telling the photo's domain (e.g. a tight crop from a whole field
+ * photo) from its features: photos are then calibrated within their predicted domain.
+ */
+function trainDomainHead(
+  embedded: EmbeddedImage[],
+  indices: number[],
+  view: string,
+  domains: string[],
+  seed: number,
+): LinearHead {
+  const domainIndex = new Map(domains.map((d, i) => [d, i]));
+  const first = embedded[indices[0] as number]?.views.get(view) as Float32Array;
+  const features = new Float32Array(indices.length * first.length);
+  const labels = new Int32Array(indices.length);
+  indices.forEach((i, row) => {
+    const image = embedded[i] as EmbeddedImage;
+    features.set(image.views.get(view) as Float32Array, row * first.length);
+    labels[row] = domainIndex.get(image.domain ?? UNSPECIFIED_DOMAIN) as number;
+  });
+  return trainLinearHead(features, labels, domains.length, { seed, l2: 0.1 });
+}
+
+function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if ((v[i] as number) > (v[best] as number)) best = i;
+  return best;
 }
 
 export interface CrossValidationResult {
   labels: string[];
   truth: number[];
+  domains: string[];
+  /** Out-of-fold predicted domain per image (when a domain head could be learnt). */
+  predictedDomains?: string[];
   /** Out-of-fold logits (uncalibrated) per image. */
   logits: Float32Array[];
   /** Out-of-fold OOD scores (centroids of the training folds). */
@@ -173,7 +267,7 @@ export interface CrossValidationResult {
   folds: number[];
 }
 
-/** Grouped stratified K-fold on precomputed embeddings. */
+/** Grouped stratified K-fold on precomputed feature rows. */
 export function crossValidateEmbeddings(
   embedded: EmbeddedImage[],
   labels: string[],
@@ -186,34 +280,98 @@ export function crossValidateEmbeddings(
   const assignment = groupedStratifiedKFold(embedded, folds, seed);
   const logits: Float32Array[] = new Array(embedded.length);
   const oodScores: number[] = new Array(embedded.length);
+  const domains = embedded.map((e) => e.domain ?? UNSPECIFIED_DOMAIN);
+  const headDomains = learnableDomains(domains);
+  const predictedDomains: string[] = new Array(embedded.length);
   for (let f = 0; f < folds; f++) {
     const train = assignment.flatMap((a, i) => (a === f ? [] : [i]));
     const test = assignment.flatMap((a, i) => (a === f ? [i] : []));
     if (!test.length) continue;
-    const { features, labels: y } = rowsOf(embedded, train, recipe.trainVariants, labelIndex);
-    const head = trainLinearHead(features, y, labels.length, { seed, ...recipe.head });
-    const centre = rowsOf(embedded, train, ['center'], labelIndex);
-    const centroids = classCentroids(centre.features, centre.labels, labels.length);
+    const rows = rowsOf(embedded, train, recipe.trainViews, labelIndex, recipe.balanceDomains);
+    const head = trainLinearHead(rows.features, rows.labels, labels.length, {
+      seed,
+      ...recipe.head,
+      sampleWeights: rows.sampleWeights,
+    });
+    const own = rowsOf(embedded, train, [recipe.testView], labelIndex);
+    const centroids = classCentroids(own.features, own.labels, labels.length);
+    const domainHead = headDomains.length
+      ? trainDomainHead(embedded, train, recipe.testView, headDomains, seed)
+      : undefined;
     for (const i of test) {
-      const e = testEmbedding(embedded[i] as EmbeddedImage, recipe.tta);
+      const e = (embedded[i] as EmbeddedImage).views.get(recipe.testView) as Float32Array;
       logits[i] = headLogits(head, e);
       oodScores[i] = maxCentroidSimilarity(centroids, e);
+      if (domainHead)
+        predictedDomains[i] = headDomains[argmax(headLogits(domainHead, e))] as string;
     }
     onFold?.(f);
   }
   return {
     labels,
     truth: embedded.map((e) => labelIndex.get(e.label) as number),
+    domains,
+    ...(headDomains.length ? { predictedDomains } : {}),
     logits,
     oodScores,
     folds: assignment,
   };
 }
 
+export function calibrationSamples(cv: CrossValidationResult): CalibrationSample[] {
+  return cv.logits.map((logits, i) => ({
+    logits,
+    truth: cv.truth[i] as number,
+    oodScore: cv.oodScores[i] as number,
+    domain: cv.domains[i] as string,
+    ...(cv.predictedDomains ? { predictedDomain: cv.predictedDomains[i] } : {}),
+  }));
+}
+
+/**
+ * What users would have been answered on each held-out photo: each fold's photos are judged
+ * with a temperature and thresholds calibrated on the other folds only, so the verdict figures
+ * (identified precision, false rejects) are held-out too, not fitted on the photos they score.
+ */
+export function crossFittedSamples(cv: CrossValidationResult): ScoredSample[] {
+  const samples = calibrationSamples(cv);
+  const out: ScoredSample[] = new Array(samples.length);
+  for (const fold of new Set(cv.folds)) {
+    const others = samples.filter((_, i) => cv.folds[i] !== fold);
+    const calibration = calibrate(others);
+    samples.forEach((s, i) => {
+      if (cv.folds[i] !== fold) return;
+      const group = calibrationFor(calibration, s.predictedDomain);
+      const probabilities = softmax(s.logits, group.temperature);
+      out[i] = {
+        probabilities,
+        truth: s.truth,
+        domain: s.domain,
+        verdict: verdictOf(Math.max(...probabilities), s.oodScore, {
+          identified: group.identified.threshold,
+          notFootprint: group.notFootprint.threshold,
+        }),
+      };
+    });
+  }
+  return out;
+}
+
+export type DomainReport = VerdictReport & { byDomain: Record<string, VerdictReport> };
+
+/** Held-out figures of a cross-validation, overall and per domain (see crossFittedSamples). */
+export function crossValidationReport(cv: CrossValidationResult): DomainReport {
+  return evaluateByDomain(crossFittedSamples(cv), cv.labels);
+}
+
 export function reportOf(cv: CrossValidationResult, temperature = 1): EvaluationReport {
-  return evaluatePredictions(
-    cv.logits.map((l) => softmax(l, temperature)),
-    cv.truth,
+  return evaluateByDomain(
+    cv.logits.map((l, i) => ({
+      probabilities: softmax(l, temperature),
+      truth: cv.truth[i] as number,
+      domain: cv.domains[i] as string,
+      verdict: 'uncertain' as const,
+    })),
     cv.labels,
   );
 }
@@ -226,10 +384,16 @@ export interface TrainFootprintModelOptions {
   backboneId?: string;
   /** A choice the caller already resolved (the trainer resolves once per run); wins over backboneId. */
   backboneChoice?: BackboneChoice;
-  /** Number of random augmented views per image (false = 0). Default DEFAULT_AUGMENT_COUNT. */
-  augment?: boolean | number;
-  tta?: TtaMode;
+  /** A featurizer the caller already prepared (bases fitted): its backbone and recipe are used. */
+  featurizer?: PhotoFeaturizer;
+  /** Feature recipe (default DEFAULT_FEATURE_RECIPE). */
+  features?: FeatureRecipe;
+  /** Bases to reuse (e.g. the active model's, so cached features stay valid); fitted when absent. */
+  bases?: ProjectionBases;
+  basesCache?: BasesCache;
   head?: Partial<HeadTrainingOptions>;
+  /** Each domain weighs the same in the head's loss (default true). */
+  balanceDomains?: boolean;
   /** Folds of the out-of-fold pass used for calibration and metrics (0 = skip, keep T=1). */
   calibrationFolds?: number;
   /** Synthetic non-footprint images used to measure the false-accept rate (default 36). */
@@ -244,31 +408,74 @@ export interface TrainFootprintModelOptions {
 }
 
 export interface TrainingMetrics {
-  crossValidation?: EvaluationReport & { eceBeforeCalibration: number; folds: number };
+  /** Held-out (out-of-fold, cross-fitted) figures, overall and per domain. */
+  crossValidation?: DomainReport & { eceBeforeCalibration: number; folds: number };
   temperature: number;
-  identified: { threshold: number; precision: number; coverage: number };
-  notFootprint: {
-    threshold: number;
-    falseRejectRate: number;
+  identified: Calibration['identified'];
+  /** Calibration of each predicted domain (when the photos have several domains). */
+  byPredictedDomain?: Calibration['byPredictedDomain'];
+  notFootprint: Calibration['notFootprint'] & {
     syntheticFalseAcceptRate: number;
     syntheticCount: number;
   };
-  timingsMs: { embedding: number; crossValidation: number; training: number; total: number };
+  timingsMs: {
+    fitting: number;
+    embedding: number;
+    crossValidation: number;
+    training: number;
+    total: number;
+  };
   images: number;
+  imagesByDomain: Record<string, number>;
   /** The backbone used, and why (`auto` resolution). */
   backbone: BackboneChoice;
+  /** Identifies the features (recipe + bases), as in embedding cache keys. */
+  featurizer: string;
 }
 
-/** Random augmented views per training image: measured to buy nothing beyond flips on footprints-dev (see README). */
-export const DEFAULT_AUGMENT_COUNT = 0;
-/** One centred view at inference: flip TTA doubles the backbone cost for no measurable gain. */
-export const DEFAULT_TTA: TtaMode = 'center';
+/** Photos the bases are fitted on (a deterministic sample: the first by content hash). */
+export const BASIS_SAMPLE_SIZE = 128;
 
-/** Training rows per image: the centred view and its mirror, the test-time views, and N random augmentations. */
-export function trainingVariants(augmentCount: number, tta: TtaMode): string[] {
-  return [
-    ...new Set(['center', 'flip', ...ttaVariantNames(tta), ...augmentVariantNames(augmentCount)]),
-  ];
+/**
+ * Prepares the featurizer of a training run: loads nothing itself (the backbone is given),
+ * reuses `bases` when given, else fits them on a deterministic sample of the images.
+ */
+export async function prepareFeaturizer(
+  images: TrainingImage[],
+  backbone: Backbone,
+  options: {
+    features?: FeatureRecipe;
+    bases?: ProjectionBases;
+    /** Keeps fitted bases by sample (the CLIs: the same photos give the same bases). */
+    basesCache?: BasesCache;
+    onProgress?: (p: TrainingProgress) => void;
+  } = {},
+): Promise<PhotoFeaturizer> {
+  const recipe = recipeFor(backbone, options.features ?? DEFAULT_FEATURE_RECIPE);
+  if (options.bases) {
+    try {
+      return new PhotoFeaturizer(backbone, recipe, options.bases);
+    } catch {
+      // Bases of another recipe or backbone: fit new ones below.
+    }
+  }
+  // Same sample whatever the upload order, so sharded tasks fit the same bases.
+  const withHashes = await Promise.all(
+    images.map(async (image) => ({
+      image,
+      key: image.sha256 ?? sha256Hex(await image.read()),
+    })),
+  );
+  withHashes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return fitFeaturizer(
+    withHashes.map((w) => w.image),
+    backbone,
+    recipe,
+    {
+      sampleSize: BASIS_SAMPLE_SIZE,
+      onProgress: (done, total) => options.onProgress?.({ phase: 'fitting-features', done, total }),
+    },
+  );
 }
 
 export async function trainFootprintModel(
@@ -276,34 +483,41 @@ export async function trainFootprintModel(
 ): Promise<{ model: FootprintModel; metrics: TrainingMetrics }> {
   const t0 = performance.now();
   const seed = options.seed ?? 1;
-  const tta = options.tta ?? DEFAULT_TTA;
-  const augmentCount =
-    options.augment === false
-      ? 0
-      : options.augment === true || options.augment === undefined
-        ? DEFAULT_AUGMENT_COUNT
-        : options.augment;
   const labels = options.labels ?? [...new Set(options.images.map((i) => i.label))].sort();
   if (labels.length < 2) throw new Error('training needs at least 2 species');
   const progress = options.onProgress ?? (() => {});
   progress({ phase: 'loading-backbone' });
   const backboneChoice =
     options.backboneChoice ??
-    (await resolveBackboneId(options.backboneId, options.backboneOptions));
-  const backboneId = backboneChoice.id;
-  const backbone = await loadBackbone(backboneId, options.backboneOptions);
+    (options.featurizer
+      ? { id: options.featurizer.backbone.spec.id, reason: 'requested' }
+      : await resolveBackboneId(options.backboneId, options.backboneOptions));
+  const backbone =
+    options.featurizer?.backbone ??
+    (await loadBackbone(backboneChoice.id, options.backboneOptions));
+  const ownsBackbone = !options.featurizer;
   try {
-    const trainVariants = trainingVariants(augmentCount, tta);
-    const embedded = await embedImages(options.images, backbone, trainVariants, {
+    const featurizer =
+      options.featurizer ??
+      (await prepareFeaturizer(options.images, backbone, {
+        features: options.features,
+        bases: options.bases,
+        basesCache: options.basesCache,
+        onProgress: progress,
+      }));
+    const t1 = performance.now();
+    const embedded = await embedImages(options.images, featurizer, {
       cache: options.embeddingCache,
       onProgress: progress,
     });
-    const t1 = performance.now();
-    const recipe: HeadRecipe = { trainVariants, tta, head: { seed, ...options.head } };
+    const t2 = performance.now();
+    const recipe: HeadRecipe = {
+      ...DEFAULT_HEAD_RECIPE,
+      head: { seed, ...options.head },
+      balanceDomains: options.balanceDomains ?? true,
+    };
 
-    let temperature = 1;
-    let identified = { threshold: 0.5, precision: 0, coverage: 0 };
-    let notFootprintThreshold = -1;
+    let calibration: Calibration | undefined;
     let crossValidation: TrainingMetrics['crossValidation'];
     const folds = Math.min(
       options.calibrationFolds ?? 5,
@@ -315,31 +529,44 @@ export async function trainFootprintModel(
         progress({ phase: 'cross-validation', done: f + 1, total: folds }),
       );
       progress({ phase: 'calibration' });
-      const before = reportOf(cv);
-      temperature = fitTemperature(cv.logits, cv.truth);
-      const after = reportOf(cv, temperature);
-      identified = chooseIdentifiedThreshold(
-        cv.logits.map((l) => softmax(l, temperature)),
-        cv.truth,
-      );
-      notFootprintThreshold = chooseNotFootprintThreshold(cv.oodScores, 0.05);
-      crossValidation = { ...after, eceBeforeCalibration: before.ece, folds };
+      calibration = calibrate(calibrationSamples(cv));
+      crossValidation = {
+        ...crossValidationReport(cv),
+        eceBeforeCalibration: reportOf(cv).ece,
+        folds,
+      };
     }
-    const t2 = performance.now();
+    const t3 = performance.now();
 
     progress({ phase: 'training' });
     const labelIndex = new Map(labels.map((l, i) => [l, i]));
     const all = embedded.map((_, i) => i);
-    const { features, labels: y } = rowsOf(embedded, all, trainVariants, labelIndex);
+    const rows = rowsOf(embedded, all, recipe.trainViews, labelIndex, recipe.balanceDomains);
     const epochs = recipe.head.epochs;
-    const head = trainLinearHead(features, y, labels.length, {
+    const head = trainLinearHead(rows.features, rows.labels, labels.length, {
       ...recipe.head,
+      sampleWeights: rows.sampleWeights,
       onEpoch: (epoch, loss) => progress({ phase: 'training', epoch, epochs, loss }),
     });
-    const centre = rowsOf(embedded, all, ['center'], labelIndex);
-    const centroids = classCentroids(centre.features, centre.labels, labels.length);
-    const t3 = performance.now();
+    const own = rowsOf(embedded, all, [recipe.testView], labelIndex);
+    const centroids = classCentroids(own.features, own.labels, labels.length);
+    const headDomains = calibration?.byPredictedDomain
+      ? learnableDomains(embedded.map((e) => e.domain ?? UNSPECIFIED_DOMAIN))
+      : [];
+    const domainHead = headDomains.length
+      ? {
+          labels: headDomains,
+          head: trainDomainHead(embedded, all, recipe.testView, headDomains, seed),
+        }
+      : undefined;
+    const t4 = performance.now();
 
+    const imagesByDomain: Record<string, number> = {};
+    for (const e of embedded) {
+      const d = e.domain ?? UNSPECIFIED_DOMAIN;
+      imagesByDomain[d] = (imagesByDomain[d] ?? 0) + 1;
+    }
+    const backboneId = backbone.spec.id;
     const manifest: FootprintModelManifest = {
       format: MODEL_FORMAT,
       formatVersion: MODEL_FORMAT_VERSION,
@@ -348,7 +575,7 @@ export async function trainFootprintModel(
       labels,
       backbone: {
         id: backboneId,
-        featureDim: backbone.spec.featureDim,
+        featureDim: head.featureDim,
         sources: backboneId.split('+').map((part) => {
           const spec = getBackboneSpec(part);
           return { id: spec.id, sources: spec.sources, license: spec.license, origin: spec.origin };
@@ -356,26 +583,46 @@ export async function trainFootprintModel(
       },
       preprocessing: {
         decoder: 'sharp',
-        workingShortSide: WORKING_SIZE,
+        workingShortSide: workingShortSide(featurizer.recipe),
         inputSize: backbone.spec.inputSize,
         normalisation: backbone.spec.preprocessing,
         crop: 'center-square',
       },
-      tta: { mode: tta, views: ttaVariantNames(tta).length },
-      temperature,
+      features: featurizer.recipe,
+      tta: { mode: 'center', views: 1 },
+      temperature: calibration?.temperature ?? 1,
       thresholds: {
-        identified: identified.threshold,
-        notFootprint: notFootprintThreshold,
+        identified: calibration?.identified.threshold ?? 0.5,
+        notFootprint: calibration?.notFootprint.threshold ?? -1,
         oodScore: 'max-centroid-cosine',
       },
+      ...(domainHead && calibration?.byPredictedDomain
+        ? {
+            domainCalibration: {
+              domains: domainHead.labels,
+              byDomain: Object.fromEntries(
+                Object.entries(calibration.byPredictedDomain).map(([d, c]) => [
+                  d,
+                  {
+                    temperature: c.temperature,
+                    identified: c.identified.threshold,
+                    notFootprint: c.notFootprint.threshold,
+                  },
+                ]),
+              ),
+            },
+          }
+        : {}),
       metrics: {},
       training: {
         images: embedded.length,
-        augmentViews: augmentCount,
-        trainVariants,
+        imagesByDomain,
+        rows: recipe.trainViews,
+        balanceDomains: recipe.balanceDomains,
         head: { ...recipe.head, type: 'softmax-regression' },
         seed,
         backboneChoice: backboneChoice.reason,
+        featurizer: featurizer.key,
         ...options.trainingInfo,
       },
       head: {
@@ -386,50 +633,81 @@ export async function trainFootprintModel(
         tensors: [],
       },
     };
-    const data: FootprintModelData = { manifest, head, centroids };
+    const data: FootprintModelData = {
+      manifest,
+      head,
+      centroids,
+      bases: featurizer.bases,
+      ...(domainHead ? { domainHead: domainHead.head } : {}),
+    };
     const model = await FootprintModel.create(data, options.backboneOptions);
 
-    // False-accept rate of the not_a_footprint gate on synthetic images the model never saw.
+    // False-accept rate of the not_a_footprint gate on synthetic images the model never saw,
+    // embedded through the cache too, so a retrain does not recompute them.
     const negativeCount = options.syntheticNegatives ?? 36;
     const negatives =
       negativeCount > 0 ? await generateSyntheticNegatives(negativeCount, seed + 100) : [];
-    // Embedded through the cache too, so a retrain does not re-embed them.
-    const negativeImages = negatives.map((n, i) => ({
-      id: `synthetic-${n.kind}-${i}`,
-      label: 'not-a-footprint',
-      read: async () => n.image,
-    }));
-    const negativeEmbedded = await embedImages(negativeImages, backbone, ttaVariantNames(tta), {
-      cache: options.embeddingCache,
-    });
+    const negativeEmbedded = await embedImages(
+      negatives.map((n, i) => ({
+        id: `synthetic-${n.kind}-${i}`,
+        label: 'not-a-footprint',
+        read: async () => n.image,
+      })),
+      featurizer,
+      { cache: options.embeddingCache, views: [PHOTO_VIEW] },
+    );
+    const threshold = manifest.thresholds.notFootprint;
     const negativeScores = negativeEmbedded.map(
-      (n) => model.classify(testEmbedding(n, tta)).oodScore,
+      (n) => model.classify(n.views.get(PHOTO_VIEW) as Float32Array).oodScore,
     );
     const metrics: TrainingMetrics = {
       crossValidation,
-      temperature,
-      identified,
+      temperature: manifest.temperature,
+      ...(calibration?.byPredictedDomain
+        ? { byPredictedDomain: calibration.byPredictedDomain }
+        : {}),
+      identified: calibration?.identified ?? {
+        threshold: manifest.thresholds.identified,
+        precision: 0,
+        coverage: 0,
+        byDomain: {},
+      },
       notFootprint: {
-        threshold: notFootprintThreshold,
-        falseRejectRate: 0.05,
-        syntheticFalseAcceptRate: rate(negativeScores, (s) => s >= notFootprintThreshold),
+        ...(calibration?.notFootprint ?? { threshold, falseRejectRate: 0, byDomain: {} }),
+        syntheticFalseAcceptRate: rate(negativeScores, (s) => s >= threshold),
         syntheticCount: negatives.length,
       },
       timingsMs: {
-        embedding: t1 - t0,
-        crossValidation: t2 - t1,
-        training: t3 - t2,
+        fitting: t1 - t0,
+        embedding: t2 - t1,
+        crossValidation: t3 - t2,
+        training: t4 - t3,
         total: performance.now() - t0,
       },
       images: embedded.length,
+      imagesByDomain,
       backbone: backboneChoice,
+      featurizer: featurizer.key,
     };
     manifest.metrics = summariseMetrics(metrics);
     progress({ phase: 'done' });
     return { model, metrics };
   } finally {
-    backbone.dispose();
+    if (ownsBackbone) backbone.dispose();
   }
+}
+
+function figures(r: VerdictReport) {
+  return {
+    n: r.n,
+    top1: r.top1,
+    top3: r.top3,
+    macroF1: r.macroF1,
+    ece: r.ece,
+    identifiedCoverage: r.identifiedCoverage,
+    identifiedPrecision: r.identifiedPrecision,
+    falseRejectRate: r.falseRejectRate,
+  };
 }
 
 function summariseMetrics(m: TrainingMetrics): Record<string, unknown> {
@@ -438,18 +716,19 @@ function summariseMetrics(m: TrainingMetrics): Record<string, unknown> {
     crossValidation: cv
       ? {
           folds: cv.folds,
-          n: cv.n,
-          top1: cv.top1,
-          top3: cv.top3,
-          macroF1: cv.macroF1,
-          ece: cv.ece,
+          ...figures(cv),
           eceBeforeCalibration: cv.eceBeforeCalibration,
           meanConfidence: cv.meanConfidence,
           perSpeciesRecall: cv.perSpeciesRecall,
+          byDomain: Object.fromEntries(
+            Object.entries(cv.byDomain).map(([d, r]) => [d, figures(r)]),
+          ),
         }
       : null,
     identified: m.identified,
     notFootprint: m.notFootprint,
+    ...(m.byPredictedDomain ? { byPredictedDomain: m.byPredictedDomain } : {}),
     images: m.images,
+    imagesByDomain: m.imagesByDomain,
   };
 }

@@ -293,8 +293,6 @@ describe('URL backbones, served by a local HTTP server', () => {
       images,
       backboneId: layersParam(),
       backboneOptions: { cacheDir },
-      augment: 0,
-      tta: 'center',
       calibrationFolds: 3,
       syntheticNegatives: 6,
       head: { epochs: 60 },

@@ -72,7 +72,6 @@ if (!modelDir) {
       read: async () => image,
     })),
     backboneId: typeof flags.backbone === 'string' ? flags.backbone : undefined,
-    augment: 0,
     calibrationFolds: 0,
     syntheticNegatives: 0,
   });
@@ -113,7 +112,7 @@ peakRss = Math.max(peakRss, process.memoryUsage().rss);
 const result = {
   backend: getBackendInfo(),
   backbone: model.manifest.backbone.id,
-  tta: model.manifest.tta,
+  features: model.manifest.features ?? null,
   images: images.length,
   coldLoadMs,
   preprocessMs: { p50: quantile(pre, 0.5), p95: quantile(pre, 0.95) },
@@ -125,7 +124,7 @@ const result = {
 model.dispose();
 if (!flags.json) {
   console.log(
-    `backend ${JSON.stringify(result.backend)}, backbone ${result.backbone}, TTA ${result.tta.mode} (${result.tta.views} views)`,
+    `backend ${JSON.stringify(result.backend)}, backbone ${result.backbone}, features ${JSON.stringify(result.features)}`,
   );
   console.log(`cold load ${coldLoadMs.toFixed(0)} ms`);
   console.log(

@@ -1,60 +1,90 @@
 import os from 'node:os';
 import path from 'node:path';
 import { loadBackbone, resolveBackboneId } from '../backbones.js';
+import { calibrate } from '../calibration.js';
 import { DEFAULT_HEAD_OPTIONS } from '../classifier.js';
-import { fitTemperature } from '../calibration.js';
-import { readDataset } from '../dataset.js';
-import { FileEmbeddingCache } from '../embedding-cache.js';
-import type { TtaMode } from '../image-pipeline.js';
+import { readDatasets } from '../dataset.js';
+import { FileBasesCache, FileEmbeddingCache } from '../embedding-cache.js';
+import { DEFAULT_FEATURE_RECIPE, type FeatureRecipe } from '../features.js';
 import {
+  DEFAULT_HEAD_RECIPE,
+  calibrationSamples,
   crossValidateEmbeddings,
-  DEFAULT_AUGMENT_COUNT,
-  DEFAULT_TTA,
+  crossValidationReport,
   embedImages,
+  prepareFeaturizer,
   reportOf,
-  trainingVariants,
 } from '../training.js';
-import { parseCli, pct, printConfusion, requireString, BACKBONE_USAGE } from './args.js';
+import {
+  BACKBONE_USAGE,
+  DATASET_OPTION,
+  DATASET_USAGE,
+  datasetDirs,
+  jsonFigures,
+  parseCli,
+  pct,
+  printConfusion,
+  printDomainTable,
+} from './args.js';
 
-const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--folds 5] [--backbone ID|auto|URL] [--json]
-  [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--lr X] [--no-balance] [--seed N] [--cache DIR|none]
+const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--dataset DIR…] [--folds 5] [--seed N] [--json]
+  [--backbone ID|auto|URL] [--features JSON] [--l2 X] [--epochs N] [--lr X] [--no-balance]
+  [--no-domain-balance] [--cache DIR|none]
+  Grouped stratified K-fold cross-validation of the training recipe. Verdict figures (identified
+  precision and coverage, false rejects) are cross-fitted: each fold's photos are judged with a
+  temperature and thresholds calibrated on the other folds only.
+  --features: a feature recipe as JSON (default ${JSON.stringify(DEFAULT_FEATURE_RECIPE)}).
+${DATASET_USAGE}
 ${BACKBONE_USAGE}`;
 
 const flags = parseCli(USAGE, {
-  dataset: { type: 'string' },
+  ...DATASET_OPTION,
   folds: { type: 'string' },
   backbone: { type: 'string' },
+  features: { type: 'string' },
   json: { type: 'boolean' },
-  augment: { type: 'string' },
-  tta: { type: 'string' },
   l2: { type: 'string' },
   epochs: { type: 'string' },
   lr: { type: 'string' },
   'no-balance': { type: 'boolean' },
+  'no-domain-balance': { type: 'boolean' },
   seed: { type: 'string' },
   cache: { type: 'string' },
 });
-const dataset = await readDataset(path.resolve(requireString(flags, 'dataset', USAGE)));
+const dataset = await readDatasets(datasetDirs(flags, USAGE));
 const backboneChoice = await resolveBackboneId(
   typeof flags.backbone === 'string' ? flags.backbone : undefined,
 );
-const backboneId = backboneChoice.id;
 const folds = Number(flags.folds ?? 5);
 const seed = Number(flags.seed ?? 1);
-const augment = Number(flags.augment ?? DEFAULT_AUGMENT_COUNT);
-const tta = (flags.tta ?? DEFAULT_TTA) as TtaMode;
+const features =
+  typeof flags.features === 'string'
+    ? (JSON.parse(flags.features) as FeatureRecipe)
+    : DEFAULT_FEATURE_RECIPE;
 const cacheFlag =
   typeof flags.cache === 'string'
     ? flags.cache
     : path.join(os.homedir(), '.cache', 'wildlens', 'embeddings');
 const t0 = performance.now();
-const backbone = await loadBackbone(backboneId);
-const trainVariants = trainingVariants(augment, tta);
-const embedded = await embedImages(dataset.images, backbone, trainVariants, {
-  cache: cacheFlag === 'none' ? undefined : new FileEmbeddingCache(cacheFlag),
+const backbone = await loadBackbone(backboneChoice.id);
+// The PCA bases of the bilinear pooling are fitted once on a sample of all photos (no labels are
+// used; the folds then only differ by the head): see packages/model/README.md for what fitting
+// them per fold changes.
+const featurizer = await prepareFeaturizer(dataset.images, backbone, {
+  features,
+  ...(cacheFlag === 'none' ? {} : { basesCache: new FileBasesCache(cacheFlag) }),
 });
-backbone.dispose();
 const t1 = performance.now();
+const embedded = await embedImages(dataset.images, featurizer, {
+  cache: cacheFlag === 'none' ? undefined : new FileEmbeddingCache(cacheFlag),
+  onProgress: (p) => {
+    if (!flags.json && process.stderr.isTTY)
+      process.stderr.write(`\rembedding ${p.done}/${p.total}`.padEnd(30));
+  },
+});
+if (!flags.json && process.stderr.isTTY) process.stderr.write('\n');
+backbone.dispose();
+const t2 = performance.now();
 const head = {
   ...DEFAULT_HEAD_OPTIONS,
   seed,
@@ -66,47 +96,47 @@ const head = {
 const cv = crossValidateEmbeddings(
   embedded,
   dataset.labels,
-  { trainVariants, tta, head },
+  { ...DEFAULT_HEAD_RECIPE, head, balanceDomains: !flags['no-domain-balance'] },
   folds,
   seed,
 );
+const report = crossValidationReport(cv);
 const before = reportOf(cv);
-const temperature = fitTemperature(cv.logits, cv.truth);
-const report = reportOf(cv, temperature);
-const t2 = performance.now();
+const { temperature } = calibrate(calibrationSamples(cv));
+const t3 = performance.now();
 if (!flags.json) {
   console.log(
-    `${backboneId}, ${folds}-fold grouped CV, ${report.n} images, augment ${augment}, tta ${tta}, l2 ${head.l2}, epochs ${head.epochs}`,
+    `${backbone.spec.id}, ${folds}-fold grouped CV, ${report.n} images, features ${featurizer.key}, l2 ${head.l2}, epochs ${head.epochs}`,
   );
   console.log(`backbone choice: ${backboneChoice.reason}`);
-  console.log(
-    `top-1 ${pct(report.top1)}, top-3 ${pct(report.top3)}, macro-F1 ${pct(report.macroF1)}, ECE ${before.ece.toFixed(3)} → ${report.ece.toFixed(3)} (T=${temperature.toFixed(2)})`,
-  );
+  printDomainTable(report);
+  console.log(`ECE before calibration ${before.ece.toFixed(3)} (T=${temperature.toFixed(2)})`);
   for (const [label, recall] of Object.entries(report.perSpeciesRecall))
     console.log(`  ${label.padEnd(13)} ${pct(recall)}`);
   printConfusion(report.labels, report.confusion);
   console.log(
-    `embedding ${((t1 - t0) / 1000).toFixed(1)} s, CV ${((t2 - t1) / 1000).toFixed(1)} s`,
+    `bases ${((t1 - t0) / 1000).toFixed(1)} s, embedding ${((t2 - t1) / 1000).toFixed(1)} s, CV ${((t3 - t2) / 1000).toFixed(1)} s`,
   );
 }
 console.log(
   JSON.stringify({
-    backbone: backboneId,
+    backbone: backbone.spec.id,
     backboneChoice: backboneChoice.reason,
+    features: featurizer.key,
+    datasets: dataset.parts.map((p) => ({ root: p.root, domain: p.domain, n: p.images.length })),
     folds,
-    augment,
-    tta,
+    seed,
     l2: head.l2,
     epochs: head.epochs,
-    top1: report.top1,
-    top3: report.top3,
-    macroF1: report.macroF1,
-    n: report.n,
-    ece: report.ece,
+    ...jsonFigures(report),
     eceBeforeCalibration: before.ece,
     temperature,
-    perSpeciesRecall: report.perSpeciesRecall,
-    embeddingMs: t1 - t0,
-    cvMs: t2 - t1,
+    verdicts: report.verdicts,
+    byDomain: Object.fromEntries(
+      Object.entries(report.byDomain).map(([d, r]) => [d, jsonFigures(r)]),
+    ),
+    basesMs: t1 - t0,
+    embeddingMs: t2 - t1,
+    cvMs: t3 - t2,
   }),
 );

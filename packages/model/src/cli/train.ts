@@ -1,34 +1,48 @@
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FileEmbeddingCache } from '../embedding-cache.js';
+import { FileBasesCache, FileEmbeddingCache } from '../embedding-cache.js';
 import { groupedHoldoutSplit } from '../evaluation.js';
-import { readDataset } from '../dataset.js';
+import { readDatasets } from '../dataset.js';
+import type { FeatureRecipe } from '../features.js';
 import { saveModel } from '../model-format.js';
 import { trainFootprintModel } from '../training.js';
-import type { TtaMode } from '../image-pipeline.js';
-import { parseCli, pct, requireString, BACKBONE_USAGE } from './args.js';
+import {
+  BACKBONE_USAGE,
+  DATASET_OPTION,
+  DATASET_USAGE,
+  datasetDirs,
+  parseCli,
+  pct,
+  printDomainTable,
+  requireString,
+} from './args.js';
 
-const USAGE = `Usage: node dist/cli/train.js --dataset DIR --out MODEL_DIR [--backbone ID|auto|URL] [--holdout 0.2]
-  [--augment N] [--tta center|flip|multi] [--l2 X] [--epochs N] [--seed N] [--cache DIR|none]
+const USAGE = `Usage: node dist/cli/train.js --dataset DIR [--dataset DIR…] --out MODEL_DIR [--holdout 0.2]
+  [--backbone ID|auto|URL] [--features JSON] [--l2 X] [--epochs N] [--seed N] [--cache DIR|none]
+  [--no-domain-balance]
+  --holdout F: train on a grouped stratified (1−F) part and record the held-out ids in the model
+  (\`eval\` then scores only them).
+${DATASET_USAGE}
 ${BACKBONE_USAGE}`;
 
 const flags = parseCli(USAGE, {
-  dataset: { type: 'string' },
+  ...DATASET_OPTION,
   out: { type: 'string' },
   backbone: { type: 'string' },
+  features: { type: 'string' },
   holdout: { type: 'string' },
-  augment: { type: 'string' },
-  tta: { type: 'string' },
   l2: { type: 'string' },
   epochs: { type: 'string' },
   seed: { type: 'string' },
   cache: { type: 'string' },
+  'no-domain-balance': { type: 'boolean' },
 });
-const datasetDir = path.resolve(requireString(flags, 'dataset', USAGE));
+const dirs = datasetDirs(flags, USAGE);
 const outDir = path.resolve(requireString(flags, 'out', USAGE));
 const seed = Number(flags.seed ?? 1);
-const dataset = await readDataset(datasetDir);
+const dataset = await readDatasets(dirs);
+const datasetName = dataset.parts.map((p) => path.basename(p.root)).join('+');
 let images = dataset.images;
 let holdoutIds: string[] | undefined;
 if (typeof flags.holdout === 'string') {
@@ -48,16 +62,24 @@ const { model, metrics } = await trainFootprintModel({
   images,
   labels: dataset.labels,
   backboneId: typeof flags.backbone === 'string' ? flags.backbone : undefined,
-  augment: typeof flags.augment === 'string' ? Number(flags.augment) : undefined,
-  tta: typeof flags.tta === 'string' ? (flags.tta as TtaMode) : undefined,
+  ...(typeof flags.features === 'string'
+    ? { features: JSON.parse(flags.features) as FeatureRecipe }
+    : {}),
+  balanceDomains: !flags['no-domain-balance'],
   head: {
     ...(typeof flags.l2 === 'string' ? { l2: Number(flags.l2) } : {}),
     ...(typeof flags.epochs === 'string' ? { epochs: Number(flags.epochs) } : {}),
   },
   seed,
-  embeddingCache: cacheFlag === 'none' ? undefined : new FileEmbeddingCache(cacheFlag),
+  ...(cacheFlag === 'none'
+    ? {}
+    : {
+        embeddingCache: new FileEmbeddingCache(cacheFlag),
+        basesCache: new FileBasesCache(cacheFlag),
+      }),
   trainingInfo: {
-    dataset: path.basename(datasetDir),
+    dataset: datasetName,
+    datasets: dataset.parts.map((p) => ({ name: path.basename(p.root), domain: p.domain })),
     holdoutFraction: flags.holdout ? Number(flags.holdout) : null,
   },
   onProgress: (p) => {
@@ -68,7 +90,7 @@ const { model, metrics } = await trainFootprintModel({
   },
 });
 if (process.stderr.isTTY) process.stderr.write('\n');
-if (holdoutIds) model.manifest.holdout = { dataset: path.basename(datasetDir), ids: holdoutIds };
+if (holdoutIds) model.manifest.holdout = { dataset: datasetName, ids: holdoutIds };
 await saveModel(model, outDir);
 await writeFile(
   path.join(outDir, 'training-metrics.json'),
@@ -76,20 +98,38 @@ await writeFile(
 );
 const cv = metrics.crossValidation;
 console.log(
-  `model written to ${outDir} (backbone ${model.manifest.backbone.id}, ${metrics.images} images)`,
+  `model written to ${outDir} (backbone ${model.manifest.backbone.id}, ${metrics.images} images: ${Object.entries(
+    metrics.imagesByDomain,
+  )
+    .map(([d, n]) => `${n} ${d}`)
+    .join(', ')})`,
 );
 console.log(`backbone choice: ${metrics.backbone.reason}`);
-if (cv)
+console.log(`features: ${metrics.featurizer}`);
+if (cv) {
   console.log(
-    `out-of-fold (${cv.folds} folds, grouped): top-1 ${pct(cv.top1)}, top-3 ${pct(cv.top3)}, macro-F1 ${pct(cv.macroF1)}, ECE ${cv.eceBeforeCalibration.toFixed(3)} → ${cv.ece.toFixed(3)} (T=${metrics.temperature.toFixed(2)})`,
+    `out-of-fold (${cv.folds} folds, grouped; verdicts cross-fitted), ECE before calibration ${cv.eceBeforeCalibration.toFixed(3)}, T=${metrics.temperature.toFixed(2)}:`,
   );
+  printDomainTable(cv);
+}
 console.log(
-  `identified threshold ${metrics.identified.threshold.toFixed(3)} (precision ${pct(metrics.identified.precision)}, coverage ${pct(metrics.identified.coverage)})`,
+  `identified threshold ${metrics.identified.threshold.toFixed(3)} (held-out precision ${pct(metrics.identified.precision)}, coverage ${pct(metrics.identified.coverage)}; per domain ${Object.entries(
+    metrics.identified.byDomain,
+  )
+    .map(([d, r]) => `${d} ${pct(r.precision)} on ${pct(r.coverage)}`)
+    .join(', ')})`,
 );
 console.log(
-  `not_a_footprint threshold ${metrics.notFootprint.threshold.toFixed(3)}: synthetic false-accept ${pct(metrics.notFootprint.syntheticFalseAcceptRate)} of ${metrics.notFootprint.syntheticCount}`,
+  `not_a_footprint threshold ${metrics.notFootprint.threshold.toFixed(3)}: false rejects ${Object.entries(
+    metrics.notFootprint.byDomain,
+  )
+    .map(([d, r]) => `${d} ${pct(r.falseRejectRate)}`)
+    .join(
+      ', ',
+    )}; synthetic false-accept ${pct(metrics.notFootprint.syntheticFalseAcceptRate)} of ${metrics.notFootprint.syntheticCount}`,
 );
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 console.log(
-  `timings: embedding ${(metrics.timingsMs.embedding / 1000).toFixed(1)} s, CV ${(metrics.timingsMs.crossValidation / 1000).toFixed(1)} s, head ${(metrics.timingsMs.training / 1000).toFixed(1)} s, total ${(metrics.timingsMs.total / 1000).toFixed(1)} s`,
+  `timings: bases ${s(metrics.timingsMs.fitting)}, embedding ${s(metrics.timingsMs.embedding)}, CV ${s(metrics.timingsMs.crossValidation)}, head ${s(metrics.timingsMs.training)}, total ${s(metrics.timingsMs.total)}`,
 );
 model.dispose();

@@ -1,10 +1,15 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readDataset } from './dataset.js';
+import { readDataset, readDatasets } from './dataset.js';
 import { MemoryEmbeddingCache, type EmbeddingCache } from './embedding-cache.js';
 import { evaluatePredictions, groupedHoldoutSplit } from './evaluation.js';
 import { DEFAULT_BACKBONE_ID } from './backbones.js';
+import { loadFootprintModelFromDir, saveModel } from './model-format.js';
+import { DEFAULT_FEATURE_RECIPE } from './features.js';
 import { trainFootprintModel } from './training.js';
-import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
+import { FIELD_FOOTPRINTS_DIR, FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
 import { NEEDS } from '../../../tests/requirements.js';
 
 /** Counts cache misses so the test can tell which images were (re-)embedded. */
@@ -80,4 +85,65 @@ describe.skipIf(!hasShared)('training on a real footprint subset', NEEDS.shared,
     expect(retrained.metrics.featurizer).toBe(metrics.featurizer);
     retrained.model.dispose();
   }, 120_000);
+});
+
+describe.skipIf(!hasShared)('training on crops and field photos together', NEEDS.shared, () => {
+  it('learns from both datasets, reports each domain, and round-trips through the model format', async () => {
+    const dataset = await readDatasets([FOOTPRINTS_DIR, FIELD_FOOTPRINTS_DIR]);
+    const species = ['castor', 'ecureuil', 'lapin', 'rat'];
+    // A few photos of each species in each domain, the first ones in a stable order.
+    const subset = ['crop', 'field'].flatMap((domain) =>
+      species.flatMap((label) =>
+        dataset.images
+          .filter((i) => i.label === label && i.domain === domain)
+          .slice(0, domain === 'crop' ? 8 : 14),
+      ),
+    );
+    const { train, holdout } = groupedHoldoutSplit(subset, 0.25, 1);
+    const trainImages = train.map((i) => subset[i]!);
+    const { model, metrics } = await trainFootprintModel({
+      backboneId: DEFAULT_BACKBONE_ID,
+      images: trainImages,
+      // The default recipe with a smaller whole-photo view: this test is about the round trip.
+      features: { ...DEFAULT_FEATURE_RECIPE, wholeLongSide: 256 },
+      syntheticNegatives: 6,
+    });
+    const countIn = (domain: string) => trainImages.filter((i) => i.domain === domain).length;
+
+    // Every figure exists for the whole set and for each domain, on the right photos.
+    const cv = metrics.crossValidation!;
+    expect(Object.keys(cv.byDomain).sort()).toEqual(['crop', 'field']);
+    expect(cv.byDomain.crop!.n).toBe(countIn('crop'));
+    expect(cv.byDomain.field!.n).toBe(countIn('field'));
+    expect(cv.n).toBe(trainImages.length);
+    expect(metrics.imagesByDomain).toEqual({ crop: countIn('crop'), field: countIn('field') });
+
+    // The model tells the domains apart and carries one calibration per predicted domain.
+    const manifest = model.manifest;
+    expect(manifest.formatVersion).toBe(2);
+    expect(manifest.domainCalibration?.domains).toEqual(['crop', 'field']);
+    const held = holdout.map((i) => subset[i]!);
+    const predictions = await Promise.all(held.map(async (i) => model.predict(await i.read())));
+    const domainRight = predictions.filter((p, k) => p.domain === held[k]!.domain).length;
+    expect(domainRight / held.length).toBeGreaterThanOrEqual(0.75);
+
+    // Saved and loaded, the model answers exactly as before.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-multi-'));
+    try {
+      await saveModel(model, dir);
+      const loaded = await loadFootprintModelFromDir(dir);
+      expect(loaded.manifest.features).toEqual(manifest.features);
+      for (const [k, image] of held.slice(0, 6).entries()) {
+        const again = await loaded.predict(await image.read());
+        expect(again.domain).toBe(predictions[k]!.domain);
+        expect(again.verdict).toBe(predictions[k]!.verdict);
+        for (const label of manifest.labels)
+          expect(again.probabilities[label]).toBeCloseTo(predictions[k]!.probabilities[label]!, 5);
+      }
+      loaded.dispose();
+    } finally {
+      model.dispose();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -103,6 +103,8 @@ export {
 } from './evaluation.js';
 export {
   IDENTIFIED_PRECISION_TARGET,
+  IDENTIFIED_PRECISION_Z,
+  wilsonLowerBound,
   NEVER_IDENTIFIED,
   NOT_FOOTPRINT_FALSE_REJECT_TARGET,
   calibrate,

@@ -8,7 +8,9 @@ import { evaluatePredictions, groupedHoldoutSplit } from './evaluation.js';
 import { DEFAULT_BACKBONE_ID } from './backbones.js';
 import { loadFootprintModelFromDir, saveModel } from './model-format.js';
 import { DEFAULT_FEATURE_RECIPE } from './features.js';
-import { trainFootprintModel } from './training.js';
+import { prepareFeaturizer, trainFootprintModel } from './training.js';
+import { loadBackbone } from './backbones.js';
+import type { BasesCache, ProjectionBases } from './features.js';
 import { FIELD_FOOTPRINTS_DIR, FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
 import { NEEDS } from '../../../tests/requirements.js';
 
@@ -146,4 +148,39 @@ describe.skipIf(!hasShared)('training on crops and field photos together', NEEDS
       await rm(dir, { recursive: true, force: true });
     }
   }, 300_000);
+});
+
+describe.skipIf(!hasShared)('projection bases cache', NEEDS.shared, () => {
+  it('fits the bases once for a backbone, recipe and sample, then reads them back', async () => {
+    const dataset = await readDataset(FOOTPRINTS_DIR);
+    const images = dataset.images.slice(0, 6);
+    const stored = new Map<string, ProjectionBases>();
+    let fits = 0;
+    const cache: BasesCache = {
+      get: async (key) => stored.get(key),
+      set: async (key, bases) => {
+        fits++;
+        stored.set(key, bases);
+      },
+    };
+    const backbone = await loadBackbone(DEFAULT_BACKBONE_ID);
+    try {
+      const features = { ...DEFAULT_FEATURE_RECIPE, wholeLongSide: 256 };
+      const first = await prepareFeaturizer(images, backbone, { features, basesCache: cache });
+      const again = await prepareFeaturizer([...images].reverse(), backbone, {
+        features,
+        basesCache: cache,
+      });
+      expect(fits).toBe(1);
+      expect(again.key).toBe(first.key);
+      // Another sample is another set of bases.
+      await prepareFeaturizer(dataset.images.slice(6, 12), backbone, {
+        features,
+        basesCache: cache,
+      });
+      expect(fits).toBe(2);
+    } finally {
+      backbone.dispose();
+    }
+  }, 120_000);
 });

@@ -37,6 +37,7 @@ import {
   PhotoFeaturizer,
   fitFeaturizer,
   recipeFor,
+  recipeKey,
   workingShortSide,
   type BasesCache,
   type FeatureRecipe,
@@ -467,7 +468,25 @@ export async function prepareFeaturizer(
     })),
   );
   withHashes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return fitFeaturizer(
+  // The same backbone, recipe and sample give the same bases: a CLI rerun reads them back.
+  const cacheKey = sha256Hex(
+    Buffer.from(
+      [
+        backbone.spec.id,
+        recipeKey(recipe),
+        ...withHashes.slice(0, BASIS_SAMPLE_SIZE).map((w) => w.key),
+      ].join('\n'),
+    ),
+  );
+  const cached = await options.basesCache?.get(cacheKey);
+  if (cached) {
+    try {
+      return new PhotoFeaturizer(backbone, recipe, cached);
+    } catch {
+      // Unreadable for this recipe: fit again below.
+    }
+  }
+  const featurizer = await fitFeaturizer(
     withHashes.map((w) => w.image),
     backbone,
     recipe,
@@ -476,6 +495,8 @@ export async function prepareFeaturizer(
       onProgress: (done, total) => options.onProgress?.({ phase: 'fitting-features', done, total }),
     },
   );
+  await options.basesCache?.set(cacheKey, featurizer.bases);
+  return featurizer;
 }
 
 export async function trainFootprintModel(

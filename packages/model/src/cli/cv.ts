@@ -12,6 +12,7 @@ import {
   crossValidateEmbeddings,
   crossValidationReport,
   embedImages,
+  PHOTO_VIEW,
   prepareFeaturizer,
   reportOf,
 } from '../training.js';
@@ -29,10 +30,11 @@ import {
 
 const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--dataset DIR…] [--folds 5] [--seed N] [--json]
   [--backbone ID|auto|URL] [--features JSON] [--l2 X] [--epochs N] [--lr X] [--no-balance]
-  [--no-domain-balance] [--cache DIR|none]
+  [--no-domain-balance] [--no-mirror] [--cache DIR|none]
   Grouped stratified K-fold cross-validation of the training recipe. Verdict figures (identified
   precision and coverage, false rejects) are cross-fitted: each fold's photos are judged with a
   temperature and thresholds calibrated on the other folds only.
+  --no-mirror: train on the photos only, without their mirror images as extra rows.
   --features: a feature recipe as JSON (default ${JSON.stringify(DEFAULT_FEATURE_RECIPE)}).
 ${DATASET_USAGE}
 ${BACKBONE_USAGE}`;
@@ -48,6 +50,7 @@ const flags = parseCli(USAGE, {
   lr: { type: 'string' },
   'no-balance': { type: 'boolean' },
   'no-domain-balance': { type: 'boolean' },
+  'no-mirror': { type: 'boolean' },
   seed: { type: 'string' },
   cache: { type: 'string' },
 });
@@ -96,7 +99,12 @@ const head = {
 const cv = crossValidateEmbeddings(
   embedded,
   dataset.labels,
-  { ...DEFAULT_HEAD_RECIPE, head, balanceDomains: !flags['no-domain-balance'] },
+  {
+    ...DEFAULT_HEAD_RECIPE,
+    head,
+    balanceDomains: !flags['no-domain-balance'],
+    ...(flags['no-mirror'] ? { trainViews: [PHOTO_VIEW] } : {}),
+  },
   folds,
   seed,
 );

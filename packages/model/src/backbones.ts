@@ -65,8 +65,13 @@ export interface Backbone {
    * The input is normalised per spec.preprocessing; an ensemble resizes it to each part's input
    * size unless `keepSize` (whole-photo views run every part at the photo's own size). Absent
    * when a part has no spatial map (e.g. a URL model whose output is already a vector).
+   * `parts`: run only these parts (by index), the others are not computed; all by default.
    */
-  spatialParts?(input: tf.Tensor4D, keepSize?: boolean): tf.Tensor4D[];
+  spatialParts?(
+    input: tf.Tensor4D,
+    keepSize?: boolean,
+    parts?: readonly number[],
+  ): Map<number, tf.Tensor4D>;
   dispose(): void;
 }
 
@@ -748,14 +753,21 @@ export async function loadBackbone(
       ),
     ...(parts.every((p) => p.spatial)
       ? {
-          spatialParts: (input: tf.Tensor4D, keepSize = false) =>
-            tf.tidy(() =>
-              parts.map((p) =>
-                (p.spatial as (x: tf.Tensor4D) => tf.Tensor4D)(
-                  adaptInput(input, spec.preprocessing, p.spec, keepSize),
+          spatialParts: (input: tf.Tensor4D, keepSize = false, only?: readonly number[]) => {
+            const maps = new Map<number, tf.Tensor4D>();
+            parts.forEach((p, i) => {
+              if (only && !only.includes(i)) return;
+              maps.set(
+                i,
+                tf.tidy(() =>
+                  (p.spatial as (x: tf.Tensor4D) => tf.Tensor4D)(
+                    adaptInput(input, spec.preprocessing, p.spec, keepSize),
+                  ),
                 ),
-              ),
-            ),
+              );
+            });
+            return maps;
+          },
         }
       : {}),
     dispose: () => parts.forEach((p) => p.dispose()),
@@ -780,9 +792,12 @@ async function acquire(spec: BackboneSpec, options: LoadBackboneOptions): Promis
     spatial: shared.spatial,
     ...(shared.spatial
       ? {
-          spatialParts: (input: tf.Tensor4D) => [
-            (shared.spatial as (x: tf.Tensor4D) => tf.Tensor4D)(input),
-          ],
+          spatialParts: (input: tf.Tensor4D, _keepSize?: boolean, only?: readonly number[]) =>
+            new Map(
+              !only || only.includes(0)
+                ? [[0, (shared.spatial as (x: tf.Tensor4D) => tf.Tensor4D)(input)]]
+                : [],
+            ),
         }
       : {}),
     dispose: () => {

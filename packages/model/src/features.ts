@@ -154,11 +154,10 @@ export function featureMaps(
   for (const view of recipe.views) {
     if (!view.parts.length) continue;
     const input = toInputTensor([views[view.name]], backbone.spec.preprocessing);
-    const maps = backbone.spatialParts(input, view.name === 'whole');
+    // Only the parts this view uses run: the whole photo through MobileNetV2 as well would
+    // cost ~90 ms for nothing.
+    out.set(view.name, backbone.spatialParts(input, view.name === 'whole', view.parts));
     input.dispose();
-    const kept = new Map<number, tf.Tensor4D>();
-    maps.forEach((m, part) => (view.parts.includes(part) ? kept.set(part, m) : m.dispose()));
-    out.set(view.name, kept);
   }
   return out;
 }

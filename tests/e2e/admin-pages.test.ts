@@ -197,7 +197,10 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     expect(Number(shown?.replace(/\s/g, ''))).toBe(renardCount);
     const thumbs = page.locator('#thumbs li.thumb');
     expect(await thumbs.count()).toBe(Math.min(renardCount, 24));
-    // Thumbnails really load from Storage.
+    // Thumbnails really load from Storage. They load lazily, once in view: how far down the
+    // page they sit depends on the rejected files and the review queue above them, so bring
+    // them into view first (as the page does for ?espece=, and as an admin scrolls).
+    await thumbs.first().scrollIntoViewIfNeeded();
     await page.waitForFunction(() =>
       [...document.querySelectorAll<HTMLImageElement>('#thumbs img')]
         .slice(0, 4)

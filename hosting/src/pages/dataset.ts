@@ -353,7 +353,8 @@ async function main(): Promise<void> {
   ({ fb } = await requireAdmin());
   species = await loadSpecies();
   review = startReviewQueue(fb, species);
-  const preselect = new URLSearchParams(location.search).get('espece') ?? species[0]?.speciesId;
+  const linkedSpecies = new URLSearchParams(location.search).get('espece');
+  const preselect = linkedSpecies ?? species[0]?.speciesId;
   thumbSpecies.append(...speciesOptions(species, preselect));
   thumbSpecies.addEventListener('change', () => void resetPaging());
   prevButton.addEventListener('click', () => {
@@ -369,6 +370,8 @@ async function main(): Promise<void> {
     void withBusy(button, 'Actualisation…', refreshAll);
   });
   await refreshAll();
+  // A link to one species' photos shows them (their thumbnails load lazily, once in view).
+  if (linkedSpecies) byId('thumbs-title').scrollIntoView();
   document.body.dataset.ready = 'true';
 }
 

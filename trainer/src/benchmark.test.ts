@@ -5,7 +5,6 @@ import {
   benchmarkLabels,
   benchmarkPosition,
   benchmarkReport,
-  figuresForFirestore,
   isBenchmarkGroup,
   pairedOutcomes,
   scoreBenchmark,
@@ -13,6 +12,7 @@ import {
   type BenchmarkAnswer,
   type Predictor,
 } from './benchmark.js';
+import { verdictFiguresByDomain } from '@wildlens/model';
 
 /** Images as the trainer lists them: content-hash ids, group = the recorded group or the id. */
 function images(count: number, from = 0, groupOf?: (i: number) => string) {
@@ -93,12 +93,12 @@ describe('benchmark figures', () => {
   it('scores each model per domain on the union of the labels', () => {
     const labels = benchmarkLabels(photos, [candidate, active]);
     expect(labels).toEqual(['loup', 'lynx', 'ours']);
-    const c = figuresForFirestore(benchmarkReport(photos, candidate, labels));
+    const c = verdictFiguresByDomain(benchmarkReport(photos, candidate, labels));
     expect(c).toMatchObject({ n: 4, top1: 0.75, top3: 1, identifiedCoverage: 0.75 });
     expect(c.identifiedPrecision).toBe(1);
     expect(c.byDomain.crop).toMatchObject({ n: 2, top1: 0.5, identifiedCoverage: 0.5 });
     expect(c.byDomain.field).toMatchObject({ n: 2, top1: 1, falseRejectRate: 0 });
-    const a = figuresForFirestore(benchmarkReport(photos, active, labels));
+    const a = verdictFiguresByDomain(benchmarkReport(photos, active, labels));
     // `ours` is unknown to the active model: probability 0 (in its top 3 only as 3 labels exist).
     expect(a).toMatchObject({ n: 4, top1: 0.5, top3: 1 });
     expect(a.byDomain.field).toMatchObject({ top1: 0, falseRejectRate: 0.5 });

@@ -22,7 +22,9 @@ import { createHash } from 'node:crypto';
 import {
   evaluateByDomain,
   loadFootprintModel,
+  verdictFiguresByDomain,
   type EvaluationReport,
+  type VerdictFigures,
   type FootprintModel,
   type Prediction,
   type ScoredSample,
@@ -153,41 +155,7 @@ export function pairedOutcomes(
 }
 
 /** What the training page shows for a set of photos. */
-export interface Figures {
-  n: number;
-  top1: number;
-  top3: number;
-  macroF1: number;
-  ece: number;
-  identifiedCoverage: number;
-  identifiedPrecision: number;
-  falseRejectRate: number;
-}
-
-function figuresOf(r: VerdictReport): Figures {
-  return {
-    n: r.n,
-    top1: r.top1,
-    top3: r.top3,
-    macroF1: r.macroF1,
-    ece: r.ece,
-    identifiedCoverage: r.identifiedCoverage,
-    identifiedPrecision: r.identifiedPrecision,
-    falseRejectRate: r.falseRejectRate,
-  };
-}
-
-/** Figures of the whole benchmark plus `byDomain` (Firestore: no nested arrays, no NaN). */
-export function figuresForFirestore(
-  report: VerdictReport & { byDomain: Record<string, VerdictReport> },
-): Figures & { byDomain: Record<string, Figures> } {
-  return {
-    ...figuresOf(report),
-    byDomain: Object.fromEntries(
-      Object.entries(report.byDomain).map(([d, r]) => [d, figuresOf(r)]),
-    ),
-  };
-}
+export type Figures = VerdictFigures;
 
 /** Firestore cannot hold nested arrays: the confusion matrix becomes one row per true label. */
 export function confusionForFirestore(report: EvaluationReport): {
@@ -280,11 +248,11 @@ export async function judgeOnBenchmark(
       ? opened
       : { kind: 'none' };
   return {
-    candidate: { figures: figuresForFirestore(candidateReport), report: candidateReport },
+    candidate: { figures: verdictFiguresByDomain(candidateReport), report: candidateReport },
     active: scored && {
       version: scored.version,
       sawBenchmark: scored.sawBenchmark,
-      figures: figuresForFirestore(benchmarkReport(photos, scored.activeAnswers, labels)),
+      figures: verdictFiguresByDomain(benchmarkReport(photos, scored.activeAnswers, labels)),
     },
     decision: decidePromotion(comparison),
   };

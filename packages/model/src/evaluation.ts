@@ -215,6 +215,43 @@ export function verdictReport(samples: ScoredSample[], labels: string[]): Verdic
   };
 }
 
+/** The headline figures of a VerdictReport, without matrices: what is printed, stored and shown. */
+export interface VerdictFigures {
+  n: number;
+  top1: number;
+  top3: number;
+  macroF1: number;
+  ece: number;
+  identifiedCoverage: number;
+  identifiedPrecision: number;
+  falseRejectRate: number;
+}
+
+export function verdictFigures(r: VerdictFigures): VerdictFigures {
+  return {
+    n: r.n,
+    top1: r.top1,
+    top3: r.top3,
+    macroF1: r.macroF1,
+    ece: r.ece,
+    identifiedCoverage: r.identifiedCoverage,
+    identifiedPrecision: r.identifiedPrecision,
+    falseRejectRate: r.falseRejectRate,
+  };
+}
+
+/** verdictFigures of the whole set and of each domain (no nested arrays: fits Firestore). */
+export function verdictFiguresByDomain(
+  r: VerdictFigures & { byDomain: Record<string, VerdictFigures> },
+): VerdictFigures & { byDomain: Record<string, VerdictFigures> } {
+  return {
+    ...verdictFigures(r),
+    byDomain: Object.fromEntries(
+      Object.entries(r.byDomain).map(([d, figures]) => [d, verdictFigures(figures)]),
+    ),
+  };
+}
+
 /** The whole set's figures plus the same figures for each domain (`byDomain`), domains sorted. */
 export function evaluateByDomain(
   samples: ScoredSample[],

@@ -96,8 +96,11 @@ export {
   expectedCalibrationError,
   groupedHoldoutSplit,
   groupedStratifiedKFold,
+  verdictFigures,
+  verdictFiguresByDomain,
   verdictReport,
   type EvaluationReport,
+  type VerdictFigures,
   type ScoredSample,
   type VerdictReport,
 } from './evaluation.js';

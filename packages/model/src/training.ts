@@ -28,6 +28,7 @@ import { embeddingCacheKey, sha256Hex, type EmbeddingCache } from './embedding-c
 import {
   evaluateByDomain,
   groupedStratifiedKFold,
+  verdictFiguresByDomain,
   type EvaluationReport,
   type ScoredSample,
   type VerdictReport,
@@ -718,32 +719,16 @@ export async function trainFootprintModel(
   }
 }
 
-function figures(r: VerdictReport) {
-  return {
-    n: r.n,
-    top1: r.top1,
-    top3: r.top3,
-    macroF1: r.macroF1,
-    ece: r.ece,
-    identifiedCoverage: r.identifiedCoverage,
-    identifiedPrecision: r.identifiedPrecision,
-    falseRejectRate: r.falseRejectRate,
-  };
-}
-
 function summariseMetrics(m: TrainingMetrics): Record<string, unknown> {
   const cv = m.crossValidation;
   return {
     crossValidation: cv
       ? {
           folds: cv.folds,
-          ...figures(cv),
+          ...verdictFiguresByDomain(cv),
           eceBeforeCalibration: cv.eceBeforeCalibration,
           meanConfidence: cv.meanConfidence,
           perSpeciesRecall: cv.perSpeciesRecall,
-          byDomain: Object.fromEntries(
-            Object.entries(cv.byDomain).map(([d, r]) => [d, figures(r)]),
-          ),
         }
       : null,
     identified: m.identified,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { verdictFigures, type VerdictFigures } from '../evaluation.js';
 
 /** --backbone help shared by train, cv and bench. */
 export const BACKBONE_USAGE = `  --backbone: auto (default), a backbone id, or a tfjs model by URL:
@@ -78,16 +79,7 @@ export function printConfusion(labels: string[], confusion: number[][]): void {
   );
 }
 
-interface DomainFigures {
-  n: number;
-  top1: number;
-  top3: number;
-  macroF1: number;
-  ece: number;
-  identifiedCoverage: number;
-  identifiedPrecision: number;
-  falseRejectRate: number;
-}
+type DomainFigures = VerdictFigures;
 
 /** One line per domain (and the whole set): the figures `--json` also gives under byDomain. */
 export function printDomainTable(
@@ -106,14 +98,7 @@ export function printDomainTable(
 /** The figures of the JSON line (per domain too), without the confusion matrix. */
 export function jsonFigures(r: DomainFigures & { perSpeciesRecall?: Record<string, number> }) {
   return {
-    n: r.n,
-    top1: r.top1,
-    top3: r.top3,
-    macroF1: r.macroF1,
-    ece: r.ece,
-    identifiedPrecision: r.identifiedPrecision,
-    identifiedCoverage: r.identifiedCoverage,
-    falseRejectRate: r.falseRejectRate,
+    ...verdictFigures(r),
     ...(r.perSpeciesRecall ? { perSpeciesRecall: r.perSpeciesRecall } : {}),
   };
 }

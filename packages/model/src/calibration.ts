@@ -38,45 +38,6 @@ export function fitTemperature(logits: Float32Array[], truth: number[]): number 
   return Math.exp((lo + hi) / 2);
 }
 
-/**
- * Lowest top-1 probability threshold whose accepted predictions reach `targetPrecision` on
- * held-out data (keeping at least `minCoverage` of the samples); below it the verdict is "uncertain".
- */
-export function chooseIdentifiedThreshold(
-  probabilities: Float32Array[],
-  truth: number[],
-  targetPrecision = 0.8,
-  minCoverage = 0.05,
-): { threshold: number; precision: number; coverage: number } {
-  const scored = probabilities
-    .map((p, i) => {
-      let best = 0;
-      for (let c = 1; c < p.length; c++) if ((p[c] as number) > (p[best] as number)) best = c;
-      return { confidence: p[best] as number, correct: best === truth[i] };
-    })
-    .sort((a, b) => b.confidence - a.confidence);
-  const n = scored.length;
-  let correct = 0;
-  let chosen = { threshold: 1, precision: 0, coverage: 0 };
-  let bestPrecision = { threshold: 1, precision: 0, coverage: 0 };
-  scored.forEach((s, i) => {
-    if (s.correct) correct++;
-    const accepted = i + 1;
-    const next = scored[i + 1];
-    if (next && next.confidence === s.confidence) return;
-    const candidate = {
-      threshold: s.confidence,
-      precision: correct / accepted,
-      coverage: accepted / n,
-    };
-    if (candidate.coverage >= minCoverage && candidate.precision >= targetPrecision)
-      chosen = candidate;
-    if (candidate.coverage >= minCoverage && candidate.precision > bestPrecision.precision)
-      bestPrecision = candidate;
-  });
-  return chosen.coverage > 0 ? chosen : bestPrecision;
-}
-
 /** Out-of-distribution threshold: the score below which only `falseRejectRate` of real footprints fall. */
 export function chooseNotFootprintThreshold(
   positiveScores: number[],

@@ -57,12 +57,6 @@ export const DEFAULT_FEATURE_RECIPE: FeatureRecipe = {
 };
 
 /**
- * Models of format 1 (before whole-photo views): the averaged GAP embedding of the centred views.
- * Kept so models saved earlier still load and serve.
- */
-export const LEGACY_CENTER_GAP = 'legacy-center-gap';
-
-/**
  * A recipe limited to what `backbone` has: a single backbone has one part, and a backbone
  * without spatial feature maps (a URL model whose output is already a vector) only gives the
  * pooled vector of the centred view.

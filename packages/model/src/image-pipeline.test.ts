@@ -2,13 +2,7 @@ import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
-import {
-  augmentedView,
-  cropResize,
-  decodeToRgb,
-  toInputTensor,
-  type RgbImage,
-} from './image-pipeline.js';
+import { cropResize, decodeToRgb, toInputTensor, type RgbImage } from './image-pipeline.js';
 import { readDataset } from './dataset.js';
 import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
 import { NEEDS } from '../../../tests/requirements.js';
@@ -130,16 +124,6 @@ describe('image pipeline', () => {
     expect(tf.min(mobilenet).dataSync()[0]).toBeGreaterThanOrEqual(-1);
     expect(tf.max(unit).dataSync()[0]).toBeLessThanOrEqual(1);
     tf.dispose([mobilenet, unit]);
-  });
-
-  it('augments deterministically for a given seed', async () => {
-    const rgb = await decodeToRgb(await (await markerImage()).png().toBuffer(), 120);
-    const a = await augmentedView(rgb, 64, 42);
-    const b = await augmentedView(rgb, 64, 42);
-    const c = await augmentedView(rgb, 64, 43);
-    expect(Buffer.from(a.data).equals(Buffer.from(b.data))).toBe(true);
-    expect(Buffer.from(a.data).equals(Buffer.from(c.data))).toBe(false);
-    expect([a.width, a.height]).toEqual([64, 64]);
   });
 
   describe.skipIf(!hasShared)('on real footprint photos', NEEDS.shared, () => {

@@ -1,7 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { MAX_ASPECT_RATIO, exceedsAspectRatio } from '@wildlens/shared';
-import { createRandom } from './random.js';
 
 // Each request decodes a different photo: sharp's operation cache only costs memory here.
 sharp.cache(false);
@@ -133,87 +132,6 @@ export function viewOfImage(image: RgbImage, view: ViewOptions): ViewOptions {
       height: view.crop.height * sy,
     },
   };
-}
-
-export interface AugmentOptions {
-  /** Fraction of the short side kept by random crops (min..1). */
-  minCropScale: number;
-  maxRotationDeg: number;
-  flip: boolean;
-  contrast: number;
-  brightness: number;
-  grayscaleProbability: number;
-}
-
-export const DEFAULT_AUGMENT: AugmentOptions = {
-  minCropScale: 0.65,
-  maxRotationDeg: 25,
-  flip: true,
-  contrast: 0.3,
-  brightness: 0.25,
-  grayscaleProbability: 0.3,
-};
-
-/**
- * One random training view (deterministic for a given seed): rotation, crop, flip, contrast,
- * brightness and grayscale — tracks are shapes in mud, so colour and orientation carry no label.
- */
-export async function augmentedView(
-  image: RgbImage,
-  size: number,
-  seed: number,
-  options: AugmentOptions = DEFAULT_AUGMENT,
-): Promise<RgbImage> {
-  const random = createRandom(seed);
-  const angle = (random() * 2 - 1) * options.maxRotationDeg;
-  let source = image;
-  if (Math.abs(angle) > 1) {
-    // Rotate, then keep the central part that has no empty corners.
-    const rotated = await toRgb(rawSharp(image).rotate(angle, { background: '#808080' }));
-    const rad = (Math.abs(angle) * Math.PI) / 180;
-    const shrink = 1 / (Math.cos(rad) + Math.sin(rad));
-    const w = Math.round(image.width * shrink);
-    const h = Math.round(image.height * shrink);
-    source = await toRgb(
-      rawSharp(rotated).extract({
-        left: Math.round((rotated.width - w) / 2),
-        top: Math.round((rotated.height - h) / 2),
-        width: w,
-        height: h,
-      }),
-    );
-  }
-  const side = Math.min(source.width, source.height);
-  const scale = options.minCropScale + random() * (1 - options.minCropScale);
-  const cropW = (side * scale) / source.width;
-  const cropH = (side * scale) / source.height;
-  const crop = {
-    left: random() * (1 - cropW),
-    top: random() * (1 - cropH),
-    width: cropW,
-    height: cropH,
-  };
-  const flip = options.flip && random() < 0.5;
-  const view = await cropResize(source, size, { crop, flip });
-  const contrast = 1 + (random() * 2 - 1) * options.contrast;
-  const brightness = (random() * 2 - 1) * options.brightness * 128;
-  const gray = random() < options.grayscaleProbability;
-  const out = new Uint8Array(view.data.length);
-  const d = view.data;
-  for (let i = 0; i < d.length; i += 3) {
-    let r = d[i] as number;
-    let g = d[i + 1] as number;
-    let b = d[i + 2] as number;
-    if (gray) r = g = b = 0.299 * r + 0.587 * g + 0.114 * b;
-    out[i] = clamp8((r - 128) * contrast + 128 + brightness);
-    out[i + 1] = clamp8((g - 128) * contrast + 128 + brightness);
-    out[i + 2] = clamp8((b - 128) * contrast + 128 + brightness);
-  }
-  return { data: out, width: view.width, height: view.height };
-}
-
-function clamp8(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
 }
 
 /** Stacks same-size RGB images into a normalised NHWC float tensor. */

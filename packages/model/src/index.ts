@@ -23,15 +23,12 @@ export {
   type UrlBackboneDescriptor,
 } from './url-backbones.js';
 export {
-  DEFAULT_AUGMENT,
   MAX_INPUT_PIXELS,
   WORKING_SIZE,
-  augmentedView,
   cropResize,
   decodeToRgb,
   toInputTensor,
   ttaViews,
-  type AugmentOptions,
   type Preprocessing,
   type RgbImage,
   type TtaMode,
@@ -111,7 +108,6 @@ export {
   NEVER_IDENTIFIED,
   NOT_FOOTPRINT_FALSE_REJECT_TARGET,
   calibrate,
-  chooseIdentifiedThreshold,
   chooseNotFootprintThreshold,
   fitTemperature,
   verdictOf,

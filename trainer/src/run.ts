@@ -298,6 +298,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           ...cache.stats,
         });
         if (!coordinator) {
+          featurizer.dispose();
           backbone.dispose();
           await reporter.close();
           return { kind: 'shard-done' };
@@ -348,7 +349,10 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         if (p.phase === 'training' && p.epoch !== undefined && p.loss !== undefined)
           reporter.appendCurve({ epoch: p.epoch, loss: p.loss, accuracy: p.accuracy ?? null });
       },
-    }).finally(() => backbone.dispose());
+    }).finally(() => {
+      featurizer.dispose();
+      backbone.dispose();
+    });
     const prefix = modelStoragePrefix(version);
     let judged: BenchmarkJudgement;
     try {

@@ -11,9 +11,11 @@ import {
 } from './image-pipeline.js';
 import {
   CellSampler,
+  basisTensors,
   bilinearLength,
   bilinearPool,
   fitProjectionBasis,
+  type BasisTensors,
   type ProjectionBasis,
 } from './projection.js';
 import { createRandom } from './random.js';
@@ -171,6 +173,7 @@ export function poolFeatures(
   maps: Map<FeatureView['name'], Map<number, tf.Tensor4D>>,
   recipe: FeatureRecipe,
   bases?: ProjectionBases,
+  uploaded?: (name: string) => BasisTensors,
 ): Float32Array {
   const blocks: Float32Array[] = [];
   for (const view of recipe.views)
@@ -180,9 +183,10 @@ export function poolFeatures(
       for (const pooling of recipe.pooling) {
         if (pooling === 'gap') blocks.push(gapNormalised(map));
         else {
-          const basis = bases?.[basisName(view.name, part)];
-          if (!basis) throw new Error(`missing projection basis ${basisName(view.name, part)}`);
-          blocks.push(bilinearPool(map, basis));
+          const name = basisName(view.name, part);
+          const basis = bases?.[name];
+          if (!basis) throw new Error(`missing projection basis ${name}`);
+          blocks.push(bilinearPool(map, basis, uploaded?.(name)));
         }
       }
     }
@@ -270,6 +274,8 @@ export function basesFingerprint(bases: ProjectionBases): string {
 export class PhotoFeaturizer {
   /** Identifies the features this featurizer computes (recipe + bases), for cache keys. */
   readonly key: string;
+  /** Bases as tensors, uploaded on first use instead of once per photo; freed by dispose(). */
+  private readonly uploaded = new Map<string, BasisTensors>();
 
   constructor(
     readonly backbone: Backbone,
@@ -305,10 +311,25 @@ export class PhotoFeaturizer {
     }
     const maps = featureMaps(this.backbone, views, this.recipe);
     try {
-      return poolFeatures(maps, this.recipe, this.bases);
+      return poolFeatures(maps, this.recipe, this.bases, (name) => this.basisTensorsOf(name));
     } finally {
       disposeMaps(maps);
     }
+  }
+
+  private basisTensorsOf(name: string): BasisTensors {
+    let tensors = this.uploaded.get(name);
+    if (!tensors) {
+      tensors = basisTensors(this.bases[name] as ProjectionBasis);
+      this.uploaded.set(name, tensors);
+    }
+    return tensors;
+  }
+
+  /** Frees the uploaded bases (not the backbone, which its owner disposes). */
+  dispose(): void {
+    for (const { mean, components } of this.uploaded.values()) tf.dispose([mean, components]);
+    this.uploaded.clear();
   }
 }
 

@@ -102,6 +102,19 @@ describe('FootprintModel', () => {
     });
   });
 
+  it('keeps its projection bases uploaded between requests and frees them when disposed', async () => {
+    const before = tf.memory().numTensors;
+    const loaded = await loadFootprintModelFromDir(dir);
+    const photo = await images[0]!.read();
+    await loaded.predict(photo);
+    const afterFirst = tf.memory().numTensors;
+    expect(afterFirst).toBeGreaterThan(before);
+    await loaded.predict(photo);
+    expect(tf.memory().numTensors).toBe(afterFirst);
+    loaded.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('rejects a corrupt upload with an error, not a crash', async () => {
     await expect(model.predict(Buffer.from('not an image'))).rejects.toThrow();
   });

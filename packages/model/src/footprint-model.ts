@@ -177,6 +177,7 @@ export class FootprintModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.featurizer?.dispose();
     this.backbone.dispose();
   }
 }

@@ -102,14 +102,32 @@ function orthonormal(m: Matrix): Matrix {
  * Bilinear pooling of one feature map ([1, h, w, channels]) through `basis`: centred cells
  * projected on the basis, their second moment's upper triangle, signed square root, L2 norm.
  */
-export function bilinearPool(map: tf.Tensor4D, basis: ProjectionBasis): Float32Array {
+/** A basis as tensors, uploaded once and reused by every photo (see PhotoFeaturizer). */
+export interface BasisTensors {
+  mean: tf.Tensor1D;
+  components: tf.Tensor2D;
+}
+
+export function basisTensors(basis: ProjectionBasis): BasisTensors {
+  return {
+    mean: tf.tensor1d(basis.mean),
+    components: tf.tensor2d(basis.components, [basis.channels, basis.dim]),
+  };
+}
+
+export function bilinearPool(
+  map: tf.Tensor4D,
+  basis: ProjectionBasis,
+  uploaded?: BasisTensors,
+): Float32Array {
   const [, h, w, channels] = map.shape;
   if (channels !== basis.channels)
     throw new Error(`bilinearPool: map has ${channels} channels, basis ${basis.channels}`);
   const cellsCount = h * w;
   const moment = tf.tidy(() => {
-    const cells = tf.sub(tf.reshape(map, [cellsCount, channels]), tf.tensor1d(basis.mean));
-    const z = tf.matMul(cells, tf.tensor2d(basis.components, [channels, basis.dim]));
+    const { mean, components } = uploaded ?? basisTensors(basis);
+    const cells = tf.sub(tf.reshape(map, [cellsCount, channels]), mean);
+    const z = tf.matMul(cells, components);
     return tf.div(tf.matMul(z, z, true, false), cellsCount);
   });
   const m = moment.dataSync();

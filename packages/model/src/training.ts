@@ -518,10 +518,11 @@ export async function trainFootprintModel(
     options.featurizer?.backbone ??
     (await loadBackbone(backboneChoice.id, options.backboneOptions));
   const ownsBackbone = !options.featurizer;
+  let ownFeaturizer: PhotoFeaturizer | undefined;
   try {
     const featurizer =
       options.featurizer ??
-      (await prepareFeaturizer(options.images, backbone, {
+      (ownFeaturizer = await prepareFeaturizer(options.images, backbone, {
         features: options.features,
         bases: options.bases,
         basesCache: options.basesCache,
@@ -715,6 +716,7 @@ export async function trainFootprintModel(
     progress({ phase: 'done' });
     return { model, metrics };
   } finally {
+    ownFeaturizer?.dispose();
     if (ownsBackbone) backbone.dispose();
   }
 }

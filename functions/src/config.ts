@@ -100,14 +100,15 @@ export interface AppCheckFlag {
 
 /**
  * Reads WILDLENS_ENFORCE_APP_CHECK failing closed: only an explicit `false` (any case, spaces
- * trimmed) turns App Check off; `true` keeps it on, and so does anything else (unset, empty,
- * a typo), which is reported so that the deploy log says why enforcement is on.
+ * trimmed) turns App Check off. `true` keeps it on, and so does anything else: unset (as while
+ * the CLI analyses the functions, before .env files apply) silently, and any other value (empty,
+ * a typo) reported, so that the log says why enforcement is on.
  */
 export function parseAppCheckFlag(raw: string | undefined): AppCheckFlag {
   const value = raw?.trim().toLowerCase();
+  if (value === undefined || value === 'true') return { enforce: true };
   if (value === 'false') return { enforce: false };
-  if (value === 'true') return { enforce: true };
-  return { enforce: true, unreadable: raw === undefined ? '(absent)' : JSON.stringify(raw) };
+  return { enforce: true, unreadable: JSON.stringify(raw) };
 }
 
 /**

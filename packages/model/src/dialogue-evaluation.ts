@@ -11,6 +11,7 @@ import {
   photoPairs,
   simulateDialogue,
   type DialogueFigures,
+  type DialogueFitOptions,
   type DialoguePhoto,
   type DialogueStep,
 } from './dialogue-fitting.js';
@@ -47,8 +48,9 @@ function hashOf(text: string): number {
 
 /**
  * The situations measured: the photo alone (no place), with the place, the framed print with
- * the place (crops: a jittered frame), the framed print fused with its whole photo, and two
- * photos of one trail (crops of one source photo).
+ * the place (crops: a jittered frame), the framed print fused with its whole photo (two views
+ * of one photo: geometric mean of their probabilities, in the crop domain), and two photos of
+ * one trail (crops of one source photo).
  */
 export const DIALOGUE_SCENARIOS = [
   'photo',
@@ -68,6 +70,8 @@ export interface DialogueEvaluation {
 
 export interface DialogueEvaluationOptions {
   seed: number;
+  /** How each fold's dialogue parameters are fitted (defaults of fitDialogueParameters). */
+  fit?: DialogueFitOptions;
   profiles?: HikerNoiseProfile[];
   maxAnswers?: number;
   species?: Species[];
@@ -113,8 +117,14 @@ export function simulateScenarios(
   const profiles = options.profiles ?? Object.values(HIKER_PROFILES);
   const { photos, framed, keys, labels, parameters } = input;
   for (const profile of profiles) {
-    const simulate = (observation: DialoguePhoto[], key: string, withPlace = true) =>
-      simulateDialogue(observation, labels, species, parameters, {
+    const sameView = parameters && { ...parameters, photoCorrelation: 1 };
+    const simulate = (
+      observation: DialoguePhoto[],
+      key: string,
+      withPlace = true,
+      fused: DialogueParameters | null = parameters,
+    ) =>
+      simulateDialogue(observation, labels, species, fused, {
         profile,
         random: createRandom(hashOf(`${options.seed}/${profile.name}/${key}`)),
         maxAnswers: options.maxAnswers ?? 3,
@@ -127,7 +137,13 @@ export function simulateScenarios(
       const frame = framed?.[j];
       if (!frame) return;
       into.add(profile.name, photo.domain, 'region', simulate([frame], key));
-      into.add(profile.name, photo.domain, 'region+whole', simulate([frame, photo], key));
+      // Two views of one photo: fused as one photo's worth (ρ = 1), not as two photos.
+      into.add(
+        profile.name,
+        photo.domain,
+        'region+whole',
+        simulate([frame, { ...photo, predictedDomain: REGION_DOMAIN }], key, true, sameView),
+      );
     });
     for (const [a, b] of photoPairs(photos))
       into.add(
@@ -151,7 +167,7 @@ export function crossFittedDialogue(
     const others = cv.folds.flatMap((f, i) => (f === fold ? [] : [i]));
     const own = cv.folds.flatMap((f, i) => (f === fold ? [i] : []));
     const calibration = calibrate(others.map((i) => samples[i] as (typeof samples)[number]));
-    const parameters = fitDialogue(cv, calibration, options.seed, others);
+    const parameters = fitDialogue(cv, calibration, { ...options.fit, seed: options.seed }, others);
     if (!parameters) throw new Error('the dialogue needs every label in the species catalogue');
     folds.push({
       fold,

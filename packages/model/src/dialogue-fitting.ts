@@ -216,11 +216,17 @@ export function fitPhotoCorrelation(photos: DialoguePhoto[]): {
   return { correlation: best.correlation, pairs: pairs.length };
 }
 
+/** Below this many "identified" answers, a threshold's precision is not judged yet. */
+const MIN_IDENTIFIED_JUDGED = 15;
+
 /**
  * The lowest threshold on the fused top-1 probability at which the app's "identified" answers
  * are right at least IDENTIFIED_PRECISION_TARGET of the time with 90 % one-sided confidence
  * (Wilson lower bound), NEVER_IDENTIFIED if none. Each observation is judged as the app would
  * answer it: at the first step whose confidence reaches the threshold (then it stops asking).
+ * Thresholds are tried from the top down and the search stops at the first one that fails
+ * once enough answers are judged: a lower threshold that passes again after a failure is
+ * luck on these photos (measured: such picks lost precision on the next folds).
  */
 export function chooseDialogueThreshold(
   trajectories: { confidence: number; correct: boolean }[][],
@@ -238,7 +244,8 @@ export function chooseDialogueThreshold(
       n++;
       if (first.correct) right++;
     }
-    if (n && wilsonLowerBound(right, n) >= IDENTIFIED_PRECISION_TARGET) threshold = t;
+    if (wilsonLowerBound(right, n) >= IDENTIFIED_PRECISION_TARGET) threshold = t;
+    else if (n >= MIN_IDENTIFIED_JUDGED) break;
   }
   return threshold;
 }
@@ -249,7 +256,7 @@ export interface DialogueFitOptions {
   seed?: number;
   /** Answers the threshold is calibrated on (default the harsh hiker). */
   thresholdProfile?: HikerNoiseProfile;
-  /** Answers the conformal quantiles are calibrated on (default nominal and harsh, pooled). */
+  /** Answers the conformal quantiles are calibrated on (default the nominal hiker). */
   conformalProfiles?: HikerNoiseProfile[];
   maxAnswers?: number;
 }
@@ -323,7 +330,7 @@ export function fitDialogueParameters(
   const identifiedDefault = thresholdOf(photos.map((_, i) => i));
 
   // 2. Conformal quantiles, the app's questions stopping at the fitted thresholds.
-  const profiles = options.conformalProfiles ?? [NOMINAL_HIKER, HARSH_HIKER];
+  const profiles = options.conformalProfiles ?? [NOMINAL_HIKER];
   const scores = new Map<string, number[][]>();
   const addScore = (d: string, informative: number, value: number) => {
     const byCount = scores.get(d) ?? Array.from({ length: maxAnswers + 1 }, () => []);

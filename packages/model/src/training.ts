@@ -26,7 +26,11 @@ import {
   type HeadTrainingOptions,
   type LinearHead,
 } from './classifier.js';
-import { fitDialogueParameters, type DialoguePhoto } from './dialogue-fitting.js';
+import {
+  fitDialogueParameters,
+  type DialogueFitOptions,
+  type DialoguePhoto,
+} from './dialogue-fitting.js';
 import { embeddingCacheKey, sha256Hex, type EmbeddingCache } from './embedding-cache.js';
 import {
   evaluateByDomain,
@@ -398,14 +402,17 @@ export function dialoguePhotos(
 export function fitDialogue(
   cv: CrossValidationResult,
   calibration: Calibration,
-  seed: number,
+  options: DialogueFitOptions & { seed: number },
   indices?: number[],
 ): DialogueParameters | undefined {
   const species = loadSpeciesCatalog().species;
   if (!cv.labels.every((l) => species.some((s) => s.id === l))) return undefined;
-  return fitDialogueParameters(dialoguePhotos(cv, calibration, indices), cv.labels, species, {
-    seed,
-  });
+  return fitDialogueParameters(
+    dialoguePhotos(cv, calibration, indices),
+    cv.labels,
+    species,
+    options,
+  );
 }
 
 /**
@@ -633,7 +640,7 @@ export async function trainFootprintModel(
       );
       progress({ phase: 'calibration' });
       calibration = calibrate(calibrationSamples(cv));
-      dialogue = fitDialogue(cv, calibration, seed);
+      dialogue = fitDialogue(cv, calibration, { seed });
       crossValidation = {
         ...crossValidationReport(cv),
         eceBeforeCalibration: reportOf(cv).ece,

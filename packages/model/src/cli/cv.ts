@@ -33,7 +33,7 @@ import {
 
 const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--dataset DIR…] [--folds 5] [--seed N] [--json]
   [--backbone ID|auto|URL] [--features JSON] [--l2 X] [--epochs N] [--lr X] [--no-balance]
-  [--no-domain-balance] [--no-mirror] [--cache DIR|none] [--simulate-hiker]
+  [--no-domain-balance] [--no-mirror] [--cache DIR|none] [--simulate-hiker [--conformal-score lac|aps]]
   Grouped stratified K-fold cross-validation of the training recipe. Verdict figures (identified
   precision and coverage, false rejects) are cross-fitted: each fold's photos are judged with a
   temperature and thresholds calibrated on the other folds only.
@@ -42,6 +42,7 @@ const USAGE = `Usage: node dist/cli/cv.js --dataset DIR [--dataset DIR…] [--fo
     (nominal and harsh noise, drawn with --seed) with dialogue parameters fitted on the other
     folds: figures per domain after 0 to 3 answers, without and with the place, for a framed
     print (crops, a jittered frame) and for two photos of one trail (crops of one source photo).
+    --conformal-score: the candidate sets' score (default lac; aps for comparison).
   --features: a feature recipe as JSON (default ${JSON.stringify(DEFAULT_FEATURE_RECIPE)}).
 ${DATASET_USAGE}
 ${BACKBONE_USAGE}`;
@@ -61,6 +62,7 @@ const flags = parseCli(USAGE, {
   seed: { type: 'string' },
   cache: { type: 'string' },
   'simulate-hiker': { type: 'boolean' },
+  'conformal-score': { type: 'string' },
 });
 const dataset = await readDatasets(datasetDirs(flags, USAGE));
 const backboneChoice = await resolveBackboneId(
@@ -124,7 +126,17 @@ const cv = crossValidateEmbeddings(
   simulateHiker ? { scoreViews: [REGION_VIEW] } : {},
 );
 const report = crossValidationReport(cv);
-const dialogue = simulateHiker ? crossFittedDialogue(cv, { seed }) : undefined;
+const conformalScore = flags['conformal-score'];
+if (conformalScore !== undefined && conformalScore !== 'lac' && conformalScore !== 'aps') {
+  console.error(`--conformal-score must be lac or aps\n\n${USAGE}`);
+  process.exit(2);
+}
+const dialogue = simulateHiker
+  ? crossFittedDialogue(cv, {
+      seed,
+      ...(conformalScore ? { fit: { score: conformalScore } } : {}),
+    })
+  : undefined;
 const before = reportOf(cv);
 const { temperature } = calibrate(calibrationSamples(cv));
 const t3 = performance.now();

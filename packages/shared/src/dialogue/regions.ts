@@ -45,11 +45,13 @@ function isAfrica(lat: number, lng: number): boolean {
 
 /**
  * Prior weight of a species by presence. A species absent from a region keeps a small weight:
- * a pet, an escaped or zoo animal, a mislabelled range; "local" ones live in parts of the region.
+ * a pet, an escaped or zoo animal, a mislabelled range. A "local" one lives in parts of the
+ * region, and a coarse region cannot tell whether the hiker is in those parts: it is barely
+ * lowered (measured: 0.5 cost crops a point of top-1 for nothing on field photos).
  */
 export const PRESENCE_WEIGHT: Record<Presence, number> = {
   widespread: 1,
-  local: 0.5,
+  local: 0.8,
   absent: 0.03,
 };
 

@@ -148,6 +148,13 @@ describe('fitting the dialogue', () => {
       seed: 1,
     });
     expect(parameters.byDomain.crop?.conformalQuantiles).toHaveLength(4);
+    // Observations mixing domains get the strictest fit.
+    for (const own of Object.values(parameters.byDomain)) {
+      expect(parameters.default.identified).toBeGreaterThanOrEqual(own.identified);
+      own.conformalQuantiles.forEach((q, k) =>
+        expect(parameters.default.conformalQuantiles[k]).toBeGreaterThanOrEqual(q),
+      );
+    }
     expect(JSON.parse(JSON.stringify(parameters))).toEqual(parameters);
     const random = createRandom(12);
     const trajectories = calibratedPhotos(300, 13).map((photo) =>

@@ -380,13 +380,24 @@ export function fitDialogueParameters(
       { identified: identified[d] as number, conformalQuantiles: quantilesOf(d) },
     ]),
   );
+  // `default` serves observations whose photos' domains differ: the strictest of every fit, so a
+  // field photo never borrows the crops' easier threshold or narrower sets.
+  const strictest = [
+    { identified: identifiedDefault, conformalQuantiles: quantilesOf('*') },
+    ...Object.values(byDomain),
+  ];
   return {
     version: 1,
     coverage,
     score,
     photoCorrelation: correlation,
     byDomain,
-    default: { identified: identifiedDefault, conformalQuantiles: quantilesOf('*') },
+    default: {
+      identified: Math.max(...strictest.map((p) => p.identified)),
+      conformalQuantiles: quantilesOf('*').map((_, k) =>
+        Math.max(...strictest.map((p) => p.conformalQuantiles[k] as number)),
+      ),
+    },
     fitted: {
       photos: photos.length,
       pairs,

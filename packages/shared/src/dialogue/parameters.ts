@@ -42,7 +42,10 @@ export interface DialogueParameters {
    * probabilities raised to 1 / (1 + ρ (n − 1)) (ρ = 0: independent; ρ = 1: one photo's worth).
    */
   photoCorrelation: number;
-  /** By predicted domain; `default` serves observations of any other domain. */
+  /**
+   * By predicted domain; `default` serves observations whose photos' domains differ (or without
+   * domains): training makes it the strictest of its fits.
+   */
   byDomain: Record<string, DomainDialogueParameters>;
   default: DomainDialogueParameters;
   /** How the parameters were fitted (figures, noise profile): informative only. */

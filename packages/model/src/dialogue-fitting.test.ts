@@ -133,14 +133,28 @@ describe('fitting the dialogue', () => {
   });
 
   it('sets the identified threshold where the first confident answers are right 90 % of the time', () => {
+    const photos = (n: number, confidence: number, correct: boolean, domain = 'crop') =>
+      Array.from({ length: n }, () => ({ domain, steps: [{ confidence, correct }] }));
     // 60 photos right at 0.95 (first step), 40 wrong at 0.8, the rest never above 0.5.
-    const trajectories = [
-      ...Array.from({ length: 60 }, () => [{ confidence: 0.95, correct: true }]),
-      ...Array.from({ length: 40 }, () => [{ confidence: 0.8, correct: false }]),
-      ...Array.from({ length: 100 }, () => [{ confidence: 0.5, correct: true }]),
+    const crops = [...photos(60, 0.95, true), ...photos(40, 0.8, false), ...photos(100, 0.5, true)];
+    expect(chooseDialogueThreshold(crops)).toBe(0.95);
+    expect(chooseDialogueThreshold(crops.slice(60))).toBe(NEVER_IDENTIFIED);
+    // Asked later: a photo is judged at its first step above the threshold.
+    const later = Array.from({ length: 60 }, () => ({
+      domain: 'crop',
+      steps: [
+        { confidence: 0.5, correct: false },
+        { confidence: 0.97, correct: true },
+      ],
+    }));
+    expect(chooseDialogueThreshold([...later, ...photos(100, 0.5, true)])).toBe(0.97);
+    // Field photos taken for crops must be precise on their own, not ride on the crops'.
+    const mixed = [
+      ...crops,
+      ...photos(20, 0.96, false, 'field'),
+      ...photos(30, 0.3, true, 'field'),
     ];
-    expect(chooseDialogueThreshold(trajectories)).toBe(0.95);
-    expect(chooseDialogueThreshold(trajectories.slice(60))).toBe(NEVER_IDENTIFIED);
+    expect(chooseDialogueThreshold(mixed)).toBe(NEVER_IDENTIFIED);
   });
 
   it('calibrates candidate sets that hold the truth nine times out of ten on new photos', () => {

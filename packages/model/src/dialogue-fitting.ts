@@ -219,33 +219,49 @@ export function fitPhotoCorrelation(photos: DialoguePhoto[]): {
 /** Below this many "identified" answers, a threshold's precision is not judged yet. */
 const MIN_IDENTIFIED_JUDGED = 15;
 
+/** One photo's steps, for the threshold: its true domain, and each step's top-1 and whether it is right. */
+export interface ThresholdTrajectory {
+  domain: string;
+  steps: { confidence: number; correct: boolean }[];
+}
+
 /**
  * The lowest threshold on the fused top-1 probability at which the app's "identified" answers
  * are right at least IDENTIFIED_PRECISION_TARGET of the time with 90 % one-sided confidence
- * (Wilson lower bound), NEVER_IDENTIFIED if none. Each observation is judged as the app would
- * answer it: at the first step whose confidence reaches the threshold (then it stops asking).
- * Thresholds are tried from the top down and the search stops at the first one that fails
- * once enough answers are judged: a lower threshold that passes again after a failure is
+ * (Wilson lower bound), in every true domain with MIN_DOMAIN_SAMPLES photos (field photos the
+ * domain head took for crops must not ride on the crops' precision; all photos together when
+ * every domain is smaller), NEVER_IDENTIFIED if none. Each observation is judged as the app
+ * would answer it: at the first step whose confidence reaches the threshold (it then stops
+ * asking). Thresholds are tried from the top down and the search stops at the first one that
+ * fails once enough answers are judged: a lower threshold that passes again after a failure is
  * luck on these photos (measured: such picks lost precision on the next folds).
  */
-export function chooseDialogueThreshold(
-  trajectories: { confidence: number; correct: boolean }[][],
-): number {
-  const candidates = [...new Set(trajectories.flat().map((s) => s.confidence))].sort(
-    (a, b) => b - a,
-  );
+export function chooseDialogueThreshold(trajectories: ThresholdTrajectory[]): number {
+  const counts = new Map<string, number>();
+  for (const t of trajectories) counts.set(t.domain, (counts.get(t.domain) ?? 0) + 1);
+  const judged = [...counts].filter(([, n]) => n >= MIN_DOMAIN_SAMPLES).map(([d]) => d);
+  const domainOf = (t: ThresholdTrajectory): string | undefined =>
+    judged.length ? (judged.includes(t.domain) ? t.domain : undefined) : '*';
+  const candidates = [
+    ...new Set(trajectories.flatMap((t) => t.steps.map((s) => s.confidence))),
+  ].sort((a, b) => b - a);
   let threshold = NEVER_IDENTIFIED;
   for (const t of candidates) {
-    let n = 0;
-    let right = 0;
-    for (const steps of trajectories) {
-      const first = steps.find((s) => s.confidence >= t);
-      if (!first) continue;
-      n++;
-      if (first.correct) right++;
+    const tally = new Map<string, { n: number; right: number }>();
+    for (const trajectory of trajectories) {
+      const domain = domainOf(trajectory);
+      const first = trajectory.steps.find((s) => s.confidence >= t);
+      if (domain === undefined || !first) continue;
+      const own = tally.get(domain) ?? { n: 0, right: 0 };
+      tally.set(domain, own);
+      own.n++;
+      if (first.correct) own.right++;
     }
-    if (wilsonLowerBound(right, n) >= IDENTIFIED_PRECISION_TARGET) threshold = t;
-    else if (n >= MIN_IDENTIFIED_JUDGED) break;
+    const precise = [...tally.values()].map(
+      (c) => wilsonLowerBound(c.right, c.n) >= IDENTIFIED_PRECISION_TARGET,
+    );
+    if (precise.every(Boolean)) threshold = t;
+    else if ([...tally.values()].some((c, i) => !precise[i] && c.n >= MIN_IDENTIFIED_JUDGED)) break;
   }
   return threshold;
 }
@@ -308,8 +324,9 @@ export function fitDialogueParameters(
   // 1. Thresholds: every step of every photo, answered by the threshold profile.
   const thresholdProfile = options.thresholdProfile ?? HARSH_HIKER;
   const random = createRandom(seed * 7919 + 17);
-  const trajectories = photos.map((p) =>
-    simulateDialogue([p], labels, species, provisional({}), {
+  const trajectories: ThresholdTrajectory[] = photos.map((p) => ({
+    domain: p.domain,
+    steps: simulateDialogue([p], labels, species, provisional({}), {
       profile: thresholdProfile,
       random,
       maxAnswers,
@@ -318,10 +335,10 @@ export function fitDialogueParameters(
       confidence: s.result.top[0]?.probability ?? 0,
       correct: s.result.top[0]?.speciesId === s.truthId,
     })),
-  );
+  }));
   const thresholdOf = (members: number[]) =>
     members.length >= MIN_DOMAIN_SAMPLES
-      ? chooseDialogueThreshold(members.map((i) => trajectories[i] as (typeof trajectories)[0]))
+      ? chooseDialogueThreshold(members.map((i) => trajectories[i] as ThresholdTrajectory))
       : NEVER_IDENTIFIED;
   const indicesOf = (d: string) => photos.flatMap((p, i) => (domainOf(p) === d ? [i] : []));
   const identified: Record<string, number> = Object.fromEntries(

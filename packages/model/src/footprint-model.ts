@@ -2,10 +2,22 @@ import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbon
 import { headLogits, maxCentroidSimilarity, softmax } from './classifier.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
 import { PhotoFeaturizer } from './features.js';
-import { decodeToRgb, ttaViews } from './image-pipeline.js';
+import { verdictOf, type Verdict } from '@wildlens/shared';
+import { decodeToRgb, ttaViews, type PhotoRegion } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
-export type Verdict = 'identified' | 'uncertain' | 'not_a_footprint';
+export type { Verdict };
+
+/** The domain a framed print is classified in: it is then a tight crop of one print. */
+export const REGION_DOMAIN = 'crop';
+
+export interface PredictOptions {
+  /**
+   * The print the hiker framed, as fractions of the photo as seen (EXIF orientation applied):
+   * only that part (with a margin) is classified, through the crop domain's calibration.
+   */
+  region?: PhotoRegion;
+}
 
 export interface Prediction {
   verdict: Verdict;
@@ -60,14 +72,15 @@ export class FootprintModel {
     return this.data;
   }
 
-  /** Decodes and embeds one image with the model's test-time views (averaged). */
+  /** Decodes and embeds one image (or its framed region) with the model's test-time views. */
   async embed(
     image: Buffer | Uint8Array,
+    region?: PhotoRegion,
   ): Promise<{ embedding: Float32Array; preprocessMs: number; inferenceMs: number }> {
     if (this.disposed) throw new Error('FootprintModel is disposed');
     const t0 = performance.now();
     if (this.featurizer) {
-      const decoded = await this.featurizer.decode(image);
+      const decoded = await this.featurizer.decode(image, region);
       const t1 = performance.now();
       const embedding = await this.featurizer.features(decoded);
       if (embedding.length !== this.data.head.featureDim)
@@ -76,7 +89,7 @@ export class FootprintModel {
         );
       return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
     }
-    const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide);
+    const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide, region);
     const views = await renderViews(
       rgb,
       this.backbone.spec.inputSize,
@@ -87,45 +100,57 @@ export class FootprintModel {
     return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
   }
 
-  /** Turns an embedding into calibrated probabilities and a verdict. */
-  classify(embedding: Float32Array): Omit<Prediction, 'timingsMs'> {
+  /**
+   * Turns an embedding into calibrated probabilities and a verdict, in the photo's predicted
+   * domain, or in `domain` when the caller knows it (a framed print is a crop).
+   */
+  classify(embedding: Float32Array, domain?: string): Omit<Prediction, 'timingsMs'> {
     const { labels } = this.manifest;
-    const { domain, temperature, thresholds } = this.calibrationOf(embedding);
+    const calibration = this.calibrationOf(embedding, domain);
+    const { temperature, thresholds } = calibration;
     const probabilities = softmax(headLogits(this.data.head, embedding), temperature);
     const top = labels
       .map((speciesId, i) => ({ speciesId, probability: probabilities[i] as number }))
       .sort((a, b) => b.probability - a.probability);
     const oodScore = maxCentroidSimilarity(this.data.centroids, embedding);
-    const best = top[0]?.probability ?? 0;
-    const verdict: Verdict =
-      oodScore < thresholds.notFootprint
-        ? 'not_a_footprint'
-        : best >= thresholds.identified
-          ? 'identified'
-          : 'uncertain';
+    const verdict = verdictOf(
+      top[0]?.probability ?? 0,
+      oodScore < thresholds.notFootprint,
+      thresholds.identified,
+    );
     return {
       verdict,
       top,
       probabilities: Object.fromEntries(top.map((t) => [t.speciesId, t.probability])),
       oodScore,
-      ...(domain ? { domain } : {}),
+      ...(calibration.domain ? { domain: calibration.domain } : {}),
     };
   }
 
-  /** The temperature and thresholds for this photo: its predicted domain's, when the model has them. */
-  private calibrationOf(embedding: Float32Array): {
+  /**
+   * The temperature and thresholds for this photo: its domain's (given, else predicted by the
+   * domain head), when the model has them.
+   */
+  private calibrationOf(
+    embedding: Float32Array,
+    given?: string,
+  ): {
     domain?: string;
     temperature: number;
     thresholds: { identified: number; notFootprint: number };
   } {
     const { temperature, thresholds, domainCalibration } = this.manifest;
     const domainHead = this.data.domainHead;
-    if (!domainCalibration || !domainHead) return { temperature, thresholds };
-    const scores = headLogits(domainHead, embedding);
-    let best = 0;
-    for (let i = 1; i < scores.length; i++)
-      if ((scores[i] as number) > (scores[best] as number)) best = i;
-    const domain = domainCalibration.domains[best] as string;
+    if (!domainCalibration || !domainHead)
+      return { ...(given ? { domain: given } : {}), temperature, thresholds };
+    let domain = given;
+    if (!domain) {
+      const scores = headLogits(domainHead, embedding);
+      let best = 0;
+      for (let i = 1; i < scores.length; i++)
+        if ((scores[i] as number) > (scores[best] as number)) best = i;
+      domain = domainCalibration.domains[best] as string;
+    }
     const own = domainCalibration.byDomain[domain];
     return own
       ? {
@@ -136,11 +161,15 @@ export class FootprintModel {
       : { domain, temperature, thresholds };
   }
 
-  /** Safe to call concurrently: decoding runs in sharp's thread pool, inference is synchronous and tidied. */
-  async predict(image: Buffer | Uint8Array): Promise<Prediction> {
-    const { embedding, preprocessMs, inferenceMs } = await this.embed(image);
+  /**
+   * Safe to call concurrently: decoding runs in sharp's thread pool, inference is synchronous
+   * and tidied. With a `region`, the framed print is classified as a crop (REGION_DOMAIN).
+   */
+  async predict(image: Buffer | Uint8Array, options: PredictOptions = {}): Promise<Prediction> {
+    const { region } = options;
+    const { embedding, preprocessMs, inferenceMs } = await this.embed(image, region);
     const t = performance.now();
-    const result = this.classify(embedding);
+    const result = this.classify(embedding, region ? REGION_DOMAIN : undefined);
     return {
       ...result,
       timingsMs: { preprocess: preprocessMs, inference: inferenceMs + performance.now() - t },

@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { DialogueParameters } from '@wildlens/shared';
 import {
   registerRecordedBackbones,
   type BackboneSource,
@@ -58,6 +59,13 @@ export interface FootprintModelManifest {
     domains: string[];
     byDomain: Record<string, { temperature: number; identified: number; notFootprint: number }>;
   };
+  /**
+   * The dialogue's fitted parameters (photo correlation, identified threshold on the fused
+   * posterior and conformal quantiles per predicted domain): what the API passes to
+   * assessObservation. Absent in models trained before it: never identified, sets without a
+   * stated coverage.
+   */
+  dialogue?: DialogueParameters;
   tta: { mode: TtaMode; views: number };
   temperature: number;
   thresholds: {

@@ -34,12 +34,12 @@ import {
   splitBenchmark,
   type BenchmarkJudgement,
 } from './benchmark.js';
-import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
 import { imageSource, provenanceCounts } from './provenance.js';
 import { completeRunAndMaybePromote, modelStoragePrefix, readActiveModel } from './registry.js';
+import { trainerRetry, type Retry, type TrainerBucket } from './resilience.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
-import { StorageEmbeddingCache } from './storage-embedding-cache.js';
+import { StorageBasesCache, StorageEmbeddingCache } from './storage-embedding-cache.js';
 
 export interface TrainerOptions {
   backboneId: string;
@@ -56,7 +56,8 @@ export const DEFAULT_TRAINER_OPTIONS: TrainerOptions = {
 
 export interface TrainerDeps {
   db: Firestore;
-  bucket: Bucket;
+  /** Storage through the trainer's retry policy (resilience.ts). */
+  bucket: TrainerBucket;
   runId: string;
   /** Cloud Run job task (CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT); 0 / 1 when not sharded. */
   taskIndex: number;
@@ -64,6 +65,8 @@ export interface TrainerDeps {
   options: TrainerOptions;
   now: () => Date;
   log: (event: string, data?: Record<string, unknown>) => void;
+  /** The retry policy of Firestore calls (default: trainerRetry(log), as the bucket's). */
+  retry?: Retry;
   /** Test hook (emulators only): throw when this phase starts. */
   crashAt?: string;
 }
@@ -90,10 +93,11 @@ export const TRAINING_VIEWS = [PHOTO_VIEW, MIRROR_VIEW];
  */
 export async function activeModelBases(
   db: Firestore,
-  bucket: Bucket,
+  bucket: TrainerBucket,
+  retry: Retry,
   backboneId: string,
 ): Promise<ProjectionBases | undefined> {
-  const pointer = await readActiveModel(db);
+  const pointer = await retry('firestore.read_active_model', () => readActiveModel(db));
   if (!pointer) return undefined;
   try {
     const data = await readModelData(
@@ -157,29 +161,41 @@ export function shardOf<T>(items: T[], taskIndex: number, taskCount: number): T[
 
 export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
   const { db, bucket, runId, options } = deps;
+  const retry = deps.retry ?? trainerRetry(deps.log);
   const runRef = db.collection(COLLECTIONS.trainingRuns).doc(runId) as DocumentReference;
   const started = Date.now();
 
   // queued → running (any task may be first); a finished run is left alone (job retries).
-  const state = await db.runTransaction(async (tx) => {
-    const snap = await tx.get(runRef);
-    if (!snap.exists) return { kind: 'missing' as const };
-    const status = snap.get('status') as string;
-    if (status !== 'queued' && status !== 'running') return { kind: 'finished' as const, status };
-    if (status === 'queued')
-      tx.update(runRef, {
-        status: 'running',
-        startedAt: deps.now(),
-        heartbeatAt: deps.now(),
-        phase: 'loading',
-        phaseLabel: PHASE_LABELS_FR.loading,
-      });
-    return { kind: 'active' as const, createdAt: toDate(snap.get('createdAt')) ?? deps.now() };
-  });
+  const state = await retry('firestore.start_run', () =>
+    db.runTransaction(async (tx) => {
+      const snap = await tx.get(runRef);
+      if (!snap.exists) return { kind: 'missing' as const };
+      const status = snap.get('status') as string;
+      if (status !== 'queued' && status !== 'running') return { kind: 'finished' as const, status };
+      if (status === 'queued')
+        tx.update(runRef, {
+          status: 'running',
+          startedAt: deps.now(),
+          heartbeatAt: deps.now(),
+          phase: 'loading',
+          phaseLabel: PHASE_LABELS_FR.loading,
+        });
+      return { kind: 'active' as const, createdAt: toDate(snap.get('createdAt')) ?? deps.now() };
+    }),
+  );
   if (state.kind === 'missing') throw new TrainerError(`Entraînement « ${runId} » introuvable.`);
   if (state.kind === 'finished') return { kind: 'skipped', reason: `run already ${state.status}` };
 
-  const reporter = new RunReporter(runRef, deps.now);
+  const reporter = new RunReporter(runRef, {
+    retry,
+    now: deps.now,
+    taskIndex: deps.taskIndex,
+    onWriteError: (err) =>
+      deps.log('trainer.progress_write_failed', {
+        runId,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+  });
   reporter.startHeartbeat();
   const enter = (phase: RunPhase, extra: Record<string, unknown> = {}): void => {
     deps.log('trainer.phase', { runId, phase, taskIndex: deps.taskIndex });
@@ -189,7 +205,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
 
   try {
     enter('loading');
-    const dataset = await loadDatasetSnapshot(db, state.createdAt);
+    const dataset = await retry('firestore.dataset_snapshot', () =>
+      loadDatasetSnapshot(db, state.createdAt),
+    );
     const counts = countBySpecies(dataset);
     // Every model is trained without the frozen benchmark, and judged on it.
     const { training, benchmark } = splitBenchmark(dataset);
@@ -262,7 +280,10 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       // valid), else fitted on a deterministic sample of the training photos (every shard
       // fits the same ones).
       featurizer = await prepareFeaturizer(asTrainingImages(training), backbone, {
-        bases: await activeModelBases(db, bucket, backboneId),
+        bases: await activeModelBases(db, bucket, retry, backboneId),
+        // Fitted bases are kept: a run started again after a failure fits nothing and finds
+        // its cached embeddings under the same featurizer key.
+        basesCache: new StorageBasesCache(bucket),
       });
       deps.log('trainer.features', { runId, featurizer: featurizer.key });
       cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key);
@@ -278,19 +299,23 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       await cache.flush();
       if (sharded) {
         // Hand over: the task completing the last shard trains the head for everyone.
-        const coordinator = await db.runTransaction(async (tx) => {
-          const snap = await tx.get(runRef);
-          if (snap.get('status') !== 'running') return false;
-          const done = new Set<number>((snap.get('shards.done') as number[] | undefined) ?? []);
-          done.add(deps.taskIndex);
-          const already = snap.get('shards.coordinator') as number | undefined;
-          const last = done.size >= deps.taskCount && already === undefined;
-          tx.update(runRef, {
-            'shards.done': [...done].sort((a, b) => a - b),
-            ...(last ? { 'shards.coordinator': deps.taskIndex } : {}),
-          });
-          return last;
-        });
+        const coordinator = await retry('firestore.shard_done', () =>
+          db.runTransaction(async (tx) => {
+            const snap = await tx.get(runRef);
+            if (snap.get('status') !== 'running') return false;
+            const done = new Set<number>((snap.get('shards.done') as number[] | undefined) ?? []);
+            done.add(deps.taskIndex);
+            const already = snap.get('shards.coordinator') as number | undefined;
+            // A retry after a commit whose answer was lost finds itself already coordinator.
+            const last =
+              done.size >= deps.taskCount && (already === undefined || already === deps.taskIndex);
+            tx.update(runRef, {
+              'shards.done': [...done].sort((a, b) => a - b),
+              ...(last ? { 'shards.coordinator': deps.taskIndex } : {}),
+            });
+            return last;
+          }),
+        );
         deps.log('trainer.shard_done', {
           runId,
           taskIndex: deps.taskIndex,
@@ -361,7 +386,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
 
       enter('evaluating');
-      judged = await judgeOnBenchmark(db, bucket, benchmark, model, () => reporter.addDone(1));
+      judged = await judgeOnBenchmark({ db, bucket, retry }, benchmark, model, () =>
+        reporter.addDone(1),
+      );
       deps.log('trainer.benchmarked', {
         runId,
         photos: benchmark.length,
@@ -378,60 +405,62 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     const { candidate, active, decision } = judged;
 
     const durationMs = Date.now() - started;
-    await db
-      .collection(COLLECTIONS.models)
-      .doc(version)
-      .set({
-        version,
-        createdAt: deps.now(),
-        runId,
-        backbone: { id: backboneId },
-        // Figures on the frozen benchmark (the same photos for every model), per domain.
-        metrics: {
-          ...candidate.figures,
-          perSpeciesRecall: candidate.report.perSpeciesRecall,
-          confusion: confusionForFirestore(candidate.report),
-          trainCount: training.length,
-          split: `banc d’essai figé : ${Math.round(BENCHMARK.fraction * 100)} % des groupes de photos, choisis par hachage`,
-          crossValidationTop1: metrics.crossValidation?.top1 ?? null,
-        },
-        // Trained without these benchmark photos: later candidates are compared fairly with it.
-        benchmark: { id: BENCHMARK.id, fraction: BENCHMARK.fraction },
-        thresholds: {
-          identified: model.manifest.thresholds.identified,
-          notFootprint: model.manifest.thresholds.notFootprint,
-          temperature: model.manifest.temperature,
-        },
-        datasetCounts: counts,
-        provenance,
-        durationMs,
-        storagePrefix: prefix,
-        status: 'candidate',
-      });
+    const modelDoc = {
+      version,
+      createdAt: deps.now(),
+      runId,
+      backbone: { id: backboneId },
+      // Figures on the frozen benchmark (the same photos for every model), per domain.
+      metrics: {
+        ...candidate.figures,
+        perSpeciesRecall: candidate.report.perSpeciesRecall,
+        confusion: confusionForFirestore(candidate.report),
+        trainCount: training.length,
+        split: `banc d’essai figé : ${Math.round(BENCHMARK.fraction * 100)} % des groupes de photos, choisis par hachage`,
+        crossValidationTop1: metrics.crossValidation?.top1 ?? null,
+      },
+      // Trained without these benchmark photos: later candidates are compared fairly with it.
+      benchmark: { id: BENCHMARK.id, fraction: BENCHMARK.fraction },
+      thresholds: {
+        identified: model.manifest.thresholds.identified,
+        notFootprint: model.manifest.thresholds.notFootprint,
+        temperature: model.manifest.temperature,
+      },
+      datasetCounts: counts,
+      provenance,
+      durationMs,
+      storagePrefix: prefix,
+      status: 'candidate',
+    };
+    await retry('firestore.register_model', () =>
+      db.collection(COLLECTIONS.models).doc(version).set(modelDoc),
+    );
     // Progress is flushed first; the final state is then written by the completing transaction.
     await reporter.close();
-    const completion = await completeRunAndMaybePromote(db, {
-      runId,
-      version,
-      decision,
-      now: deps.now(),
-      runFields: {
-        phase: 'done',
-        phaseLabel: PHASE_LABELS_FR.done,
-        durationMs,
-        metrics: {
-          top1: candidate.figures.top1,
-          top3: candidate.figures.top3,
-          macroF1: candidate.figures.macroF1,
+    const completion = await retry('firestore.complete_run', () =>
+      completeRunAndMaybePromote(db, {
+        runId,
+        version,
+        decision,
+        now: deps.now(),
+        runFields: {
+          phase: 'done',
+          phaseLabel: PHASE_LABELS_FR.done,
+          durationMs,
+          metrics: {
+            top1: candidate.figures.top1,
+            top3: candidate.figures.top3,
+            macroF1: candidate.figures.macroF1,
+          },
+          benchmark: {
+            id: BENCHMARK.id,
+            fraction: BENCHMARK.fraction,
+            candidate: candidate.figures,
+            active,
+          },
         },
-        benchmark: {
-          id: BENCHMARK.id,
-          fraction: BENCHMARK.fraction,
-          candidate: candidate.figures,
-          active,
-        },
-      },
-    });
+      }),
+    );
     if (!completion.completed) {
       // Reaped (or cancelled) while we trained: its verdict stands; the export stays a candidate.
       return { kind: 'skipped', reason: `run became ${completion.runStatus} during training` };
@@ -449,13 +478,16 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
 }
 
 /** Writes the model directory to `prefix` in Storage (through a temporary directory). */
-async function exportModel(bucket: Bucket, model: FootprintModel, prefix: string): Promise<void> {
+async function exportModel(
+  bucket: TrainerBucket,
+  model: FootprintModel,
+  prefix: string,
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-model-'));
   try {
     await saveModel(model, dir);
     for (const name of await readdir(dir)) {
       await bucket.file(`${prefix}${name}`).save(await readFile(path.join(dir, name)), {
-        resumable: false,
         contentType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
       });
     }
@@ -470,17 +502,20 @@ export async function markRunFailed(
   runId: string,
   err: unknown,
   now: Date,
+  retry: Retry,
 ): Promise<void> {
   const runRef = db.collection(COLLECTIONS.trainingRuns).doc(runId);
   const message =
     err instanceof TrainerError
       ? err.messageFr
       : `Échec de l’entraînement : ${err instanceof Error ? err.message : String(err)}`;
-  await db.runTransaction(async (tx) => {
-    const snap = await tx.get(runRef);
-    if (!snap.exists) return;
-    const status = snap.get('status') as string;
-    if (status !== 'queued' && status !== 'running') return;
-    tx.update(runRef, { status: 'failed', error: message, finishedAt: now, heartbeatAt: now });
-  });
+  await retry('firestore.fail_run', () =>
+    db.runTransaction(async (tx) => {
+      const snap = await tx.get(runRef);
+      if (!snap.exists) return;
+      const status = snap.get('status') as string;
+      if (status !== 'queued' && status !== 'running') return;
+      tx.update(runRef, { status: 'failed', error: message, finishedAt: now, heartbeatAt: now });
+    }),
+  );
 }

@@ -240,8 +240,11 @@ export async function uploadAndIngest(
   return { batchId, statuses, ms: Date.now() - started };
 }
 
-/** Signs in a (created on demand) emulator admin user and calls startTrainingRun. */
-export async function startTrainingAsAdmin(): Promise<string> {
+/**
+ * Signs in a (created on demand) emulator admin user and calls startTrainingRun; `tasks`:
+ * trainer processes sharing the run (the emulators' stand-in for a sharded Cloud Run job).
+ */
+export async function startTrainingAsAdmin(tasks?: number): Promise<string> {
   const app = emulatorAdminApp();
   const email = 'import-dataset@wildlens.local';
   const password = 'import-dataset-emulateur';
@@ -263,36 +266,63 @@ export async function startTrainingAsAdmin(): Promise<string> {
   const { data } = await httpsCallable<unknown, { runId: string }>(
     functions,
     'startTrainingRun',
-  )({});
+  )(tasks && tasks > 1 ? { simulateTasks: tasks } : {});
   return data.runId;
 }
 
 /**
  * Turns successive snapshots of a training run's document into console lines: each new phase,
- * and the count, rate and time left of the embedding phase (the long one).
+ * and the count, rate and time left of the long steps: fitting the projection bases, the
+ * embedding of the training photos, the scoring of the benchmark photos.
  */
 export function trainingRunReporter(
   log: (line: string) => void,
   now: () => number = Date.now,
 ): (run: Record<string, unknown>) => void {
   let lastPhase = '';
-  let report: ((done: number) => void) | undefined;
+  const reporters = new Map<string, (done: number) => void>();
+  const step = (key: string, total: number, label: string, done: number): void => {
+    let report = reporters.get(key);
+    if (!report) {
+      report = throttledProgress(total, (line) => log(`${label} : ${line}`), {
+        unit: 'photos',
+        now,
+      });
+      reporters.set(key, report);
+    }
+    report(done);
+  };
   return (run) => {
     const phase = String(run.phase ?? '');
     const label = String(run.phaseLabel ?? run.phase ?? '…');
     const progress = run.progress as { done?: number; total?: number } | undefined;
+    const fitting = run.fitting as { done?: number; total?: number } | undefined;
+    const trainingSize = Number(run.trainingSize ?? 0);
+    const benchmarkSize = Number(run.benchmarkSize ?? 0);
     if (phase !== lastPhase) {
       lastPhase = phase;
-      report = undefined;
       if (run.status !== 'succeeded' && run.status !== 'failed') log(label);
     }
-    if (phase === 'embedding' && progress?.total) {
-      report ??= throttledProgress(progress.total, (line) => log(`${label} : ${line}`), {
-        unit: 'photos',
-        now,
-      });
-      report(progress.done ?? 0);
-    }
+    // progress.done counts the training photos embedded, then the benchmark photos scored.
+    const done = progress?.done ?? 0;
+    if (phase === 'embedding') {
+      // No photo embedded yet: the bases are being fitted (when the run fits them).
+      if (!done && fitting?.total)
+        step(
+          'fitting',
+          fitting.total,
+          `${label} : ajustement des bases de projection`,
+          fitting.done ?? 0,
+        );
+      else if (done && trainingSize)
+        step('embedding', trainingSize, label, Math.min(done, trainingSize));
+    } else if (phase === 'evaluating' && benchmarkSize)
+      step(
+        'evaluating',
+        benchmarkSize,
+        `${label} sur le banc d’essai`,
+        Math.max(0, done - trainingSize),
+      );
   };
 }
 
@@ -343,14 +373,13 @@ export interface ImportOutcome {
   alreadyImported: number;
   statuses: Record<string, number>;
   ingestionMs: number;
-  runId: string;
 }
 
 /**
- * Imports the folders (only the photos not in the training set yet), then starts one training
- * run and returns its id without waiting for it. Throws with a French message.
+ * Imports the folders: only the photos not in the training set yet, so an interrupted import
+ * resumes where it stopped. Throws with a French message.
  */
-export async function importDatasets(
+export async function importFolders(
   dirs: string[],
   log: (line: string) => void = console.log,
   signal?: AbortSignal,
@@ -391,9 +420,18 @@ export async function importDatasets(
     );
   }
   signal?.throwIfAborted();
+  return { total: images.length, alreadyImported, statuses, ingestionMs };
+}
+
+/** Imports the folders, then starts one training run and returns its id without waiting. */
+export async function importDatasets(
+  dirs: string[],
+  log: (line: string) => void = console.log,
+  signal?: AbortSignal,
+): Promise<ImportOutcome & { runId: string }> {
+  const outcome = await importFolders(dirs, log, signal);
   log('Lancement d’un entraînement…');
-  const runId = await startTrainingAsAdmin();
-  return { total: images.length, alreadyImported, statuses, ingestionMs, runId };
+  return { ...outcome, runId: await startTrainingAsAdmin() };
 }
 
 const USAGE =

@@ -36,9 +36,13 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerOpt
 
 function log(event: string, data: Record<string, unknown> = {}): void {
   // One JSON line per event: Cloud Logging parses it as a structured entry. elapsedMs (since
-  // the process started: performance.now()'s origin) shows where a run spends its time.
+  // the process started: performance.now()'s origin) shows where a run spends its time, cpuMs
+  // (this process's CPU time) what it costs whatever else the machine runs.
   const elapsedMs = Math.round(performance.now());
-  console.log(JSON.stringify({ severity: 'INFO', message: event, elapsedMs, ...data }));
+  const { user, system } = process.cpuUsage();
+  const cpuMs = Math.round((user + system) / 1000);
+  const severity = event === 'trainer.retry' ? 'WARNING' : 'INFO';
+  console.log(JSON.stringify({ severity, message: event, elapsedMs, cpuMs, ...data }));
 }
 
 async function main(): Promise<number> {

@@ -87,28 +87,52 @@ export class TrainerError extends Error {
 export const TRAINING_VIEWS = [PHOTO_VIEW, MIRROR_VIEW];
 
 /**
- * The active model's projection bases when it uses this backbone: reusing them keeps every
- * cached feature row valid (a retrain then computes only new photos). Undefined when there is
- * no active model, it cannot be read, or it was made with another backbone.
+ * Share of the training photos coming from domains the active model was never trained on past
+ * which its bases are not reused: they were fitted without a single photo of that kind (the
+ * first start's crop-only model, then the field photos: 80 % of the next training set), so
+ * the features would describe those photos with directions fitted on others. A few photos of
+ * a new kind (one upload without a domain) do not make every cached row obsolete.
+ */
+export const NEW_DOMAIN_REFIT_SHARE = 0.25;
+
+/**
+ * The active model's projection bases when it uses this backbone and was trained on the kinds
+ * of photos of this training set: reusing them keeps every cached feature row valid (a
+ * retrain then computes only new photos). Otherwise (no active model, unreadable, another
+ * backbone, new domains past NEW_DOMAIN_REFIT_SHARE) no bases, and `reason` says why.
  */
 export async function activeModelBases(
   db: Firestore,
   bucket: TrainerBucket,
   retry: Retry,
   backboneId: string,
-): Promise<ProjectionBases | undefined> {
+  trainingDomains: Record<string, number>,
+): Promise<{ bases?: ProjectionBases; reason: string }> {
   const pointer = await retry('firestore.read_active_model', () => readActiveModel(db));
-  if (!pointer) return undefined;
+  if (!pointer) return { reason: 'no active model' };
+  let data: Awaited<ReturnType<typeof readModelData>>;
   try {
-    const data = await readModelData(
+    data = await readModelData(
       storagePrefixReader(bucket, pointer.storagePrefix || modelStoragePrefix(pointer.version)),
     );
-    return data.manifest.backbone.id === backboneId && data.manifest.features
-      ? data.bases
-      : undefined;
-  } catch {
-    return undefined;
+  } catch (err) {
+    return {
+      reason: `active model unreadable: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
+  if (data.manifest.backbone.id !== backboneId || !data.manifest.features)
+    return { reason: `active model made with ${data.manifest.backbone.id}` };
+  // Models recorded before domains existed say nothing: their bases are reused as before.
+  const seen = data.manifest.training.imagesByDomain as Record<string, number> | undefined;
+  if (!seen) return { bases: data.bases, reason: `active model ${pointer.version}` };
+  const total = Object.values(trainingDomains).reduce((a, b) => a + b, 0);
+  const unseen = Object.entries(trainingDomains).filter(([d]) => !(seen[d] ?? 0));
+  const unseenShare = total ? unseen.reduce((a, [, n]) => a + n, 0) / total : 0;
+  if (unseenShare >= NEW_DOMAIN_REFIT_SHARE)
+    return {
+      reason: `${Math.round(unseenShare * 100)} % of the photos from domains the active model never saw (${unseen.map(([d]) => d).join(', ')})`,
+    };
+  return { bases: data.bases, reason: `active model ${pointer.version}` };
 }
 
 interface DatasetImage {
@@ -146,6 +170,12 @@ export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<
       storedSha256: (d.get('storedSha256') as string | undefined) || undefined,
     }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function domainCounts(images: { domain: string }[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const i of images) counts[i.domain] = (counts[i.domain] ?? 0) + 1;
+  return counts;
 }
 
 export function countBySpecies(images: { speciesId: string }[]): Record<string, number> {
@@ -279,13 +309,23 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       // The bilinear pooling's bases: the active model's when they fit (cached rows stay
       // valid), else fitted on a deterministic sample of the training photos (every shard
       // fits the same ones).
+      const reused = await activeModelBases(db, bucket, retry, backboneId, domainCounts(training));
       featurizer = await prepareFeaturizer(asTrainingImages(training), backbone, {
-        bases: await activeModelBases(db, bucket, retry, backboneId),
+        bases: reused.bases,
         // Fitted bases are kept: a run started again after a failure fits nothing and finds
         // its cached embeddings under the same featurizer key.
         basesCache: new StorageBasesCache(bucket),
+        onProgress: (p) => {
+          if (p.phase === 'fitting-features')
+            reporter.update({ fitting: { done: p.done, total: p.total } });
+        },
       });
-      deps.log('trainer.features', { runId, featurizer: featurizer.key });
+      deps.log('trainer.features', {
+        runId,
+        featurizer: featurizer.key,
+        bases: reused.bases ? 'reused' : 'fitted or cached',
+        why: reused.reason,
+      });
       cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key);
       await cache.prefetch(
         backboneId,

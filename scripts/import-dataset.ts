@@ -25,7 +25,13 @@ import {
 } from 'firebase/auth';
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from 'firebase/functions';
 import { readDataset } from '@wildlens/model';
-import { COLLECTIONS, mapLimit, speciesIdFromLabel } from '@wildlens/shared';
+import {
+  BATCH_JOB_RETRY,
+  COLLECTIONS,
+  mapLimit,
+  retryTransient,
+  speciesIdFromLabel,
+} from '@wildlens/shared';
 import { PROJECT_ID, REPO_ROOT, emulatorPorts } from './emulators/stack.js';
 import { functionsOrigin } from './emulators/wait.js';
 import { formatDuration, throttledProgress } from './progress.js';
@@ -171,7 +177,7 @@ export async function uploadAndIngest(
     /** Stops sending new uploads (those in flight are still waited for). */
     signal?: AbortSignal;
   } = {},
-): Promise<{ batchId: string; statuses: Record<string, number>; ms: number }> {
+): Promise<{ batchId: string; statuses: Record<string, number>; ms: number; retried: number }> {
   const app = emulatorAdminApp();
   const bucket = getStorage(app).bucket();
   const db = getFirestore(app);
@@ -212,23 +218,37 @@ export async function uploadAndIngest(
     });
   };
   let done = 0;
+  let retried = 0;
+  // Once an upload failed for good, the others stop sending (the import is redone as a whole).
+  let failure: unknown;
   try {
     await mapLimit(images, options.window ?? 6, async (image) => {
       options.signal?.throwIfAborted();
+      if (failure) throw failure;
       const objectName = `incoming/${image.speciesId}/${batchId}/${image.domain}-${path.basename(image.file)}`;
       const uploadId = uploadIdFor(objectName);
-      await bucket.file(objectName).save(await readFile(image.file), {
-        resumable: false,
-        metadata: {
-          contentType: contentType(image.file),
-          metadata: {
-            uploaderUid: 'import-dataset',
-            source: 'import',
-            batchId,
-            domain: image.domain,
-            ...(image.group ? { sourceGroup: image.group } : {}),
-          },
-        },
+      const bytes = await readFile(image.file);
+      // Sent again after a dropped connection: same object name, and ingestion ignores (and
+      // deletes) an upload it already recorded, so a write that had landed counts once.
+      await retryTransient(
+        () =>
+          bucket.file(objectName).save(bytes, {
+            resumable: false,
+            metadata: {
+              contentType: contentType(image.file),
+              metadata: {
+                uploaderUid: 'import-dataset',
+                source: 'import',
+                batchId,
+                domain: image.domain,
+                ...(image.group ? { sourceGroup: image.group } : {}),
+              },
+            },
+          }),
+        { ...BATCH_JOB_RETRY, onRetry: () => retried++ },
+      ).catch((err: unknown) => {
+        failure ??= err;
+        throw err;
       });
       const status = await ingested(uploadId);
       statuses[status] = (statuses[status] ?? 0) + 1;
@@ -237,7 +257,7 @@ export async function uploadAndIngest(
   } finally {
     unsubscribe();
   }
-  return { batchId, statuses, ms: Date.now() - started };
+  return { batchId, statuses, ms: Date.now() - started, retried };
 }
 
 /**
@@ -416,7 +436,9 @@ export async function importFolders(
     log(
       `Ingestion terminée en ${formatDuration(ingestion.ms)} : ${Object.entries(statuses)
         .map(([s, n]) => `${n} ${s}`)
-        .join(', ')}`,
+        .join(
+          ', ',
+        )}${ingestion.retried ? ` (${ingestion.retried} envois repris après une coupure de connexion)` : ''}`,
     );
   }
   signal?.throwIfAborted();

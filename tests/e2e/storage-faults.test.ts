@@ -111,8 +111,43 @@ describe('a dropped Storage connection', () => {
   });
 });
 
+/** The trainer's JSON log lines of a run (task 0). */
+function trainerEvents(runId: string): { message: string; [k: string]: unknown }[] {
+  return readFileSync(path.join(logDir, `${runId}.log`), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { message: string });
+}
+
+/** A run launched as the Functions emulator launches one, its Storage traffic to `storageHost`. */
+async function launchRun(storageHost: string, crashAt?: string): Promise<string> {
+  const launcher = new LocalProcessLauncher({
+    repoRoot: REPO_ROOT,
+    env: {
+      ...process.env,
+      GCLOUD_PROJECT: PROJECT_ID,
+      WILDLENS_STORAGE_BUCKET: BUCKET,
+      FIREBASE_STORAGE_EMULATOR_HOST: storageHost,
+      STORAGE_EMULATOR_HOST: `http://${storageHost}`,
+    },
+    backbone: 'auto',
+    logDir,
+  });
+  const { runId } = await launchTrainingRun(
+    { requestedBy: null, trigger: 'admin', crashAt },
+    {
+      db: adminDb(),
+      launcher,
+      now: () => new Date(),
+      staleness: { heartbeatTimeoutMs: 600_000, queuedTimeoutMs: 600_000 },
+      allowDebug: true,
+    },
+  );
+  return runId;
+}
+
 describe('a training run under Storage faults', () => {
-  it('succeeds while the proxy drops a share of its Storage requests, each retried and logged', async () => {
+  it('redoes a run that crashed mid-embedding from its cache, while the proxy drops a share of its Storage requests', async () => {
     const species = ['castor', 'loup', 'renard'];
     const photos = await syntheticSubset(species, 6);
     for (const photo of photos) {
@@ -120,40 +155,29 @@ describe('a training run under Storage faults', () => {
       await adminBucket().file(name).save(photo.data, { resumable: false });
       expect((await ingestionRecord(name, 120_000)).status).toBe('accepted');
     }
+    // A first run dies after 5 photos (straight to the emulator)…
+    const crashedId = await launchRun(STORAGE_HOST, 'embedding:5');
+    const crashed = await runFinished(crashedId, 900_000);
+    expect(crashed.status).toBe('failed');
+    expect(String(crashed.error)).toMatch(/arrêt simulé après 5 photos/);
+
+    // …the next one talks to Storage through the proxy, which breaks a fifth of its requests.
     const { proxy: p, host } = await proxy({ seed: 2026, rate: 0.2, faults: ['hang-up'] });
-    // The trainer as the Functions emulator launches it, its Storage traffic through the proxy.
-    const launcher = new LocalProcessLauncher({
-      repoRoot: REPO_ROOT,
-      env: {
-        ...process.env,
-        GCLOUD_PROJECT: PROJECT_ID,
-        WILDLENS_STORAGE_BUCKET: BUCKET,
-        FIREBASE_STORAGE_EMULATOR_HOST: host,
-        STORAGE_EMULATOR_HOST: `http://${host}`,
-      },
-      backbone: 'auto',
-      logDir,
-    });
-    const { runId } = await launchTrainingRun(
-      { requestedBy: null, trigger: 'admin' },
-      {
-        db: adminDb(),
-        launcher,
-        now: () => new Date(),
-        staleness: { heartbeatTimeoutMs: 600_000, queuedTimeoutMs: 600_000 },
-      },
-    );
+    const runId = await launchRun(host);
     const run = await runFinished(runId, 900_000);
-    const log = readFileSync(path.join(logDir, `${runId}.log`), 'utf8');
-    expect(run.status, log.slice(-3000)).toBe('succeeded');
+    const events = trainerEvents(runId);
+    expect(run.status, JSON.stringify(events.slice(-5))).toBe('succeeded');
     expect(run.promoted).toBe(true);
+    // It found the bases and the 5 photos (2 views each) its predecessor saved.
+    const featurizer = (id: string) =>
+      trainerEvents(id).find((e) => e.message === 'trainer.features')?.featurizer;
+    expect(featurizer(runId)).toBe(featurizer(crashedId));
+    expect((run.embedding as { cachedViews: number }).cachedViews).toBeGreaterThanOrEqual(10);
     // Faults were really injected, and each cost a logged retry, not the run.
     expect(p.stats.hangUps).toBeGreaterThan(0);
-    const storageRetries = log
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { message: string; operation?: string })
-      .filter((e) => e.message === 'trainer.retry' && e.operation?.startsWith('storage.'));
+    const storageRetries = events.filter(
+      (e) => e.message === 'trainer.retry' && String(e.operation).startsWith('storage.'),
+    );
     expect(storageRetries.length).toBeGreaterThanOrEqual(p.stats.hangUps);
-  }, 900_000);
+  }, 1_800_000);
 });

@@ -14,10 +14,7 @@
  * (embeddings by image hash, models by version) and are rewritten whole, Firestore writes set
  * fields to values, and the run's transactions re-read before deciding.
  */
-import { retryTransient, withDeadline, type RetryOptions } from '@wildlens/shared';
-
-/** ~1 minute of trying (delays 0.5 s … 20 s, 8 attempts) before a failure is final. */
-export const TRAINER_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs: 20_000 };
+import { BATCH_JOB_RETRY, retryTransient, withDeadline, type RetryOptions } from '@wildlens/shared';
 
 /**
  * How long one Storage request may take before it is abandoned and retried: a response cut
@@ -31,7 +28,7 @@ export type TrainerLog = (event: string, data?: Record<string, unknown>) => void
 /** Runs an idempotent Storage or Firestore operation under the policy; `operation` names it in logs. */
 export type Retry = <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
 
-export function trainerRetry(log: TrainerLog, options: RetryOptions = TRAINER_RETRY): Retry {
+export function trainerRetry(log: TrainerLog, options: RetryOptions = BATCH_JOB_RETRY): Retry {
   return (operation, fn) =>
     retryTransient(fn, {
       ...options,

@@ -67,7 +67,10 @@ export interface TrainerDeps {
   log: (event: string, data?: Record<string, unknown>) => void;
   /** The retry policy of Firestore calls (default: trainerRetry(log), as the bucket's). */
   retry?: Retry;
-  /** Test hook (emulators only): throw when this phase starts. */
+  /**
+   * Test hook (emulators only): throw when this phase starts, or with `embedding:N` once N
+   * photos are embedded (what a restarted run then finds in the cache).
+   */
   crashAt?: string;
 }
 
@@ -331,10 +334,15 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         backboneId,
         mine.map((image) => hashById.get(image.id) as string),
       );
+      const crashAfter = /^embedding:(\d+)$/.exec(deps.crashAt ?? '')?.[1];
       embedded = await embedImages(asTrainingImages(mine), featurizer, {
         cache,
         views: TRAINING_VIEWS,
-        onProgress: () => reporter.addDone(1),
+        onProgress: ({ done }) => {
+          reporter.addDone(1);
+          if (crashAfter !== undefined && done === Number(crashAfter))
+            throw new Error(`arrêt simulé après ${done} photos (test)`);
+        },
       });
       await cache.flush();
       if (sharded) {

@@ -52,6 +52,13 @@ export interface RetryOptions {
   onRetry?: (attempt: number, err: unknown, delayMs: number) => void;
 }
 
+/**
+ * The policy of long batch jobs (a training run, a dataset import): thousands of requests over
+ * minutes, where one dropped connection must cost a retry, not the job. ~1 minute of trying
+ * (delays 0.5 s … 20 s, 8 attempts) before a failure is final.
+ */
+export const BATCH_JOB_RETRY: RetryOptions = { attempts: 8, baseDelayMs: 500, maxDelayMs: 20_000 };
+
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The delay before attempt `attempt + 1`: exponential, capped, jittered in [½, 1] of it. */

@@ -133,7 +133,7 @@ describe('trainingRunReporter', () => {
     const embedding = { phase: 'embedding', phaseLabel: 'Extraction des caractéristiques' };
     report(run({ phase: 'loading', phaseLabel: 'Chargement' }));
     report(run({ ...embedding, progress: { done: 0 } }));
-    for (const done of [10, 20, 64]) {
+    for (const done of [10, 20, 64, 64]) {
       t += 10_000;
       report(run({ ...embedding, fitting: { done, total: 64 }, progress: { done: 0 } }));
     }

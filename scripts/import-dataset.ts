@@ -301,7 +301,11 @@ export function trainingRunReporter(
 ): (run: Record<string, unknown>) => void {
   let lastPhase = '';
   const reporters = new Map<string, (done: number) => void>();
+  const lastDone = new Map<string, number>();
   const step = (key: string, total: number, label: string, done: number): void => {
+    // Other fields change too (heartbeats, other tasks): only a new count is news.
+    if (lastDone.get(key) === done) return;
+    lastDone.set(key, done);
     let report = reporters.get(key);
     if (!report) {
       report = throttledProgress(total, (line) => log(`${label} : ${line}`), {

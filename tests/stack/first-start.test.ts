@@ -106,7 +106,10 @@ describe('first start in two phases', () => {
     layout = newLayout('two-phases');
     const stack = start(layout, { WILDLENS_SEED_DATASET: `${field},${crops}` });
     await stack.waitFor(READY, 240_000);
-    await stack.waitFor(/Premier démarrage : aucun modèle actif\. Étape 1\/2 : import de .*gros-plans \(crop\)/, 60_000);
+    await stack.waitFor(
+      /Premier démarrage : aucun modèle actif\. Étape 1\/2 : import de .*gros-plans \(crop\)/,
+      60_000,
+    );
     await stack.waitFor(/✔ Identification opérationnelle : modèle \S+ actif/, 10 * 60_000);
     // Phase 1 imported the crops only.
     expect(stack.output).toMatch(/gros-plans : 18 photos \(domaine « crop »\)/);
@@ -160,8 +163,12 @@ describe('a first start whose training fails', () => {
     await stack.waitFor(READY, 240_000);
     await stack.waitFor(/Nouvel essai automatique/, 5 * 60_000);
     const failed = await stack.waitFor(/✖ Premier démarrage incomplet/, 5 * 60_000);
-    expect(failed).toMatch(/étape 1\/1 a échoué 2 fois\. Raison : Il faut des images d’au moins 2 espèces/);
-    expect(stack.output).toMatch(/Aucun modèle n’est actif : l’identification n’est pas disponible/);
+    expect(failed).toMatch(
+      /étape 1\/1 a échoué 2 fois\. Raison : Il faut des images d’au moins 2 espèces/,
+    );
+    expect(stack.output).toMatch(
+      /Aucun modèle n’est actif : l’identification n’est pas disponible/,
+    );
     expect(stack.output).toMatch(/Que faire : relancez `npm start`/);
     expect(stack.output).not.toMatch(/Identification opérationnelle|Premier démarrage terminé/);
     expect((await db().collection('trainingRuns').get()).size).toBe(2);

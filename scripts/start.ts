@@ -322,7 +322,9 @@ class LocalStack {
   /** Ctrl+C: stop the trainers, export, then stop the emulators. A second Ctrl+C skips the export. */
   async stop(): Promise<void> {
     // One Ctrl+C reaches this process several times: from the terminal (the whole foreground
-    // process group: npm, tsx, node) and relayed by npm and tsx. Only a later one counts.
+    // process group: npm, node) and relayed by npm. Only a later one counts. (`npm start` runs
+    // `node --import tsx`, not the tsx CLI: under load the CLI SIGKILLs a child that does not
+    // acknowledge a signal within 60 ms, losing the export.)
     const now = Date.now();
     if (now - this.lastSignalAt < 2000) return;
     this.lastSignalAt = now;

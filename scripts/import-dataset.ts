@@ -173,17 +173,26 @@ export async function uploadAndIngest(
     onProgress?: (done: number) => void;
     log?: (line: string) => void;
     timeoutMs?: number;
+    /** An upload without an ingestion record after this long, still under incoming/, is sent again. */
+    resendAfterMs?: number;
     window?: number;
     /** Stops sending new uploads (those in flight are still waited for). */
     signal?: AbortSignal;
   } = {},
-): Promise<{ batchId: string; statuses: Record<string, number>; ms: number; retried: number }> {
+): Promise<{
+  batchId: string;
+  statuses: Record<string, number>;
+  ms: number;
+  retried: number;
+  resent: number;
+}> {
   const app = emulatorAdminApp();
   const bucket = getStorage(app).bucket();
   const db = getFirestore(app);
   const batchId = options.batchId ?? `import-${randomUUID().slice(0, 8)}`;
   const log = options.log ?? (() => {});
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
+  const resendAfterMs = options.resendAfterMs ?? 2 * 60_000;
   const started = Date.now();
   const statuses: Record<string, number> = {};
   const waiting = new Map<string, (status: string) => void>();
@@ -202,21 +211,44 @@ export async function uploadAndIngest(
       },
       (err) => log(`suivi de l’ingestion interrompu : ${err.message}`),
     );
-  const ingested = (uploadId: string): Promise<string> => {
-    const known = seen.get(uploadId);
-    if (known) return Promise.resolve(known);
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`ingestion sans résultat après ${timeoutMs / 1000} s : ${uploadId}`)),
-        timeoutMs,
-      );
+  let resent = 0;
+  /**
+   * The upload's ingestion status. The Functions emulator sometimes drops a finalize event
+   * ("not triggered due to emulation error"): an upload still waiting under incoming/ after
+   * `resendAfterMs` is sent again, which fires a new event (ingestion records an upload once).
+   */
+  const ingested = (uploadId: string, objectName: string, send: () => Promise<void>) =>
+    new Promise<string>((resolve, reject) => {
+      const known = seen.get(uploadId);
+      if (known) return resolve(known);
+      const deadline = Date.now() + timeoutMs;
+      let timer: NodeJS.Timeout;
+      let settled = false;
+      const check = async (): Promise<void> => {
+        if (settled) return;
+        if (Date.now() >= deadline) {
+          waiting.delete(uploadId);
+          return reject(
+            new Error(`ingestion sans résultat après ${timeoutMs / 1000} s : ${objectName}`),
+          );
+        }
+        try {
+          if (!seen.has(uploadId) && (await bucket.file(objectName).exists())[0]) {
+            resent++;
+            await send();
+          }
+        } catch {
+          // The next check tries again.
+        }
+        if (!settled) timer = setTimeout(() => void check(), resendAfterMs);
+      };
+      timer = setTimeout(() => void check(), resendAfterMs);
       waiting.set(uploadId, (status) => {
+        settled = true;
         clearTimeout(timer);
         resolve(status);
       });
     });
-  };
   let done = 0;
   let retried = 0;
   // Once an upload failed for good, the others stop sending (the import is redone as a whole).
@@ -228,36 +260,38 @@ export async function uploadAndIngest(
       const objectName = `incoming/${image.speciesId}/${batchId}/${image.domain}-${path.basename(image.file)}`;
       const uploadId = uploadIdFor(objectName);
       const bytes = await readFile(image.file);
-      // Sent again after a dropped connection: same object name, and ingestion ignores (and
-      // deletes) an upload it already recorded, so a write that had landed counts once.
-      await retryTransient(
-        () =>
-          bucket.file(objectName).save(bytes, {
-            resumable: false,
-            metadata: {
-              contentType: contentType(image.file),
+      // Sent again after a dropped connection or a lost event: same object name, and ingestion
+      // ignores (and deletes) an upload it already recorded, so an upload counts once.
+      const send = () =>
+        retryTransient(
+          () =>
+            bucket.file(objectName).save(bytes, {
+              resumable: false,
               metadata: {
-                uploaderUid: 'import-dataset',
-                source: 'import',
-                batchId,
-                domain: image.domain,
-                ...(image.group ? { sourceGroup: image.group } : {}),
+                contentType: contentType(image.file),
+                metadata: {
+                  uploaderUid: 'import-dataset',
+                  source: 'import',
+                  batchId,
+                  domain: image.domain,
+                  ...(image.group ? { sourceGroup: image.group } : {}),
+                },
               },
-            },
-          }),
-        { ...BATCH_JOB_RETRY, onRetry: () => retried++ },
-      ).catch((err: unknown) => {
+            }),
+          { ...BATCH_JOB_RETRY, onRetry: () => retried++ },
+        );
+      await send().catch((err: unknown) => {
         failure ??= err;
         throw err;
       });
-      const status = await ingested(uploadId);
+      const status = await ingested(uploadId, objectName, send);
       statuses[status] = (statuses[status] ?? 0) + 1;
       options.onProgress?.(++done);
     });
   } finally {
     unsubscribe();
   }
-  return { batchId, statuses, ms: Date.now() - started, retried };
+  return { batchId, statuses, ms: Date.now() - started, retried, resent };
 }
 
 /**
@@ -442,7 +476,7 @@ export async function importFolders(
         .map(([s, n]) => `${n} ${s}`)
         .join(
           ', ',
-        )}${ingestion.retried ? ` (${ingestion.retried} envois repris après une coupure de connexion)` : ''}`,
+        )}${ingestion.retried ? ` ; ${ingestion.retried} envois repris après une coupure de connexion` : ''}${ingestion.resent ? ` ; ${ingestion.resent} photos renvoyées (événement d’ingestion perdu par l’émulateur)` : ''}`,
     );
   }
   signal?.throwIfAborted();

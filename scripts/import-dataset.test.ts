@@ -9,6 +9,7 @@ import {
   readLabelledFolder,
   readLabelledFolders,
   seedDatasetsFromEnv,
+  trainingRunReporter,
 } from './import-dataset.js';
 
 let root: string;
@@ -112,5 +113,45 @@ describe('describeFinishedRun', () => {
     expect(describeFinishedRun({ status: 'failed', error: 'Interrompu.' })).toBe(
       'Entraînement en échec : Interrompu.',
     );
+  });
+});
+
+describe('trainingRunReporter', () => {
+  it('prints each phase, then count, rate and time left of the bases, the embedding and the benchmark', () => {
+    const lines: string[] = [];
+    let t = 0;
+    const report = trainingRunReporter(
+      (l) => lines.push(l),
+      () => t,
+    );
+    const run = (fields: Record<string, unknown>) => ({
+      status: 'running',
+      trainingSize: 100,
+      benchmarkSize: 20,
+      ...fields,
+    });
+    const embedding = { phase: 'embedding', phaseLabel: 'Extraction des caractéristiques' };
+    report(run({ phase: 'loading', phaseLabel: 'Chargement' }));
+    report(run({ ...embedding, progress: { done: 0 } }));
+    for (const done of [10, 20, 64, 64]) {
+      t += 10_000;
+      report(run({ ...embedding, fitting: { done, total: 64 }, progress: { done: 0 } }));
+    }
+    for (const done of [10, 50, 100]) {
+      t += 20_000;
+      report(run({ ...embedding, fitting: { done: 64, total: 64 }, progress: { done } }));
+    }
+    report(run({ phase: 'evaluating', phaseLabel: 'Évaluation', progress: { done: 100 } }));
+    t += 20_000;
+    report(run({ phase: 'evaluating', phaseLabel: 'Évaluation', progress: { done: 120 } }));
+    expect(lines).toEqual([
+      'Chargement',
+      'Extraction des caractéristiques',
+      'Extraction des caractéristiques : ajustement des bases de projection : 64/64 photos · 3.2/s',
+      'Extraction des caractéristiques : 50/100 photos · 2.5/s · reste ~20 s',
+      'Extraction des caractéristiques : 100/100 photos · 2.5/s',
+      'Évaluation',
+      'Évaluation sur le banc d’essai : 20/20 photos · 1.0/s',
+    ]);
   });
 });

@@ -25,7 +25,13 @@ import {
 } from 'firebase/auth';
 import { connectFunctionsEmulator, getFunctions, httpsCallable } from 'firebase/functions';
 import { readDataset } from '@wildlens/model';
-import { COLLECTIONS, mapLimit, speciesIdFromLabel } from '@wildlens/shared';
+import {
+  BATCH_JOB_RETRY,
+  COLLECTIONS,
+  mapLimit,
+  retryTransient,
+  speciesIdFromLabel,
+} from '@wildlens/shared';
 import { PROJECT_ID, REPO_ROOT, emulatorPorts } from './emulators/stack.js';
 import { functionsOrigin } from './emulators/wait.js';
 import { formatDuration, throttledProgress } from './progress.js';
@@ -167,17 +173,26 @@ export async function uploadAndIngest(
     onProgress?: (done: number) => void;
     log?: (line: string) => void;
     timeoutMs?: number;
+    /** An upload without an ingestion record after this long, still under incoming/, is sent again. */
+    resendAfterMs?: number;
     window?: number;
     /** Stops sending new uploads (those in flight are still waited for). */
     signal?: AbortSignal;
   } = {},
-): Promise<{ batchId: string; statuses: Record<string, number>; ms: number }> {
+): Promise<{
+  batchId: string;
+  statuses: Record<string, number>;
+  ms: number;
+  retried: number;
+  resent: number;
+}> {
   const app = emulatorAdminApp();
   const bucket = getStorage(app).bucket();
   const db = getFirestore(app);
   const batchId = options.batchId ?? `import-${randomUUID().slice(0, 8)}`;
   const log = options.log ?? (() => {});
   const timeoutMs = options.timeoutMs ?? 10 * 60_000;
+  const resendAfterMs = options.resendAfterMs ?? 2 * 60_000;
   const started = Date.now();
   const statuses: Record<string, number> = {};
   const waiting = new Map<string, (status: string) => void>();
@@ -196,52 +211,94 @@ export async function uploadAndIngest(
       },
       (err) => log(`suivi de l’ingestion interrompu : ${err.message}`),
     );
-  const ingested = (uploadId: string): Promise<string> => {
-    const known = seen.get(uploadId);
-    if (known) return Promise.resolve(known);
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(new Error(`ingestion sans résultat après ${timeoutMs / 1000} s : ${uploadId}`)),
-        timeoutMs,
-      );
+  let resent = 0;
+  /**
+   * The upload's ingestion status. The Functions emulator sometimes drops a finalize event
+   * ("not triggered due to emulation error"): an upload still waiting under incoming/ after
+   * `resendAfterMs` is sent again, which fires a new event (ingestion records an upload once).
+   */
+  const ingested = (uploadId: string, objectName: string, send: () => Promise<void>) =>
+    new Promise<string>((resolve, reject) => {
+      const known = seen.get(uploadId);
+      if (known) return resolve(known);
+      const deadline = Date.now() + timeoutMs;
+      let timer: NodeJS.Timeout;
+      let settled = false;
+      const check = async (): Promise<void> => {
+        if (settled) return;
+        if (Date.now() >= deadline) {
+          waiting.delete(uploadId);
+          return reject(
+            new Error(`ingestion sans résultat après ${timeoutMs / 1000} s : ${objectName}`),
+          );
+        }
+        try {
+          if (!seen.has(uploadId) && (await bucket.file(objectName).exists())[0]) {
+            resent++;
+            await send();
+          }
+        } catch {
+          // The next check tries again.
+        }
+        if (!settled) timer = setTimeout(() => void check(), resendAfterMs);
+      };
+      timer = setTimeout(() => void check(), resendAfterMs);
       waiting.set(uploadId, (status) => {
+        settled = true;
         clearTimeout(timer);
         resolve(status);
       });
     });
-  };
   let done = 0;
+  let retried = 0;
+  // Once an upload failed for good, the others stop sending (the import is redone as a whole).
+  let failure: unknown;
   try {
     await mapLimit(images, options.window ?? 6, async (image) => {
       options.signal?.throwIfAborted();
+      if (failure) throw failure;
       const objectName = `incoming/${image.speciesId}/${batchId}/${image.domain}-${path.basename(image.file)}`;
       const uploadId = uploadIdFor(objectName);
-      await bucket.file(objectName).save(await readFile(image.file), {
-        resumable: false,
-        metadata: {
-          contentType: contentType(image.file),
-          metadata: {
-            uploaderUid: 'import-dataset',
-            source: 'import',
-            batchId,
-            domain: image.domain,
-            ...(image.group ? { sourceGroup: image.group } : {}),
-          },
-        },
+      const bytes = await readFile(image.file);
+      // Sent again after a dropped connection or a lost event: same object name, and ingestion
+      // ignores (and deletes) an upload it already recorded, so an upload counts once.
+      const send = () =>
+        retryTransient(
+          () =>
+            bucket.file(objectName).save(bytes, {
+              resumable: false,
+              metadata: {
+                contentType: contentType(image.file),
+                metadata: {
+                  uploaderUid: 'import-dataset',
+                  source: 'import',
+                  batchId,
+                  domain: image.domain,
+                  ...(image.group ? { sourceGroup: image.group } : {}),
+                },
+              },
+            }),
+          { ...BATCH_JOB_RETRY, onRetry: () => retried++ },
+        );
+      await send().catch((err: unknown) => {
+        failure ??= err;
+        throw err;
       });
-      const status = await ingested(uploadId);
+      const status = await ingested(uploadId, objectName, send);
       statuses[status] = (statuses[status] ?? 0) + 1;
       options.onProgress?.(++done);
     });
   } finally {
     unsubscribe();
   }
-  return { batchId, statuses, ms: Date.now() - started };
+  return { batchId, statuses, ms: Date.now() - started, retried, resent };
 }
 
-/** Signs in a (created on demand) emulator admin user and calls startTrainingRun. */
-export async function startTrainingAsAdmin(): Promise<string> {
+/**
+ * Signs in a (created on demand) emulator admin user and calls startTrainingRun; `tasks`:
+ * trainer processes sharing the run (the emulators' stand-in for a sharded Cloud Run job).
+ */
+export async function startTrainingAsAdmin(tasks?: number): Promise<string> {
   const app = emulatorAdminApp();
   const email = 'import-dataset@wildlens.local';
   const password = 'import-dataset-emulateur';
@@ -263,36 +320,67 @@ export async function startTrainingAsAdmin(): Promise<string> {
   const { data } = await httpsCallable<unknown, { runId: string }>(
     functions,
     'startTrainingRun',
-  )({});
+  )(tasks && tasks > 1 ? { simulateTasks: tasks } : {});
   return data.runId;
 }
 
 /**
  * Turns successive snapshots of a training run's document into console lines: each new phase,
- * and the count, rate and time left of the embedding phase (the long one).
+ * and the count, rate and time left of the long steps: fitting the projection bases, the
+ * embedding of the training photos, the scoring of the benchmark photos.
  */
 export function trainingRunReporter(
   log: (line: string) => void,
   now: () => number = Date.now,
 ): (run: Record<string, unknown>) => void {
   let lastPhase = '';
-  let report: ((done: number) => void) | undefined;
+  const reporters = new Map<string, (done: number) => void>();
+  const lastDone = new Map<string, number>();
+  const step = (key: string, total: number, label: string, done: number): void => {
+    // Other fields change too (heartbeats, other tasks): only a new count is news.
+    if (lastDone.get(key) === done) return;
+    lastDone.set(key, done);
+    let report = reporters.get(key);
+    if (!report) {
+      report = throttledProgress(total, (line) => log(`${label} : ${line}`), {
+        unit: 'photos',
+        now,
+      });
+      reporters.set(key, report);
+    }
+    report(done);
+  };
   return (run) => {
     const phase = String(run.phase ?? '');
     const label = String(run.phaseLabel ?? run.phase ?? '…');
     const progress = run.progress as { done?: number; total?: number } | undefined;
+    const fitting = run.fitting as { done?: number; total?: number } | undefined;
+    const trainingSize = Number(run.trainingSize ?? 0);
+    const benchmarkSize = Number(run.benchmarkSize ?? 0);
     if (phase !== lastPhase) {
       lastPhase = phase;
-      report = undefined;
       if (run.status !== 'succeeded' && run.status !== 'failed') log(label);
     }
-    if (phase === 'embedding' && progress?.total) {
-      report ??= throttledProgress(progress.total, (line) => log(`${label} : ${line}`), {
-        unit: 'photos',
-        now,
-      });
-      report(progress.done ?? 0);
-    }
+    // progress.done counts the training photos embedded, then the benchmark photos scored.
+    const done = progress?.done ?? 0;
+    if (phase === 'embedding') {
+      // No photo embedded yet: the bases are being fitted (when the run fits them).
+      if (!done && fitting?.total)
+        step(
+          'fitting',
+          fitting.total,
+          `${label} : ajustement des bases de projection`,
+          fitting.done ?? 0,
+        );
+      else if (done && trainingSize)
+        step('embedding', trainingSize, label, Math.min(done, trainingSize));
+    } else if (phase === 'evaluating' && benchmarkSize)
+      step(
+        'evaluating',
+        benchmarkSize,
+        `${label} sur le banc d’essai`,
+        Math.max(0, done - trainingSize),
+      );
   };
 }
 
@@ -343,14 +431,13 @@ export interface ImportOutcome {
   alreadyImported: number;
   statuses: Record<string, number>;
   ingestionMs: number;
-  runId: string;
 }
 
 /**
- * Imports the folders (only the photos not in the training set yet), then starts one training
- * run and returns its id without waiting for it. Throws with a French message.
+ * Imports the folders: only the photos not in the training set yet, so an interrupted import
+ * resumes where it stopped. Throws with a French message.
  */
-export async function importDatasets(
+export async function importFolders(
   dirs: string[],
   log: (line: string) => void = console.log,
   signal?: AbortSignal,
@@ -387,13 +474,24 @@ export async function importDatasets(
     log(
       `Ingestion terminée en ${formatDuration(ingestion.ms)} : ${Object.entries(statuses)
         .map(([s, n]) => `${n} ${s}`)
-        .join(', ')}`,
+        .join(
+          ', ',
+        )}${ingestion.retried ? ` ; ${ingestion.retried} envois repris après une coupure de connexion` : ''}${ingestion.resent ? ` ; ${ingestion.resent} photos renvoyées (événement d’ingestion perdu par l’émulateur)` : ''}`,
     );
   }
   signal?.throwIfAborted();
+  return { total: images.length, alreadyImported, statuses, ingestionMs };
+}
+
+/** Imports the folders, then starts one training run and returns its id without waiting. */
+export async function importDatasets(
+  dirs: string[],
+  log: (line: string) => void = console.log,
+  signal?: AbortSignal,
+): Promise<ImportOutcome & { runId: string }> {
+  const outcome = await importFolders(dirs, log, signal);
   log('Lancement d’un entraînement…');
-  const runId = await startTrainingAsAdmin();
-  return { total: images.length, alreadyImported, statuses, ingestionMs, runId };
+  return { ...outcome, runId: await startTrainingAsAdmin() };
 }
 
 const USAGE =

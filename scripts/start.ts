@@ -10,6 +10,7 @@
  *   npm start -- --verbose    show the emulators' and functions' output as it comes
  */
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
@@ -32,11 +33,13 @@ import { seedSpeciesCatalog } from './seed/species.js';
 import {
   describeFinishedRun,
   emulatorAdminApp,
-  importDatasets,
+  importFolders,
+  readLabelledFolders,
   seedDatasetsFromEnv,
   startTrainingAsAdmin,
   trainingRunReporter,
 } from './import-dataset.js';
+import { FirstStart } from './first-start.js';
 import {
   StateError,
   acquireStateLock,
@@ -109,10 +112,8 @@ class LocalStack {
   private timer: NodeJS.Timeout | undefined;
   private unwatchRuns: (() => void) | undefined;
   private lastSignalAt = 0;
-  /** Stops the first-run import's uploads when the stack stops. */
-  private readonly importAbort = new AbortController();
-  /** When the first-run import started: its training run reports the whole duration. */
-  private firstRunStarted: number | undefined;
+  /** Stops the first start (its uploads, its wait for training) when the stack stops. */
+  private readonly firstStartAbort = new AbortController();
 
   constructor(
     private readonly plan: StackPlan,
@@ -226,49 +227,39 @@ class LocalStack {
         '',
       ].join('\n'),
     );
-    if (!active.exists) void this.firstRun();
+    void this.firstStart();
     return this.suite.exited;
   }
 
   /**
-   * First run: without an active model identification cannot work. The configured datasets go
-   * through the real pipeline (uploads → ingestion trigger → one training run); photos already
-   * ingested by an interrupted first run are not sent again.
+   * First start (no active model), or the rest of one a Ctrl+C interrupted: see first-start.ts.
+   * WILDLENS_SEED_DATASET=none imports nothing, and resumes nothing.
    */
-  private async firstRun(): Promise<void> {
+  private async firstStart(): Promise<void> {
     const dirs = seedDatasetsFromEnv();
-    const trainingImages = (await this.db.collection('trainingImages').count().get()).data().count;
-    if (!dirs.length && !trainingImages) {
-      say(
-        'Aucun modèle actif et aucun jeu de données configuré (WILDLENS_SEED_DATASET) : ' +
-          'importez des photos depuis les pages d’administration puis lancez un entraînement.',
-      );
+    if (process.env.WILDLENS_SEED_DATASET?.trim() === 'none') {
+      if (!(await this.db.doc('config/activeModel').get()).exists)
+        say('Aucun modèle actif (WILDLENS_SEED_DATASET=none : pas d’import au démarrage).');
       return;
     }
-    const started = Date.now();
-    say(
-      `Premier démarrage : aucun modèle actif. Import de ${dirs.join(', ') || '(aucun dossier)'} puis entraînement.`,
-    );
+    const firstStart = new FirstStart({
+      db: this.db,
+      say,
+      signal: this.firstStartAbort.signal,
+      readFolders: readLabelledFolders,
+      importFolders,
+      // One trainer process per core (up to 2): the embedding, most of a run, is shared out.
+      startRun: () => startTrainingAsAdmin(Math.min(2, availableParallelism())),
+      trainerLog: (runId) => path.join(this.layout.trainerLogs, `${runId}*.log`),
+    });
     try {
-      if (dirs.length) {
-        const outcome = await importDatasets(
-          dirs,
-          (line) => say(`[import] ${line}`),
-          this.importAbort.signal,
-        );
-        say(
-          `[import] Import terminé en ${formatDuration(Date.now() - started)} ; entraînement ${outcome.runId} lancé.`,
-        );
-      } else {
-        say(
-          `[import] Entraînement ${await startTrainingAsAdmin()} lancé sur les ${trainingImages} images déjà importées.`,
-        );
-      }
-      // The run watcher reports the training and exports the state when it ends.
-      this.firstRunStarted = started;
+      await firstStart.run(dirs);
     } catch (err) {
       if (this.stopping) return;
-      say(`[import] ✖ Échec : ${err instanceof Error ? err.message : String(err)}`);
+      say(
+        `✖ Premier démarrage interrompu : ${err instanceof Error ? err.message : String(err)}\n` +
+          '  Relancez `npm start` : il reprend là où il s’est arrêté.',
+      );
     }
   }
 
@@ -299,13 +290,6 @@ class LocalStack {
             if (done) {
               finished.add(doc.id);
               say(`[entraînement] ${describeFinishedRun(run)}`);
-              if (this.firstRunStarted !== undefined)
-                say(
-                  `Premier démarrage : import et entraînement terminés en ${formatDuration(Date.now() - this.firstRunStarted)}.`,
-                );
-              this.firstRunStarted = undefined;
-              if (run.status === 'succeeded' && run.promoted)
-                say('[entraînement] Identification opérationnelle.');
               void this.exportState('training');
             }
           }
@@ -338,7 +322,9 @@ class LocalStack {
   /** Ctrl+C: stop the trainers, export, then stop the emulators. A second Ctrl+C skips the export. */
   async stop(): Promise<void> {
     // One Ctrl+C reaches this process several times: from the terminal (the whole foreground
-    // process group: npm, tsx, node) and relayed by npm and tsx. Only a later one counts.
+    // process group: npm, node) and relayed by npm. Only a later one counts. (`npm start` runs
+    // `node --import tsx`, not the tsx CLI: under load the CLI SIGKILLs a child that does not
+    // acknowledge a signal within 60 ms, losing the export.)
     const now = Date.now();
     if (now - this.lastSignalAt < 2000) return;
     this.lastSignalAt = now;
@@ -350,7 +336,7 @@ class LocalStack {
       return;
     }
     this.stopping = true;
-    this.importAbort.abort();
+    this.firstStartAbort.abort();
     clearInterval(this.timer);
     this.unwatchRuns?.();
     if (this.ready && !this.mustNotExport) {

@@ -83,8 +83,10 @@ export async function failInterruptedRuns(db: Firestore, runIds: string[]): Prom
   if (!runIds.length) return;
   // Loaded only when needed: the trainer module pulls in TensorFlow.js.
   const { TrainerError, markRunFailed } = await import('../../trainer/src/run.js');
+  const { trainerRetry } = await import('../../trainer/src/resilience.js');
+  const retry = trainerRetry(() => {});
   for (const runId of runIds)
-    await markRunFailed(db, runId, new TrainerError(INTERRUPTED_RUN_FR), new Date());
+    await markRunFailed(db, runId, new TrainerError(INTERRUPTED_RUN_FR), new Date(), retry);
 }
 
 /**

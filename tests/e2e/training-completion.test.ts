@@ -124,4 +124,21 @@ describe('completeRunAndMaybePromote', () => {
       phase: 'done',
     });
   });
+  it('run again after it committed (a retry after a lost answer), changes nothing and says the same', async () => {
+    const before = {
+      pointer: (await adminDb().doc('config/activeModel').get()).data(),
+      run: (await adminDb().doc('trainingRuns/run-best').get()).data(),
+    };
+    const again = await complete('run-best', 'v-best', judged('v-other', 10, 0), {
+      phase: 'done',
+      durationMs: 1234,
+    });
+    expect(again).toMatchObject({
+      completed: true,
+      promoted: true,
+      promotion: { rule: 'better', comparedWith: 'v-other' },
+    });
+    expect((await adminDb().doc('config/activeModel').get()).data()).toEqual(before.pointer);
+    expect((await adminDb().doc('trainingRuns/run-best').get()).data()).toEqual(before.run);
+  });
 });

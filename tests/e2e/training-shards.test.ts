@@ -44,5 +44,11 @@ describe('sharded training run', () => {
       .get();
     expect(model.exists).toBe(true);
     expect(model.get('datasetCounts')).toMatchObject({ chat: 5, loup: 5, rat: 5 });
-  });
+    // Each task's count, summed: 15 photos, 3 of them in the benchmark, each counted once.
+    expect(run.progress).toMatchObject({ done: 15, total: 15 });
+    expect(Object.values((run.progress as { byTask: Record<string, number> }).byTask)).toHaveLength(
+      3,
+    );
+    // Three trainer processes on a busy 2-core machine: minutes, not the default 2.
+  }, 900_000);
 });

@@ -19,7 +19,9 @@ export class LocalStackProcess {
     const shell = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.endsWith('EMULATOR_HOST')),
     );
-    this.child = spawn(`${REPO_ROOT}/node_modules/.bin/tsx`, ['scripts/start.ts', ...args], {
+    // As `npm start` runs it: one node process (the tsx CLI would SIGKILL a launcher too busy
+    // to acknowledge a Ctrl+C within 60 ms).
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts', ...args], {
       cwd: REPO_ROOT,
       env: { ...shell, ...env },
       detached: true,

@@ -30,7 +30,7 @@ import {
   type ScoredSample,
   type VerdictReport,
 } from '@wildlens/model';
-import { COLLECTIONS, mapLimit, storagePrefixReader, type DownloadBucket } from '@wildlens/shared';
+import { COLLECTIONS, mapLimit, storagePrefixReader } from '@wildlens/shared';
 import type { Firestore } from 'firebase-admin/firestore';
 import {
   decidePromotion,
@@ -39,6 +39,14 @@ import {
   type PromotionDecision,
 } from './promotion.js';
 import { modelStoragePrefix, readActiveModel } from './registry.js';
+import type { Retry, TrainerBucket } from './resilience.js';
+
+/** Where the benchmark's photos and the active model are read, under the trainer's retry policy. */
+export interface BenchmarkStore {
+  db: Firestore;
+  bucket: TrainerBucket;
+  retry: Retry;
+}
 
 /**
  * The benchmark's definition. `id` is recorded on every model trained without it
@@ -178,14 +186,17 @@ export type ActiveModelForBenchmark =
  * trained before this benchmark (no `benchmark.id` on its registry document, or another id)
  * may have been trained on the benchmark photos: `sawBenchmark`.
  */
-export async function openActiveModel(
-  db: Firestore,
-  bucket: DownloadBucket,
-): Promise<ActiveModelForBenchmark> {
-  const pointer = await readActiveModel(db);
+export async function openActiveModel({
+  db,
+  bucket,
+  retry,
+}: BenchmarkStore): Promise<ActiveModelForBenchmark> {
+  const pointer = await retry('firestore.read_active_model', () => readActiveModel(db));
   if (!pointer?.version) return { kind: 'none' };
   const { version } = pointer;
-  const registered = await db.collection(COLLECTIONS.models).doc(version).get();
+  const registered = await retry('firestore.read_model', () =>
+    db.collection(COLLECTIONS.models).doc(version).get(),
+  );
   try {
     const model = await loadFootprintModel(
       storagePrefixReader(bucket, pointer.storagePrefix || modelStoragePrefix(version)),
@@ -214,19 +225,18 @@ export interface BenchmarkJudgement {
  * answered by both through `predict`) and applies the promotion rule.
  */
 export async function judgeOnBenchmark(
-  db: Firestore,
-  bucket: DownloadBucket,
+  store: BenchmarkStore,
   photos: (BenchmarkPhoto & { storagePath: string })[],
   candidate: Predictor,
   onScored?: () => void,
 ): Promise<BenchmarkJudgement> {
-  const opened = await openActiveModel(db, bucket);
+  const opened = await openActiveModel(store);
   const activeModel = opened.kind === 'loaded' ? opened.model : undefined;
   let answers: BenchmarkAnswer[][];
   try {
     answers = await scoreBenchmark(
       photos,
-      async (photo) => (await bucket.file(photo.storagePath).download())[0],
+      async (photo) => (await store.bucket.file(photo.storagePath).download())[0],
       activeModel ? [candidate, activeModel] : [candidate],
       onScored,
     );

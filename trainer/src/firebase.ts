@@ -22,6 +22,13 @@ export function trainerFirestore(): Firestore {
   return getFirestore(trainerApp());
 }
 
+/**
+ * The raw bucket, with the Storage SDK's own retries off: the trainer's policy
+ * (resilience.ts) is the one that retries, bounded and logged, and it also retries writes,
+ * which the SDK never does without preconditions.
+ */
 export function trainerBucket(): Bucket {
-  return getStorage(trainerApp()).bucket();
+  const bucket = getStorage(trainerApp()).bucket();
+  bucket.storage.retryOptions.autoRetry = false;
+  return bucket;
 }

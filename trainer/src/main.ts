@@ -9,6 +9,7 @@
  */
 import { initBackend } from '@wildlens/model';
 import { trainerBucket, trainerFirestore } from './firebase.js';
+import { resilientBucket, trainerRetry } from './resilience.js';
 import { DEFAULT_TRAINER_OPTIONS, markRunFailed, runTrainer, type TrainerOptions } from './run.js';
 
 function intEnv(name: string, fallback: number, min: number, max: number): number {
@@ -35,9 +36,13 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): TrainerOpt
 
 function log(event: string, data: Record<string, unknown> = {}): void {
   // One JSON line per event: Cloud Logging parses it as a structured entry. elapsedMs (since
-  // the process started: performance.now()'s origin) shows where a run spends its time.
+  // the process started: performance.now()'s origin) shows where a run spends its time, cpuMs
+  // (this process's CPU time) what it costs whatever else the machine runs.
   const elapsedMs = Math.round(performance.now());
-  console.log(JSON.stringify({ severity: 'INFO', message: event, elapsedMs, ...data }));
+  const { user, system } = process.cpuUsage();
+  const cpuMs = Math.round((user + system) / 1000);
+  const severity = event === 'trainer.retry' ? 'WARNING' : 'INFO';
+  console.log(JSON.stringify({ severity, message: event, elapsedMs, cpuMs, ...data }));
 }
 
 async function main(): Promise<number> {
@@ -47,6 +52,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const db = trainerFirestore();
+  const retry = trainerRetry(log);
   try {
     const taskIndex = intEnv('CLOUD_RUN_TASK_INDEX', 0, 0, 9999);
     const taskCount = intEnv('CLOUD_RUN_TASK_COUNT', 1, 1, 10000);
@@ -55,17 +61,20 @@ async function main(): Promise<number> {
     // Test hook: only against the emulators, read from the run document (set by the e2e tests).
     const crashAt = process.env.FIRESTORE_EMULATOR_HOST
       ? (process.env.WILDLENS_TRAINER_CRASH_AT ??
-        ((await db.doc(`trainingRuns/${runId}`).get()).get('debug.crashAt') as string | undefined))
+        ((await retry('firestore.read_run', () => db.doc(`trainingRuns/${runId}`).get())).get(
+          'debug.crashAt',
+        ) as string | undefined))
       : undefined;
     const outcome = await runTrainer({
       db,
-      bucket: trainerBucket(),
+      bucket: resilientBucket(trainerBucket(), retry),
       runId,
       taskIndex,
       taskCount,
       options: optionsFromEnv(),
       now: () => new Date(),
       log,
+      retry,
       crashAt,
     });
     log('trainer.finished', { runId, taskIndex, ...outcome });
@@ -79,7 +88,7 @@ async function main(): Promise<number> {
         error: err instanceof Error ? err.stack : String(err),
       }),
     );
-    await markRunFailed(db, runId, err, new Date()).catch((e: unknown) =>
+    await markRunFailed(db, runId, err, new Date(), retry).catch((e: unknown) =>
       console.error('impossible de marquer l’entraînement en échec', e),
     );
     return 1;

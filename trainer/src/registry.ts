@@ -102,6 +102,7 @@ export async function rollbackActiveModel(db: Firestore, now: Date): Promise<{ a
  * *now* is the one the candidate was compared with: when an admin promoted another model (or
  * withdrew it) meanwhile, the comparison no longer says anything and nothing is promoted. The
  * decision, as applied, is stored on the run and on the candidate's registry document.
+ * Idempotent: run again once it committed, it changes nothing and returns the same outcome.
  */
 export async function completeRunAndMaybePromote(
   db: Firestore,
@@ -121,6 +122,13 @@ export async function completeRunAndMaybePromote(
   return db.runTransaction(async (tx) => {
     const [run, pointer] = await Promise.all([tx.get(runRef), tx.get(db.doc(ACTIVE_MODEL_DOC))]);
     const runStatus = String(run.get('status'));
+    // Run again after a commit whose answer was lost (the trainer retries it): already done.
+    if (runStatus === 'succeeded' && run.get('modelVersion') === input.version)
+      return {
+        completed: true as const,
+        promoted: run.get('promoted') === true,
+        promotion: run.get('promotion') as PromotionDecision,
+      };
     if (runStatus !== 'running') return { completed: false as const, runStatus };
     const current = pointer.exists ? (pointer.get('version') as string) : undefined;
     const promotion: PromotionDecision =

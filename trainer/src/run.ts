@@ -34,12 +34,12 @@ import {
   splitBenchmark,
   type BenchmarkJudgement,
 } from './benchmark.js';
-import type { Bucket } from './firebase.js';
 import { RunReporter } from './progress.js';
 import { imageSource, provenanceCounts } from './provenance.js';
 import { completeRunAndMaybePromote, modelStoragePrefix, readActiveModel } from './registry.js';
+import { trainerRetry, type Retry, type TrainerBucket } from './resilience.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
-import { StorageEmbeddingCache } from './storage-embedding-cache.js';
+import { StorageBasesCache, StorageEmbeddingCache } from './storage-embedding-cache.js';
 
 export interface TrainerOptions {
   backboneId: string;
@@ -56,7 +56,8 @@ export const DEFAULT_TRAINER_OPTIONS: TrainerOptions = {
 
 export interface TrainerDeps {
   db: Firestore;
-  bucket: Bucket;
+  /** Storage through the trainer's retry policy (resilience.ts). */
+  bucket: TrainerBucket;
   runId: string;
   /** Cloud Run job task (CLOUD_RUN_TASK_INDEX / CLOUD_RUN_TASK_COUNT); 0 / 1 when not sharded. */
   taskIndex: number;
@@ -64,7 +65,12 @@ export interface TrainerDeps {
   options: TrainerOptions;
   now: () => Date;
   log: (event: string, data?: Record<string, unknown>) => void;
-  /** Test hook (emulators only): throw when this phase starts. */
+  /** The retry policy of Firestore calls (default: trainerRetry(log), as the bucket's). */
+  retry?: Retry;
+  /**
+   * Test hook (emulators only): throw when this phase starts, or with `embedding:N` once N
+   * photos are embedded (what a restarted run then finds in the cache).
+   */
   crashAt?: string;
 }
 
@@ -84,27 +90,52 @@ export class TrainerError extends Error {
 export const TRAINING_VIEWS = [PHOTO_VIEW, MIRROR_VIEW];
 
 /**
- * The active model's projection bases when it uses this backbone: reusing them keeps every
- * cached feature row valid (a retrain then computes only new photos). Undefined when there is
- * no active model, it cannot be read, or it was made with another backbone.
+ * Share of the training photos coming from domains the active model was never trained on past
+ * which its bases are not reused: they were fitted without a single photo of that kind (the
+ * first start's crop-only model, then the field photos: 80 % of the next training set), so
+ * the features would describe those photos with directions fitted on others. A few photos of
+ * a new kind (one upload without a domain) do not make every cached row obsolete.
+ */
+export const NEW_DOMAIN_REFIT_SHARE = 0.25;
+
+/**
+ * The active model's projection bases when it uses this backbone and was trained on the kinds
+ * of photos of this training set: reusing them keeps every cached feature row valid (a
+ * retrain then computes only new photos). Otherwise (no active model, unreadable, another
+ * backbone, new domains past NEW_DOMAIN_REFIT_SHARE) no bases, and `reason` says why.
  */
 export async function activeModelBases(
   db: Firestore,
-  bucket: Bucket,
+  bucket: TrainerBucket,
+  retry: Retry,
   backboneId: string,
-): Promise<ProjectionBases | undefined> {
-  const pointer = await readActiveModel(db);
-  if (!pointer) return undefined;
+  trainingDomains: Record<string, number>,
+): Promise<{ bases?: ProjectionBases; reason: string }> {
+  const pointer = await retry('firestore.read_active_model', () => readActiveModel(db));
+  if (!pointer) return { reason: 'no active model' };
+  let data: Awaited<ReturnType<typeof readModelData>>;
   try {
-    const data = await readModelData(
+    data = await readModelData(
       storagePrefixReader(bucket, pointer.storagePrefix || modelStoragePrefix(pointer.version)),
     );
-    return data.manifest.backbone.id === backboneId && data.manifest.features
-      ? data.bases
-      : undefined;
-  } catch {
-    return undefined;
+  } catch (err) {
+    return {
+      reason: `active model unreadable: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
+  if (data.manifest.backbone.id !== backboneId || !data.manifest.features)
+    return { reason: `active model made with ${data.manifest.backbone.id}` };
+  // Models recorded before domains existed say nothing: their bases are reused as before.
+  const seen = data.manifest.training.imagesByDomain as Record<string, number> | undefined;
+  if (!seen) return { bases: data.bases, reason: `active model ${pointer.version}` };
+  const total = Object.values(trainingDomains).reduce((a, b) => a + b, 0);
+  const unseen = Object.entries(trainingDomains).filter(([d]) => !(seen[d] ?? 0));
+  const unseenShare = total ? unseen.reduce((a, [, n]) => a + n, 0) / total : 0;
+  if (unseenShare >= NEW_DOMAIN_REFIT_SHARE)
+    return {
+      reason: `${Math.round(unseenShare * 100)} % of the photos from domains the active model never saw (${unseen.map(([d]) => d).join(', ')})`,
+    };
+  return { bases: data.bases, reason: `active model ${pointer.version}` };
 }
 
 interface DatasetImage {
@@ -144,6 +175,12 @@ export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
+function domainCounts(images: { domain: string }[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const i of images) counts[i.domain] = (counts[i.domain] ?? 0) + 1;
+  return counts;
+}
+
 export function countBySpecies(images: { speciesId: string }[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const i of images) counts[i.speciesId] = (counts[i.speciesId] ?? 0) + 1;
@@ -157,29 +194,41 @@ export function shardOf<T>(items: T[], taskIndex: number, taskCount: number): T[
 
 export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
   const { db, bucket, runId, options } = deps;
+  const retry = deps.retry ?? trainerRetry(deps.log);
   const runRef = db.collection(COLLECTIONS.trainingRuns).doc(runId) as DocumentReference;
   const started = Date.now();
 
   // queued → running (any task may be first); a finished run is left alone (job retries).
-  const state = await db.runTransaction(async (tx) => {
-    const snap = await tx.get(runRef);
-    if (!snap.exists) return { kind: 'missing' as const };
-    const status = snap.get('status') as string;
-    if (status !== 'queued' && status !== 'running') return { kind: 'finished' as const, status };
-    if (status === 'queued')
-      tx.update(runRef, {
-        status: 'running',
-        startedAt: deps.now(),
-        heartbeatAt: deps.now(),
-        phase: 'loading',
-        phaseLabel: PHASE_LABELS_FR.loading,
-      });
-    return { kind: 'active' as const, createdAt: toDate(snap.get('createdAt')) ?? deps.now() };
-  });
+  const state = await retry('firestore.start_run', () =>
+    db.runTransaction(async (tx) => {
+      const snap = await tx.get(runRef);
+      if (!snap.exists) return { kind: 'missing' as const };
+      const status = snap.get('status') as string;
+      if (status !== 'queued' && status !== 'running') return { kind: 'finished' as const, status };
+      if (status === 'queued')
+        tx.update(runRef, {
+          status: 'running',
+          startedAt: deps.now(),
+          heartbeatAt: deps.now(),
+          phase: 'loading',
+          phaseLabel: PHASE_LABELS_FR.loading,
+        });
+      return { kind: 'active' as const, createdAt: toDate(snap.get('createdAt')) ?? deps.now() };
+    }),
+  );
   if (state.kind === 'missing') throw new TrainerError(`Entraînement « ${runId} » introuvable.`);
   if (state.kind === 'finished') return { kind: 'skipped', reason: `run already ${state.status}` };
 
-  const reporter = new RunReporter(runRef, deps.now);
+  const reporter = new RunReporter(runRef, {
+    retry,
+    now: deps.now,
+    taskIndex: deps.taskIndex,
+    onWriteError: (err) =>
+      deps.log('trainer.progress_write_failed', {
+        runId,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+  });
   reporter.startHeartbeat();
   const enter = (phase: RunPhase, extra: Record<string, unknown> = {}): void => {
     deps.log('trainer.phase', { runId, phase, taskIndex: deps.taskIndex });
@@ -189,7 +238,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
 
   try {
     enter('loading');
-    const dataset = await loadDatasetSnapshot(db, state.createdAt);
+    const dataset = await retry('firestore.dataset_snapshot', () =>
+      loadDatasetSnapshot(db, state.createdAt),
+    );
     const counts = countBySpecies(dataset);
     // Every model is trained without the frozen benchmark, and judged on it.
     const { training, benchmark } = splitBenchmark(dataset);
@@ -261,36 +312,58 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       // The bilinear pooling's bases: the active model's when they fit (cached rows stay
       // valid), else fitted on a deterministic sample of the training photos (every shard
       // fits the same ones).
+      const reused = await activeModelBases(db, bucket, retry, backboneId, domainCounts(training));
       featurizer = await prepareFeaturizer(asTrainingImages(training), backbone, {
-        bases: await activeModelBases(db, bucket, backboneId),
+        bases: reused.bases,
+        // Fitted bases are kept: a run started again after a failure fits nothing and finds
+        // its cached embeddings under the same featurizer key.
+        basesCache: new StorageBasesCache(bucket),
+        onProgress: (p) => {
+          if (p.phase === 'fitting-features')
+            reporter.update({ fitting: { done: p.done, total: p.total } });
+        },
       });
-      deps.log('trainer.features', { runId, featurizer: featurizer.key });
+      deps.log('trainer.features', {
+        runId,
+        featurizer: featurizer.key,
+        bases: reused.bases ? 'reused' : 'fitted or cached',
+        why: reused.reason,
+      });
       cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key);
       await cache.prefetch(
         backboneId,
         mine.map((image) => hashById.get(image.id) as string),
       );
+      const crashAfter = /^embedding:(\d+)$/.exec(deps.crashAt ?? '')?.[1];
       embedded = await embedImages(asTrainingImages(mine), featurizer, {
         cache,
         views: TRAINING_VIEWS,
-        onProgress: () => reporter.addDone(1),
+        onProgress: ({ done }) => {
+          reporter.addDone(1);
+          if (crashAfter !== undefined && done === Number(crashAfter))
+            throw new Error(`arrêt simulé après ${done} photos (test)`);
+        },
       });
       await cache.flush();
       if (sharded) {
         // Hand over: the task completing the last shard trains the head for everyone.
-        const coordinator = await db.runTransaction(async (tx) => {
-          const snap = await tx.get(runRef);
-          if (snap.get('status') !== 'running') return false;
-          const done = new Set<number>((snap.get('shards.done') as number[] | undefined) ?? []);
-          done.add(deps.taskIndex);
-          const already = snap.get('shards.coordinator') as number | undefined;
-          const last = done.size >= deps.taskCount && already === undefined;
-          tx.update(runRef, {
-            'shards.done': [...done].sort((a, b) => a - b),
-            ...(last ? { 'shards.coordinator': deps.taskIndex } : {}),
-          });
-          return last;
-        });
+        const coordinator = await retry('firestore.shard_done', () =>
+          db.runTransaction(async (tx) => {
+            const snap = await tx.get(runRef);
+            if (snap.get('status') !== 'running') return false;
+            const done = new Set<number>((snap.get('shards.done') as number[] | undefined) ?? []);
+            done.add(deps.taskIndex);
+            const already = snap.get('shards.coordinator') as number | undefined;
+            // A retry after a commit whose answer was lost finds itself already coordinator.
+            const last =
+              done.size >= deps.taskCount && (already === undefined || already === deps.taskIndex);
+            tx.update(runRef, {
+              'shards.done': [...done].sort((a, b) => a - b),
+              ...(last ? { 'shards.coordinator': deps.taskIndex } : {}),
+            });
+            return last;
+          }),
+        );
         deps.log('trainer.shard_done', {
           runId,
           taskIndex: deps.taskIndex,
@@ -361,7 +434,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
 
       enter('evaluating');
-      judged = await judgeOnBenchmark(db, bucket, benchmark, model, () => reporter.addDone(1));
+      judged = await judgeOnBenchmark({ db, bucket, retry }, benchmark, model, () =>
+        reporter.addDone(1),
+      );
       deps.log('trainer.benchmarked', {
         runId,
         photos: benchmark.length,
@@ -378,60 +453,62 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     const { candidate, active, decision } = judged;
 
     const durationMs = Date.now() - started;
-    await db
-      .collection(COLLECTIONS.models)
-      .doc(version)
-      .set({
-        version,
-        createdAt: deps.now(),
-        runId,
-        backbone: { id: backboneId },
-        // Figures on the frozen benchmark (the same photos for every model), per domain.
-        metrics: {
-          ...candidate.figures,
-          perSpeciesRecall: candidate.report.perSpeciesRecall,
-          confusion: confusionForFirestore(candidate.report),
-          trainCount: training.length,
-          split: `banc d’essai figé : ${Math.round(BENCHMARK.fraction * 100)} % des groupes de photos, choisis par hachage`,
-          crossValidationTop1: metrics.crossValidation?.top1 ?? null,
-        },
-        // Trained without these benchmark photos: later candidates are compared fairly with it.
-        benchmark: { id: BENCHMARK.id, fraction: BENCHMARK.fraction },
-        thresholds: {
-          identified: model.manifest.thresholds.identified,
-          notFootprint: model.manifest.thresholds.notFootprint,
-          temperature: model.manifest.temperature,
-        },
-        datasetCounts: counts,
-        provenance,
-        durationMs,
-        storagePrefix: prefix,
-        status: 'candidate',
-      });
+    const modelDoc = {
+      version,
+      createdAt: deps.now(),
+      runId,
+      backbone: { id: backboneId },
+      // Figures on the frozen benchmark (the same photos for every model), per domain.
+      metrics: {
+        ...candidate.figures,
+        perSpeciesRecall: candidate.report.perSpeciesRecall,
+        confusion: confusionForFirestore(candidate.report),
+        trainCount: training.length,
+        split: `banc d’essai figé : ${Math.round(BENCHMARK.fraction * 100)} % des groupes de photos, choisis par hachage`,
+        crossValidationTop1: metrics.crossValidation?.top1 ?? null,
+      },
+      // Trained without these benchmark photos: later candidates are compared fairly with it.
+      benchmark: { id: BENCHMARK.id, fraction: BENCHMARK.fraction },
+      thresholds: {
+        identified: model.manifest.thresholds.identified,
+        notFootprint: model.manifest.thresholds.notFootprint,
+        temperature: model.manifest.temperature,
+      },
+      datasetCounts: counts,
+      provenance,
+      durationMs,
+      storagePrefix: prefix,
+      status: 'candidate',
+    };
+    await retry('firestore.register_model', () =>
+      db.collection(COLLECTIONS.models).doc(version).set(modelDoc),
+    );
     // Progress is flushed first; the final state is then written by the completing transaction.
     await reporter.close();
-    const completion = await completeRunAndMaybePromote(db, {
-      runId,
-      version,
-      decision,
-      now: deps.now(),
-      runFields: {
-        phase: 'done',
-        phaseLabel: PHASE_LABELS_FR.done,
-        durationMs,
-        metrics: {
-          top1: candidate.figures.top1,
-          top3: candidate.figures.top3,
-          macroF1: candidate.figures.macroF1,
+    const completion = await retry('firestore.complete_run', () =>
+      completeRunAndMaybePromote(db, {
+        runId,
+        version,
+        decision,
+        now: deps.now(),
+        runFields: {
+          phase: 'done',
+          phaseLabel: PHASE_LABELS_FR.done,
+          durationMs,
+          metrics: {
+            top1: candidate.figures.top1,
+            top3: candidate.figures.top3,
+            macroF1: candidate.figures.macroF1,
+          },
+          benchmark: {
+            id: BENCHMARK.id,
+            fraction: BENCHMARK.fraction,
+            candidate: candidate.figures,
+            active,
+          },
         },
-        benchmark: {
-          id: BENCHMARK.id,
-          fraction: BENCHMARK.fraction,
-          candidate: candidate.figures,
-          active,
-        },
-      },
-    });
+      }),
+    );
     if (!completion.completed) {
       // Reaped (or cancelled) while we trained: its verdict stands; the export stays a candidate.
       return { kind: 'skipped', reason: `run became ${completion.runStatus} during training` };
@@ -449,13 +526,16 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
 }
 
 /** Writes the model directory to `prefix` in Storage (through a temporary directory). */
-async function exportModel(bucket: Bucket, model: FootprintModel, prefix: string): Promise<void> {
+async function exportModel(
+  bucket: TrainerBucket,
+  model: FootprintModel,
+  prefix: string,
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'wildlens-model-'));
   try {
     await saveModel(model, dir);
     for (const name of await readdir(dir)) {
       await bucket.file(`${prefix}${name}`).save(await readFile(path.join(dir, name)), {
-        resumable: false,
         contentType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
       });
     }
@@ -470,17 +550,20 @@ export async function markRunFailed(
   runId: string,
   err: unknown,
   now: Date,
+  retry: Retry,
 ): Promise<void> {
   const runRef = db.collection(COLLECTIONS.trainingRuns).doc(runId);
   const message =
     err instanceof TrainerError
       ? err.messageFr
       : `Échec de l’entraînement : ${err instanceof Error ? err.message : String(err)}`;
-  await db.runTransaction(async (tx) => {
-    const snap = await tx.get(runRef);
-    if (!snap.exists) return;
-    const status = snap.get('status') as string;
-    if (status !== 'queued' && status !== 'running') return;
-    tx.update(runRef, { status: 'failed', error: message, finishedAt: now, heartbeatAt: now });
-  });
+  await retry('firestore.fail_run', () =>
+    db.runTransaction(async (tx) => {
+      const snap = await tx.get(runRef);
+      if (!snap.exists) return;
+      const status = snap.get('status') as string;
+      if (status !== 'queued' && status !== 'running') return;
+      tx.update(runRef, { status: 'failed', error: message, finishedAt: now, heartbeatAt: now });
+    }),
+  );
 }

@@ -1,6 +1,12 @@
-import type { EmbeddingCache } from '@wildlens/model';
+import {
+  decodeBases,
+  encodeBases,
+  type BasesCache,
+  type EmbeddingCache,
+  type ProjectionBases,
+} from '@wildlens/model';
 import { STORAGE_PREFIX } from '@wildlens/shared';
-import type { Bucket } from './firebase.js';
+import type { TrainerBucket } from './resilience.js';
 
 /** Storage prefix of cached embeddings: embeddings/{backboneId}/{imageSha256}.bin */
 export const EMBEDDINGS_PREFIX = STORAGE_PREFIX.embeddings;
@@ -25,7 +31,7 @@ export class StorageEmbeddingCache implements EmbeddingCache {
    * from an object when it is rewritten, so objects do not grow with every recipe change.
    */
   constructor(
-    private readonly bucket: Bucket,
+    private readonly bucket: TrainerBucket,
     private readonly variantsPerImage: number,
     private readonly currentPrefix = '',
   ) {}
@@ -99,11 +105,43 @@ export class StorageEmbeddingCache implements EmbeddingCache {
 
   private async write(packId: string, pack: Pack): Promise<void> {
     await this.bucket.file(`${EMBEDDINGS_PREFIX}${packId}.bin`).save(encodePack(pack), {
-      resumable: false,
       contentType: 'application/octet-stream',
     });
     this.dirty.delete(packId);
     this.stats.uploads++;
+  }
+}
+
+/** Storage prefix of fitted projection bases: embeddings/bases/{sample key}.bin */
+export const BASES_PREFIX = `${EMBEDDINGS_PREFIX}bases/`;
+
+/**
+ * Projection bases fitted by a run (no active model to take them from), by sample key
+ * (@wildlens/model: backbone, recipe and the sampled photos' hashes). A run started again on
+ * the same photos reads them back instead of fitting them again (1–2 min), and so computes the
+ * same featurizer key: the embeddings its predecessor cached are found.
+ */
+export class StorageBasesCache implements BasesCache {
+  constructor(private readonly bucket: TrainerBucket) {}
+
+  static objectName(key: string): string {
+    return `${BASES_PREFIX}${key}.bin`;
+  }
+
+  async get(key: string): Promise<ProjectionBases | undefined> {
+    try {
+      const [bytes] = await this.bucket.file(StorageBasesCache.objectName(key)).download();
+      return decodeBases(new Uint8Array(bytes));
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async set(key: string, bases: ProjectionBases): Promise<void> {
+    await this.bucket
+      .file(StorageBasesCache.objectName(key))
+      .save(Buffer.from(encodeBases(bases)), { contentType: 'application/octet-stream' });
   }
 }
 

@@ -52,7 +52,9 @@ export function fitProjectionBasis(
       mean[c] = (mean[c] as number) + (cells[i * channels + c] as number) / n;
   const covariance = tf.tidy(() => {
     const x = tf.sub(tf.tensor2d(cells, [n, channels]), tf.tensor1d(mean));
-    return tf.div(tf.matMul(x, x, true, false), n) as tf.Tensor2D;
+    // Xᵀ materialised first: the wasm backend's matMul with transposeA is ~17× slower here
+    // (6,144 × 1,280 cells: 26.6 s of CPU instead of 1.6 s).
+    return tf.div(tf.matMul(tf.transpose(x), x), n) as tf.Tensor2D;
   });
   try {
     const random = createRandom(seed);

@@ -6,3 +6,4 @@ export * from './image-shape.js';
 export * from './storage-reader.js';
 export * from './sources.js';
 export * from './dialogue/index.js';
+export * from './transient.js';

@@ -85,6 +85,30 @@ describe('retryTransient', () => {
     expect(calls).toBe(1);
   });
 
+  it('caps each delay and reports it to onRetry', async () => {
+    const reported: number[] = [];
+    const slept: number[] = [];
+    await retryTransient(
+      async () => {
+        if (slept.length < 5) throw Object.assign(new Error('503'), { code: 503 });
+        return undefined;
+      },
+      {
+        attempts: 6,
+        baseDelayMs: 100,
+        maxDelayMs: 300,
+        random: () => 1,
+        onRetry: (_attempt, _err, delayMs) => reported.push(delayMs),
+        sleep: (ms) => {
+          slept.push(ms);
+          return Promise.resolve();
+        },
+      },
+    );
+    expect(slept).toEqual([100, 200, 300, 300, 300]);
+    expect(reported).toEqual(slept);
+  });
+
   it('backs off exponentially between attempts', async () => {
     const delays: number[] = [];
     await retryTransient(

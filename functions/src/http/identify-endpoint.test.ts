@@ -360,6 +360,33 @@ describe('broken multipart bodies (issue 13, finding 1)', () => {
     expect(out.status).toBe(400);
   });
 
+  it('answers 400 for a file part without a name (found by the rotating fuzz seed, issue 20 finding 20)', async () => {
+    const boundary = 'frontiere';
+    const body = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; filename="p.jpg"\r\n\r\nxyz\r\n--${boundary}--\r\n`,
+    );
+    const { out, res } = recorder();
+    await handleIdentifyRequest(
+      {
+        method: 'POST',
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          authorization: 'Bearer good-token',
+        },
+        rawBody: body,
+      },
+      res,
+      deps().deps,
+    );
+    expect(out.status).toBe(400);
+    expect(out.body).toMatchObject({
+      error: {
+        code: 'invalid-argument',
+        message: expect.stringMatching(/^Champ fichier inattendu/),
+      },
+    });
+  });
+
   it('closes silently when a streaming client disconnects mid-upload, and serves the next request', async () => {
     const full = await multipart({}, Buffer.alloc(600, 7));
     const stream = new PassThrough();

@@ -158,7 +158,9 @@ export function parseMultipart(
     source.on('close', () => {
       if (!source.readableEnded) settle(new ClientGoneError());
     });
-    bb.on('file', (name, stream) => {
+    // busboy's types say string, but a part without a name gives undefined: a throw here would
+    // escape from the stream into the event loop and kill the instance.
+    bb.on('file', (name: string | undefined, stream) => {
       stream.on('error', () => settle(unreadableForm()));
       if (name !== 'photo') {
         stream.resume();
@@ -166,7 +168,7 @@ export function parseMultipart(
           new EndpointError(
             400,
             'invalid-argument',
-            `Champ fichier inattendu « ${name.slice(0, 40)} » : utilisez « photo ».`,
+            `Champ fichier inattendu « ${String(name ?? '').slice(0, 40)} » : utilisez « photo ».`,
           ),
         );
         return;
@@ -187,8 +189,8 @@ export function parseMultipart(
         photo = Buffer.concat(chunks);
       });
     });
-    bb.on('field', (name, value, info) => {
-      if (!FORM_FIELDS.has(name)) return; // unknown fields are ignored
+    bb.on('field', (name: string | undefined, value, info) => {
+      if (name === undefined || !FORM_FIELDS.has(name)) return; // unknown fields are ignored
       if (info.valueTruncated) {
         settle(new EndpointError(400, 'invalid-argument', `Le champ « ${name} » est trop long.`));
         return;

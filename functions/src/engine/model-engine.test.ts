@@ -1,8 +1,11 @@
 import { HttpsError } from 'firebase-functions/https';
 import { describe, expect, it, vi } from 'vitest';
+import { ImageDecodeError, decodeToRgb } from '../../../packages/model/src/image-pipeline.js';
+import { ImageRejection } from '../images/inspect.js';
 import {
   ModelEngine,
   parsePointer,
+  servingModel,
   type ActiveModelPointer,
   type ServingModel,
 } from './model-engine.js';
@@ -94,6 +97,30 @@ describe('ModelEngine', () => {
     const { engine, state } = setup(pointer('v1'));
     state.broken.add('v1');
     await expect(engine.model()).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('servingModel (issue 20, finding 14)', () => {
+  const rejection = () => new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
+  const serving = (predict: () => Promise<never>) =>
+    servingModel(
+      'v1',
+      { predict, dispose: () => {} },
+      {
+        matches: (err) => err instanceof ImageDecodeError,
+        rejection,
+      },
+    );
+
+  it('turns a photo the model cannot decode into the inspector’s French rejection', async () => {
+    const model = serving(() => decodeToRgb(Buffer.from('pas une image')) as Promise<never>);
+    await expect(model.predict(new Uint8Array(4))).rejects.toEqual(rejection());
+  });
+
+  it('keeps any other model failure as it is (it becomes internal)', async () => {
+    const failure = new Error('tensor shape mismatch');
+    const model = serving(() => Promise.reject(failure));
+    await expect(model.predict(new Uint8Array(4))).rejects.toBe(failure);
   });
 });
 

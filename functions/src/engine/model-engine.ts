@@ -33,6 +33,30 @@ export interface ModelEngineDeps {
   disposeDelayMs?: number;
 }
 
+
+/**
+ * The handlers' view of a loaded model. A photo the model cannot decode is the photo's fault:
+ * it is refused with the inspector's French rejection (`rejection()`), never `internal`.
+ */
+export function servingModel(
+  version: string,
+  model: { predict(image: Uint8Array): Promise<ModelPrediction>; dispose(): void },
+  decodeFailure: { matches(err: unknown): boolean; rejection(): Error },
+): ServingModel {
+  return {
+    version,
+    predict: async (image) => {
+      try {
+        return await model.predict(image);
+      } catch (err) {
+        if (decodeFailure.matches(err)) throw decodeFailure.rejection();
+        throw err;
+      }
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
 export const NO_MODEL_MESSAGE_FR =
   "Aucun modèle n'est encore entraîné : l'identification sera disponible dès qu'un modèle aura été publié.";
 

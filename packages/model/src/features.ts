@@ -291,8 +291,8 @@ export class PhotoFeaturizer {
   }
 
   /** Decodes a photo into the working image every view is rendered from. */
-  decode(bytes: Buffer | Uint8Array): Promise<RgbImage> {
-    return decodeToRgb(bytes, workingShortSide(this.recipe));
+  decode(bytes: Buffer | Uint8Array, maxPixels?: number): Promise<RgbImage> {
+    return decodeToRgb(bytes, workingShortSide(this.recipe), maxPixels);
   }
 
   /** The feature vector of a decoded photo (or of its mirror image: training rows). */

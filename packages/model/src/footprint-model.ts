@@ -2,7 +2,7 @@ import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbon
 import { headLogits, maxCentroidSimilarity, softmax } from './classifier.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
 import { PhotoFeaturizer } from './features.js';
-import { decodeToRgb, ttaViews } from './image-pipeline.js';
+import { MAX_INPUT_PIXELS, decodeToRgb, ttaViews } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
 export type Verdict = 'identified' | 'uncertain' | 'not_a_footprint';
@@ -28,6 +28,8 @@ export class FootprintModel {
   private constructor(
     private readonly data: FootprintModelData,
     private readonly backbone: Backbone,
+    /** Largest photo decoded (pixels): the caller's bound, the same as its inspector's. */
+    private readonly maxInputPixels: number,
   ) {
     if (data.manifest.features)
       this.featurizer = new PhotoFeaturizer(backbone, data.manifest.features, data.bases ?? {});
@@ -40,6 +42,7 @@ export class FootprintModel {
   static async create(
     data: FootprintModelData,
     backboneOptions?: LoadBackboneOptions,
+    maxInputPixels = MAX_INPUT_PIXELS,
   ): Promise<FootprintModel> {
     const backbone = await loadBackbone(data.manifest.backbone.id, backboneOptions);
     if (!data.manifest.features && backbone.spec.featureDim !== data.head.featureDim) {
@@ -49,7 +52,7 @@ export class FootprintModel {
       );
     }
     try {
-      return new FootprintModel(data, backbone);
+      return new FootprintModel(data, backbone, maxInputPixels);
     } catch (error) {
       backbone.dispose();
       throw error;
@@ -67,7 +70,7 @@ export class FootprintModel {
     if (this.disposed) throw new Error('FootprintModel is disposed');
     const t0 = performance.now();
     if (this.featurizer) {
-      const decoded = await this.featurizer.decode(image);
+      const decoded = await this.featurizer.decode(image, this.maxInputPixels);
       const t1 = performance.now();
       const embedding = await this.featurizer.features(decoded);
       if (embedding.length !== this.data.head.featureDim)
@@ -76,7 +79,7 @@ export class FootprintModel {
         );
       return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
     }
-    const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide);
+    const rgb = await this.decode(image);
     const views = await renderViews(
       rgb,
       this.backbone.spec.inputSize,
@@ -85,6 +88,10 @@ export class FootprintModel {
     const t1 = performance.now();
     const embedding = meanOf(await embedRendered(this.backbone, views));
     return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
+  }
+
+  private decode(image: Buffer | Uint8Array) {
+    return decodeToRgb(image, this.manifest.preprocessing.workingShortSide, this.maxInputPixels);
   }
 
   /** Turns an embedding into calibrated probabilities and a verdict. */
@@ -156,11 +163,7 @@ export class FootprintModel {
     const viewSpecs = ttaViews(this.manifest.tta.mode);
     const rendered = await Promise.all(
       images.map(async (image) =>
-        renderViews(
-          await decodeToRgb(image, this.manifest.preprocessing.workingShortSide),
-          this.backbone.spec.inputSize,
-          viewSpecs,
-        ),
+        renderViews(await this.decode(image), this.backbone.spec.inputSize, viewSpecs),
       ),
     );
     const t1 = performance.now();

@@ -1,12 +1,17 @@
-import sharp, { type Sharp } from 'sharp';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
-import { MAX_ASPECT_RATIO, exceedsAspectRatio } from '@wildlens/shared';
+import {
+  DEFAULT_MAX_INPUT_PIXELS,
+  MAX_ASPECT_RATIO,
+  exceedsAspectRatio,
+  photoDecodeOptions,
+} from '@wildlens/shared';
 
 // Each request decodes a different photo: sharp's operation cache only costs memory here.
 sharp.cache(false);
 
-/** Refuses decompression bombs: 40 MP covers every phone camera. */
-export const MAX_INPUT_PIXELS = 40_000_000;
+/** Refuses decompression bombs unless the caller gives its own bound (the functions' param). */
+export const MAX_INPUT_PIXELS = DEFAULT_MAX_INPUT_PIXELS;
 /** Images are first normalised to this short side, then cropped/augmented from it. */
 export const WORKING_SIZE = 320;
 
@@ -19,29 +24,47 @@ export interface RgbImage {
   height: number;
 }
 
+/** The photo itself cannot be decoded (corrupt, truncated, too many pixels, too elongated). */
+export class ImageDecodeError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ImageDecodeError';
+  }
+}
+
 /**
  * Decodes any supported format (JPEG, PNG, WebP, TIFF, GIF, AVIF…), applies the EXIF orientation,
  * flattens alpha on white, converts grayscale/CMYK to sRGB and resizes so the short side is
  * `shortSide` px (never larger than the source's own resolution is useful, but enlarging keeps
  * tiny images usable). Shapes beyond MAX_ASPECT_RATIO are refused from the header, before any
  * decoding, so the output is at most shortSide × (shortSide × MAX_ASPECT_RATIO) pixels.
+ * Decodes with the shared photo policy (photoDecodeOptions): a photo the functions' inspector
+ * accepts decodes here too; anything wrong with the photo is an ImageDecodeError.
  */
 export async function decodeToRgb(
   input: Buffer | Uint8Array,
   shortSide = WORKING_SIZE,
+  maxPixels = MAX_INPUT_PIXELS,
 ): Promise<RgbImage> {
-  const { width = 0, height = 0 } = await sharp(input).metadata();
-  if (exceedsAspectRatio(width, height)) {
-    throw new Error(`image ${width}×${height} is more elongated than ${MAX_ASPECT_RATIO}:1`);
+  const policy = photoDecodeOptions(maxPixels);
+  let decoded: { data: Buffer; info: OutputInfo };
+  try {
+    const { width = 0, height = 0 } = await sharp(input, policy).metadata();
+    if (exceedsAspectRatio(width, height)) {
+      throw new Error(`image ${width}×${height} is more elongated than ${MAX_ASPECT_RATIO}:1`);
+    }
+    decoded = await sharp(input, policy)
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .resize({ width: shortSide, height: shortSide, fit: 'outside', kernel: 'lanczos3' })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    throw new ImageDecodeError((error as Error).message, { cause: error });
   }
-  const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
-    .rotate()
-    .flatten({ background: '#ffffff' })
-    .toColourspace('srgb')
-    .resize({ width: shortSide, height: shortSide, fit: 'outside', kernel: 'lanczos3' })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const { data, info } = decoded;
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return {
     data: new Uint8Array(data.buffer, data.byteOffset, data.length),

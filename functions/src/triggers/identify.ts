@@ -1,4 +1,5 @@
-import { onCall, onRequest } from 'firebase-functions/https';
+import { onRequest } from 'firebase-functions/https';
+import { onCall } from '../common/callable.js';
 import { projectID } from 'firebase-functions/params';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
 import { accountState, appCheck, auth, defaultBucket, firestore } from '../firebase.js';

@@ -51,6 +51,7 @@ export function modelEngine(): ModelEngine {
     },
     now: () => Date.now(),
     recheckMs: () => identifyParams.modelRecheckSeconds() * 1000,
+    loadWaitMs: () => identifyParams.modelWaitSeconds() * 1000,
   });
   return engine;
 }

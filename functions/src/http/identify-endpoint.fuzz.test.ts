@@ -23,7 +23,7 @@ const MAX_BYTES = 2048;
 const deps: IdentifyEndpointDeps = {
   verifyAppCheckToken: null,
   verifyIdToken: async () => ({ uid: 'fuzz', anonymous: false }),
-  consumeQuota: async () => {},
+  consumeQuota: async () => ({ refund: async () => {} }),
   identify: async () => ({ observationId: 'obs' }) as IdentifyResponse,
   maxBytes: MAX_BYTES,
   allowedOrigins: allowedOrigins('demo-wildlens', true),

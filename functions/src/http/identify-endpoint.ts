@@ -8,6 +8,7 @@ import { isTransientError } from '../common/transient.js';
 import type { Caller } from '../common/caller.js';
 import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
 import { FORM_NUMBER, identifyFormRequest, parseInput } from '../api/schemas.js';
+import { serveCharged, type IdentifyCharge } from '../handlers/rate-limit.js';
 
 /** The parts of Express' request/response the endpoint uses (easy to fake in tests). */
 export interface EndpointRequest {
@@ -36,8 +37,11 @@ export interface IdentifyEndpointDeps {
    * when its account was disabled or deleted).
    */
   verifyIdToken(token: string): Promise<Caller>;
-  /** Consumes one identification of the budget; throws resource-exhausted past it. */
-  consumeQuota(caller: Caller): Promise<void>;
+  /**
+   * Consumes one identification of the budget; throws resource-exhausted past it. The charge
+   * is given back when the call is not served (serveCharged).
+   */
+  consumeQuota(caller: Caller): Promise<IdentifyCharge>;
   identify(caller: Caller, input: IdentifyInput): Promise<IdentifyResponse>;
   maxBytes: number;
   allowedOrigins: (origin: string) => boolean;
@@ -353,9 +357,11 @@ export async function handleIdentifyRequest(
       );
     }
     // The budget is spent before the body is even read: a flood costs no parsing or decoding.
-    await deps.consumeQuota(caller);
-    const form = await parseMultipart(req, deps.maxBytes);
-    const result = await deps.identify(caller, inputFromForm(form, deps.now()));
+    const charge = await deps.consumeQuota(caller);
+    const result = await serveCharged(charge, async () => {
+      const form = await parseMultipart(req, deps.maxBytes);
+      return deps.identify(caller, inputFromForm(form, deps.now()));
+    });
     res.status(200).set('Cache-Control', 'no-store').json(result);
   } catch (err) {
     if (err instanceof ClientGoneError) {

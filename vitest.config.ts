@@ -15,6 +15,7 @@ export default defineConfig({
             'trainer/src/**/*.test.ts',
             'scripts/**/*.test.ts',
             'hosting/src/**/*.test.ts',
+            'tests/helpers/**/*.test.ts',
           ],
           testTimeout: 60_000,
           hookTimeout: 60_000,

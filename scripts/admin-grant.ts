@@ -1,19 +1,25 @@
 /**
- * Grants or revokes the `admin` custom claim that opens the admin pages.
+ * Grants or revokes the `admin` custom claim that opens the admin pages. A revocation is also
+ * recorded in Firestore (adminRevocations/{uid}), so the revoked admin's still-valid ID token
+ * reads nothing more through firestore.rules; a grant lifts it
+ * (functions/src/common/admin-revocation.ts).
  *
  *   npm run admin:grant -- user@example.org                 # production (--project, ADC)
  *   npm run admin:grant -- --emulator --create user@example.org [--password secret]
  *   npm run admin:revoke -- user@example.org
  *
- * Against the Auth emulator when FIREBASE_AUTH_EMULATOR_HOST is set (or with --emulator, which
- * sets it from firebase.json's port + WILDLENS_PORT_OFFSET); otherwise against the real project
- * with Application Default Credentials (`gcloud auth application-default login`).
- * Other custom claims of the user are kept. The user must sign in again (or reload the admin
- * pages, which refresh the token) to see the change.
+ * Against the Auth and Firestore emulators when FIREBASE_AUTH_EMULATOR_HOST is set (or with
+ * --emulator, which sets both hosts from firebase.json's ports + WILDLENS_PORT_OFFSET);
+ * otherwise against the real project with Application Default Credentials
+ * (`gcloud auth application-default login`). Other custom claims of the user are kept. A new
+ * admin must sign in again (or reload the admin pages, which refresh the token); a revoked one
+ * loses access at once.
  */
 import { parseArgs } from 'node:util';
 import { initializeApp } from 'firebase-admin/app';
 import { getAuth, type UserRecord } from 'firebase-admin/auth';
+import { getFirestore } from 'firebase-admin/firestore';
+import { grantAdmin, withdrawAdmin } from '../functions/src/common/admin-revocation.js';
 import { PROJECT_ID as DEMO_PROJECT_ID, emulatorPorts } from './emulators/stack.js';
 
 const USAGE = `Usage :
@@ -96,6 +102,9 @@ async function main(): Promise<void> {
   if (options.emulator && !process.env.FIREBASE_AUTH_EMULATOR_HOST) {
     process.env.FIREBASE_AUTH_EMULATOR_HOST = `127.0.0.1:${emulatorPorts().auth}`;
   }
+  if (process.env.FIREBASE_AUTH_EMULATOR_HOST && !process.env.FIRESTORE_EMULATOR_HOST) {
+    process.env.FIRESTORE_EMULATOR_HOST = `127.0.0.1:${emulatorPorts().firestore}`;
+  }
   const emulatorHost = process.env.FIREBASE_AUTH_EMULATOR_HOST;
   const projectId =
     options.project ??
@@ -119,16 +128,16 @@ async function main(): Promise<void> {
       : `Cible : PRODUCTION, projet ${projectId} (identifiants par défaut de l’application)`,
   );
 
-  const auth = getAuth(initializeApp({ projectId }));
+  const app = initializeApp({ projectId });
+  const auth = getAuth(app);
   const user = await findOrCreate(auth, options, Boolean(emulatorHost));
-  const claims = { ...(user.customClaims ?? {}) };
-  if (options.action === 'grant') claims.admin = true;
-  else delete claims.admin;
-  await auth.setCustomUserClaims(user.uid, claims);
+  const deps = { auth, db: getFirestore(app), now: () => new Date() };
+  if (options.action === 'grant') await grantAdmin(deps, user.uid);
+  else await withdrawAdmin(deps, user.uid);
   console.log(
     options.action === 'grant'
       ? `✔ ${options.email} est administrateur (uid ${user.uid}). Il doit se reconnecter ou recharger la page.`
-      : `✔ ${options.email} n’est plus administrateur (uid ${user.uid}).`,
+      : `✔ ${options.email} n’est plus administrateur (uid ${user.uid}) : ses pages et lectures sont refusées dès maintenant.`,
   );
 }
 

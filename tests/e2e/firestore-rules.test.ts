@@ -22,12 +22,13 @@ import {
   updateDoc,
   where,
 } from 'firebase/firestore';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
 import {
   ERASED_ACCOUNTS_COLLECTION,
   erasureMarkerId,
 } from '../../functions/src/handlers/erasure-marker.js';
+import { ADMIN_REVOCATIONS_COLLECTION } from '../../functions/src/common/admin-revocation.js';
 import { PROJECT_ID } from './support.js';
 
 type Actor = 'anonymous' | 'otherUser' | 'owner' | 'admin';
@@ -55,6 +56,8 @@ const CASES: Case[] = [
   { path: `rateLimits/${OWNER}`, read: [], write: [] },
   // Erasure markers (functions-only): a client could otherwise lift its own account's.
   { path: `${ERASED_ACCOUNTS_COLLECTION}/${erasureMarkerId(OWNER)}`, read: [], write: [] },
+  // Admin revocations (functions-only): an admin could otherwise lift its own.
+  { path: `${ADMIN_REVOCATIONS_COLLECTION}/rules-admin-other`, read: [], write: [] },
   { path: 'somethingElse/x', read: [], write: [] },
 ];
 
@@ -157,5 +160,46 @@ describe('queries', () => {
   it('only admins can list training data', async () => {
     await assertSucceeds(getDocs(collection(contextFor('admin').firestore(), 'trainingImages')));
     await assertFails(getDocs(collection(contextFor('owner').firestore(), 'trainingImages')));
+  });
+});
+
+describe('an admin whose rights are gone, with a token that still says admin (issue 20, finding 9)', () => {
+  /** What a still-valid `admin: true` token of `uid` can read of the admin collections. */
+  async function reads(uid: string): Promise<'reads' | 'refused'> {
+    const db = env.authenticatedContext(uid, { admin: true }).firestore();
+    const attempts = [
+      getDoc(doc(db, 'reviewCandidates/rules-candidate')),
+      getDocs(query(collection(db, 'reviewCandidates'), where('ownerUid', '==', OWNER))),
+      getDocs(collection(db, 'trainingImages')),
+      getDoc(doc(db, 'models/rules-version')),
+    ];
+    const outcomes = await Promise.allSettled(attempts);
+    const granted = outcomes.filter((o) => o.status === 'fulfilled').length;
+    if (granted === attempts.length) return 'reads';
+    if (granted === 0) return 'refused';
+    throw new Error(`${uid}: ${granted} of ${attempts.length} reads allowed`);
+  }
+
+  const asFunctions = (write: (db: ReturnType<RulesTestContext['firestore']>) => Promise<void>) =>
+    env.withSecurityRulesDisabled((ctx) => write(ctx.firestore()));
+
+  it('reads nothing once the revocation is recorded, and reads again once granted anew', async () => {
+    const uid = 'rules-withdrawn-admin';
+    expect(await reads(uid)).toBe('reads');
+    const revocation = `${ADMIN_REVOCATIONS_COLLECTION}/${uid}`;
+    await asFunctions((db) => setDoc(doc(db, revocation), { revokedAt: new Date() }));
+    expect(await reads(uid)).toBe('refused');
+    expect(await reads('rules-other-admin')).toBe('reads');
+    await asFunctions((db) => deleteDoc(doc(db, revocation)));
+    expect(await reads(uid)).toBe('reads');
+  });
+
+  it('reads nothing once the account’s erasure has begun (its marker, as the functions name it)', async () => {
+    const uid = 'rules-deleted-admin';
+    expect(await reads(uid)).toBe('reads');
+    await asFunctions((db) =>
+      setDoc(doc(db, `${ERASED_ACCOUNTS_COLLECTION}/${erasureMarkerId(uid)}`), { startedAt: 1 }),
+    );
+    expect(await reads(uid)).toBe('refused');
   });
 });

@@ -11,6 +11,9 @@ import { signInAnonymously } from 'firebase/auth';
 import { FunctionsError, httpsCallable } from 'firebase/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Timestamp } from 'firebase-admin/firestore';
+import { collection, getDocs, limit, query } from 'firebase/firestore';
+import { withdrawAdmin } from '../../functions/src/common/admin-revocation.js';
+import { notFrenchBecause } from '../helpers/french.js';
 import { purgeAnonymousObservations } from '../../functions/src/handlers/observation-actions.js';
 import { ingestUpload } from '../../functions/src/handlers/ingestion.js';
 import { installFixtureModel, syntheticFootprint, trainFixtureModel } from './model-fixture.js';
@@ -199,6 +202,37 @@ describe('hostile requests against the emulator suite', () => {
     }
   });
 
+  it('callable bodies the protocol cannot decode get a French invalid-argument, not a bare 500 (issue 20, finding 12)', async () => {
+    let deep: unknown = 'feuille';
+    for (let i = 0; i < 3_000; i++) deep = [deep];
+    let justTooDeep: unknown = 'feuille';
+    for (let i = 0; i < 21; i++) justTooDeep = { a: justTooDeep };
+    const bodies: Record<string, unknown> = {
+      '~6 KB of nesting': deep,
+      '21 levels': justTooDeep,
+      'an unknown @type': { speciesId: { '@type': 'type.googleapis.com/x', value: 'renard' } },
+    };
+    for (const [name, data] of Object.entries(bodies)) {
+      const res = await fetch(`${FUNCTIONS_ORIGIN}/getSpecies`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ data }),
+      });
+      const body = (await res.json()) as { error?: { status: string; message: string } };
+      expect(res.status, name).toBe(400);
+      expect(body.error?.status, name).toBe('INVALID_ARGUMENT');
+      expect(notFrenchBecause(body.error?.message ?? ''), name).toBeNull();
+      expect(body.error?.message, name).not.toMatch(/__proto__/);
+    }
+    // The callable still answers a well-formed call afterwards.
+    const ok = await fetch(`${FUNCTIONS_ORIGIN}/getSpecies`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ data: { speciesId: 'renard' } }),
+    });
+    expect(ok.status).toBe(200);
+  });
+
   it('a removed admin loses access at once, although their ID token still says admin (finding 11)', async () => {
     // The claim is set before sign-in, so the client's ID token carries it for an hour.
     const admin = await signedInClient({ admin: true });
@@ -212,5 +246,26 @@ describe('hostile requests against the emulator suite', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await adminAuth().revokeRefreshTokens(admin.uid);
     expect(await outcomeOf(deleteImage({ imageId }))).toBe('functions/unauthenticated');
+  });
+
+  it('an admin withdrawn by admin:revoke reads no more review candidates with the old token (issue 20, finding 9)', async () => {
+    await adminDb()
+      .doc('reviewCandidates/hardening-candidate')
+      .set({ ownerUid: 'someone', status: 'pending' });
+    const admin = await signedInClient({ admin: true });
+    const readQueue = () =>
+      getDocs(query(collection(admin.db, 'reviewCandidates'), limit(5))).then(
+        (snap) => `${snap.size} lue(s)`,
+        (err: { code?: string }) => err.code ?? 'erreur',
+      );
+    expect(await readQueue()).toBe('1 lue(s)');
+    // What `npm run admin:revoke` does; the client keeps its ID token, which still says admin.
+    await withdrawAdmin({ auth: adminAuth(), db: adminDb(), now: () => new Date() }, admin.uid);
+    expect((await admin.auth.currentUser?.getIdTokenResult())?.claims.admin).toBe(true);
+    expect(await readQueue()).toBe('permission-denied');
+    const deleteImage = httpsCallable(admin.functions, 'deleteTrainingImage');
+    expect(await outcomeOf(deleteImage({ imageId: 'f'.repeat(64) }))).toBe(
+      'functions/permission-denied',
+    );
   });
 });

@@ -9,7 +9,7 @@ afterAll(closeAdmin);
 
 const limits = { perMinute: 3, perDay: 5 };
 
-async function codeOf(promise: Promise<void>): Promise<string> {
+async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
     return 'ok';
@@ -58,6 +58,48 @@ describe('identification quota', () => {
     }, {});
     expect(tally).toEqual({ ok: 30, 'resource-exhausted': 10 });
     expect((await adminDb().collection(`rateLimits/${uid}/tickets`).get()).size).toBe(30);
+  });
+
+  it('a call not served gives its ticket back; the quota pays only for calls served (issue 20, finding 22)', async () => {
+    const uid = `quota-${randomUUID()}`;
+    const t = new Date('2026-11-26T08:15:10Z');
+    const charges = [];
+    for (let i = 0; i < 3; i++) charges.push(await consumeIdentifyQuota(adminDb(), uid, t, limits));
+    expect(await codeOf(consumeIdentifyQuota(adminDb(), uid, t, limits))).toMatch(
+      /^resource-exhausted:/,
+    );
+    await charges[1]?.refund();
+    expect(await codeOf(consumeIdentifyQuota(adminDb(), uid, t, limits))).toBe('ok');
+    expect(await codeOf(consumeIdentifyQuota(adminDb(), uid, t, limits))).toMatch(
+      /^resource-exhausted:/,
+    );
+    expect((await adminDb().collection(`rateLimits/${uid}/tickets`).get()).size).toBe(3);
+  });
+
+  it('refunds racing a burst never let more calls keep a ticket than the limit', async () => {
+    const uid = `quota-${randomUUID()}`;
+    const t = new Date('2026-11-26T08:20:10Z');
+    const burst = { perMinute: 30, perDay: 500 };
+    // Every other admitted call is "not served" and refunds at once, while the rest still count.
+    const kept = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        try {
+          const charge = await consumeIdentifyQuota(adminDb(), uid, t, burst);
+          if (i % 2 === 0) {
+            await charge.refund();
+            return 0;
+          }
+          return 1;
+        } catch (err) {
+          expect(err).toBeInstanceOf(HttpsError);
+          expect((err as HttpsError).code).toBe('resource-exhausted');
+          return 0;
+        }
+      }),
+    );
+    const served = kept.reduce<number>((a, b) => a + b, 0);
+    expect(served).toBeLessThanOrEqual(burst.perMinute);
+    expect((await adminDb().collection(`rateLimits/${uid}/tickets`).get()).size).toBe(served);
   });
 
   it('never lets concurrent requests overshoot', async () => {

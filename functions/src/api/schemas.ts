@@ -400,18 +400,76 @@ export const promoteModelRequest = z.strictObject(
 // Parsing
 // ---------------------------------------------------------------------------------------------
 
+/** Deepest nesting of objects and arrays a payload may have (ours need 3). */
+export const MAX_PAYLOAD_DEPTH = 20;
+
+const TOO_DEEP_FR = `Requête invalide : données imbriquées sur plus de ${MAX_PAYLOAD_DEPTH} niveaux.`;
+const RESERVED_KEY_FR = 'Requête invalide : clé réservée (« __proto__ ») refusée.';
+const TYPED_VALUE_FR =
+  'Requête invalide : valeur typée (« @type ») non prise en charge, envoyez des nombres JSON.';
+
+/** The callable protocol's own typed values: 64-bit integers sent as strings. */
+const PROTOCOL_LONG_TYPES = new Set([
+  'type.googleapis.com/google.protobuf.Int64Value',
+  'type.googleapis.com/google.protobuf.UInt64Value',
+]);
+
+/** Every object and array of a JSON-like value with its depth (1 for the top), iteratively. */
+function* containers(root: unknown): Generator<{ value: object; depth: number }> {
+  const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 1 }];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const { value, depth } = next;
+    if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) continue;
+    yield { value, depth };
+    for (const child of Object.values(value)) stack.push({ value: child, depth: depth + 1 });
+  }
+}
+
 /**
- * Refuses objects whose prototype is not a plain object's: the callable protocol decodes
- * `{"__proto__": {…}}` by assignment, which makes `{…}` the prototype of the payload and its
- * fields readable as if they had been sent.
+ * What is wrong with a callable body's `data` as the client sent it (plain JSON, before the
+ * callable protocol decodes it), in French, or null. The protocol's decoder recurses without a
+ * bound and throws on `@type` values it does not know, both before any of our code runs (a bare
+ * `500 INTERNAL` with an error log), and turns a `__proto__` key into the payload's prototype:
+ * the callables refuse all three first (functions/src/common/callable.ts). Iterative, so
+ * any depth is measured without recursing.
  */
-function plainData(value: unknown, depth = 0): boolean {
-  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return true;
-  if (depth > 20) return false;
-  if (Array.isArray(value)) return value.every((v) => plainData(v, depth + 1));
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return false;
-  return Object.values(value).every((v) => plainData(v, depth + 1));
+export function rawPayloadProblem(data: unknown): string | null {
+  for (const { value, depth } of containers(data)) {
+    if (depth > MAX_PAYLOAD_DEPTH) return TOO_DEEP_FR;
+    if (Array.isArray(value)) continue;
+    if (Object.hasOwn(value, '__proto__')) return RESERVED_KEY_FR;
+    if (Object.hasOwn(value, '@type') && !isProtocolLong(value as Record<string, unknown>)) {
+      return TYPED_VALUE_FR;
+    }
+  }
+  return null;
+}
+
+/** `{ "@type": Int64Value, "value": "12" }`: what the protocol decodes into a number. */
+function isProtocolLong(value: Record<string, unknown>): boolean {
+  const type = value['@type'];
+  return (
+    typeof type === 'string' &&
+    PROTOCOL_LONG_TYPES.has(type) &&
+    typeof value.value === 'string' &&
+    !Number.isNaN(parseFloat(value.value))
+  );
+}
+
+/**
+ * What is wrong with decoded data (the shape our handlers receive), or null: too deep, or an
+ * object whose prototype is not a plain object's (the callable protocol decodes
+ * `{"__proto__": {…}}` by assignment, which makes `{…}` the prototype of the payload and its
+ * fields readable as if they had been sent).
+ */
+function decodedPayloadProblem(data: unknown): string | null {
+  for (const { value, depth } of containers(data)) {
+    if (depth > MAX_PAYLOAD_DEPTH) return TOO_DEEP_FR;
+    if (Array.isArray(value)) continue;
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) return RESERVED_KEY_FR;
+  }
+  return null;
 }
 
 /**
@@ -429,9 +487,8 @@ function fallbackMessage(issue: { code?: string; path?: PropertyKey[]; keys?: st
 
 /** Validates client input: the parsed value, or `invalid-argument` with a French message. */
 export function parseInput<S extends z.ZodType>(schema: S, data: unknown): z.output<S> {
-  if (!plainData(data)) {
-    fail('invalid-argument', 'Requête invalide : clé réservée (« __proto__ ») refusée.');
-  }
+  const problem = decodedPayloadProblem(data);
+  if (problem) fail('invalid-argument', problem);
   const result = schema.safeParse(data, { error: fallbackMessage });
   if (result.success) return result.data;
   const issue = result.error.issues[0];

@@ -2,9 +2,12 @@ import { COLLECTIONS, storagePrefixReader } from '@wildlens/shared';
 import { setEngineStatus } from '../common/engine-status.js';
 import { defaultBucket, firestore } from '../firebase.js';
 import { identifyParams } from './params.js';
+import { config } from '../config.js';
+import { corruptImage } from '../images/inspect.js';
 import {
   ModelEngine,
   parsePointer,
+  servingModel,
   type ActiveModelPointer,
   type ServingModel,
 } from './model-engine.js';
@@ -12,20 +15,21 @@ import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
 
 async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingModel> {
   // Loaded on first use: TensorFlow costs every other function's cold start half a second.
-  const { initBackend, loadFootprintModel } = await import('@wildlens/model');
+  const { ImageDecodeError, initBackend, loadFootprintModel } = await import('@wildlens/model');
   const backend = await initBackend();
+  // The model decodes with the inspector's pixel bound (and the same decoder policy).
   const model = await loadFootprintModel(
     storagePrefixReader(defaultBucket(), pointer.storagePrefix),
+    { maxInputPixels: config.maxInputPixels.value() },
   );
   setEngineStatus({
     loadedVersion: pointer.version,
     backend: `${backend.name}${backend.name === 'wasm' ? (backend.simd ? '+simd' : '') : ''}`,
   });
-  return {
-    version: pointer.version,
-    predict: (image) => model.predict(image),
-    dispose: () => model.dispose(),
-  };
+  return servingModel(pointer.version, model, {
+    matches: (err) => err instanceof ImageDecodeError,
+    rejection: corruptImage,
+  });
 }
 
 let engine: ModelEngine | null = null;
@@ -47,6 +51,7 @@ export function modelEngine(): ModelEngine {
     },
     now: () => Date.now(),
     recheckMs: () => identifyParams.modelRecheckSeconds() * 1000,
+    loadWaitMs: () => identifyParams.modelWaitSeconds() * 1000,
   });
   return engine;
 }

@@ -31,6 +31,42 @@ export interface ModelEngineDeps {
   recheckMs: () => number;
   /** A replaced model is disposed this long after the swap (requests may still use it). */
   disposeDelayMs?: number;
+  /**
+   * How long a request waits for a model being loaded (ms). Past it, the request answers
+   * `unavailable` (or is served by the model loaded before, when a newer one is loading) and
+   * the load goes on for the next requests: a cold start never runs into the function's
+   * timeout (issue 20, finding 22). Unbounded when absent.
+   */
+  loadWaitMs?: () => number;
+}
+
+/** What a client is told while this instance is still loading the model, and when to retry. */
+export const MODEL_LOADING_RETRY_SECONDS = 10;
+export const MODEL_LOADING_MESSAGE_FR = `Le modèle d'identification est en cours de chargement : réessayez dans ${MODEL_LOADING_RETRY_SECONDS} s.`;
+
+const WAITED_TOO_LONG = Symbol('waited too long');
+
+/**
+ * The handlers' view of a loaded model. A photo the model cannot decode is the photo's fault:
+ * it is refused with the inspector's French rejection (`rejection()`), never `internal`.
+ */
+export function servingModel(
+  version: string,
+  model: { predict(image: Uint8Array): Promise<ModelPrediction>; dispose(): void },
+  decodeFailure: { matches(err: unknown): boolean; rejection(): Error },
+): ServingModel {
+  return {
+    version,
+    predict: async (image) => {
+      try {
+        return await model.predict(image);
+      } catch (err) {
+        if (decodeFailure.matches(err)) throw decodeFailure.rejection();
+        throw err;
+      }
+    },
+    dispose: () => model.dispose(),
+  };
 }
 
 export const NO_MODEL_MESSAGE_FR =
@@ -53,7 +89,10 @@ export class ModelEngine {
     return this.current?.version ?? null;
   }
 
-  /** The model to use for this request; throws `failed-precondition` when none exists. */
+  /**
+   * The model to use for this request; throws `failed-precondition` when none exists, and
+   * `unavailable` (details.retryAfterSeconds) when none is ready within loadWaitMs.
+   */
   async model(): Promise<ServingModel> {
     if (this.current && this.deps.now() - this.checkedAt < this.deps.recheckMs()) {
       return this.current;
@@ -61,7 +100,24 @@ export class ModelEngine {
     this.inflight ??= this.refresh().finally(() => {
       this.inflight = null;
     });
-    return this.inflight;
+    const waitMs = this.deps.loadWaitMs?.();
+    if (waitMs === undefined) return this.inflight;
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<typeof WAITED_TOO_LONG>((resolve) => {
+      timer = setTimeout(resolve, waitMs, WAITED_TOO_LONG);
+    });
+    try {
+      const outcome = await Promise.race([this.inflight, waited]);
+      if (outcome !== WAITED_TOO_LONG) return outcome;
+    } finally {
+      clearTimeout(timer);
+    }
+    // A newer version still loading: the one loaded before serves meanwhile.
+    if (this.current) return this.current;
+    logger.warn('engine.still_loading', { waitedMs: waitMs });
+    fail('unavailable', MODEL_LOADING_MESSAGE_FR, {
+      retryAfterSeconds: MODEL_LOADING_RETRY_SECONDS,
+    });
   }
 
   private async refresh(): Promise<ServingModel> {

@@ -16,6 +16,11 @@ export const identifyParams = {
   maxImageBytes: intFromEnv('WILDLENS_IDENTIFY_MAX_BYTES', 10 * 1024 * 1024, 1024),
   /** Minimal interval between two reads of config/activeModel (seconds). */
   modelRecheckSeconds: intFromEnv('WILDLENS_MODEL_RECHECK_SECONDS', 30, 0),
+  /**
+   * Longest wait of a request for the model an instance is loading (seconds), well under the
+   * function's 60 s timeout; past it the request answers `unavailable` with a retry delay.
+   */
+  modelWaitSeconds: intFromEnv('WILDLENS_MODEL_WAIT_SECONDS', 20, 1),
   /** Longest side of the stored observation photo (pixels). */
   photoMaxSide: intFromEnv('WILDLENS_OBSERVATION_PHOTO_MAX_SIDE', 1600, 256),
 } as const;

@@ -5,6 +5,7 @@ import type { Bucket } from '../firebase.js';
 import type { ServingModel } from '../engine/model-engine.js';
 import { HttpsError } from 'firebase-functions/https';
 import { identifyFootprint, type IdentifyDeps } from './identify.js';
+import { corruptImage } from '../images/inspect.js';
 import {
   ACCOUNT_ERASED_FR,
   ERASED_ACCOUNTS_COLLECTION,
@@ -229,5 +230,25 @@ describe('identifyFootprint storage consistency', () => {
     expect(objects.size).toBe(0);
     expect(records()).toHaveLength(0);
     expect(candidates()).toHaveLength(0);
+  });
+  it('refuses in French a photo that a decoder cannot read after the inspector, never internal (issue 20, finding 14)', async () => {
+    const { deps, objects, records } = fakes(false);
+    const model = await deps.engine.model();
+    deps.engine = {
+      model: async () => ({ ...model, predict: () => Promise.reject(corruptImage()) }),
+    };
+    const err = await identifyFootprint(
+      { uid: 'uid1', anonymous: false },
+      { photo: await photo(), location: null, takenAt: null, shareForTraining: false },
+      deps,
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpsError);
+    expect(err).toMatchObject({
+      code: 'invalid-argument',
+      message: "L'image est illisible ou endommagée.",
+      details: { reason: 'corrupt' },
+    });
+    expect([...objects.keys()]).toEqual([]);
+    expect(records()).toEqual([]);
   });
 });

@@ -15,7 +15,13 @@ import {
   type IdentifyInput,
   type ObservationLocation,
 } from '../api/schemas.js';
-import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect.js';
+import {
+  ImageRejection,
+  PREVIEW_SIDE,
+  inspectImage,
+  normaliseToJpeg,
+  type InspectedImage,
+} from '../images/inspect.js';
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
 import { toSheet, type SpeciesSheet } from './species.js';
 import { candidateFromObservation, candidateRef } from './review.js';
@@ -71,7 +77,8 @@ export interface IdentifyResponse {
   shareForTraining: boolean;
 }
 
-export const THUMBNAIL_SIDE = 256;
+/** The thumbnail is the inspector's preview. */
+export const THUMBNAIL_SIDE = PREVIEW_SIDE;
 
 /** The callable payload `{ photo, location?, takenAt? }`, through the API's schemas. */
 export function parseIdentifyRequest(data: unknown, now: Date, maxBytes: number): IdentifyInput {
@@ -159,23 +166,10 @@ export function cachedSpeciesLookup(
 // Identification
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Thumbnail straight from the original (JPEG shrink-on-load makes this cheap), so it is
- * produced in parallel with the stored photo and the inference; plus its mean luminance.
- */
-async function makeThumbnail(
-  image: Buffer,
-  maxPixels: number,
-): Promise<{ data: Buffer; brightness: number }> {
-  const data = await sharp(image, { limitInputPixels: maxPixels, failOn: 'none' })
-    .rotate()
-    .resize({ width: THUMBNAIL_SIDE, height: THUMBNAIL_SIDE, fit: 'inside' })
-    .flatten({ background: '#ffffff' })
-    .toColourspace('srgb')
-    .jpeg({ quality: 80 })
-    .toBuffer();
-  const stats = await sharp(data).greyscale().stats();
-  return { data, brightness: stats.channels[0]?.mean ?? 128 };
+/** Mean luminance (0..255) of the photo, from its small preview. */
+async function brightnessOf(preview: Buffer): Promise<number> {
+  const stats = await sharp(preview).greyscale().stats();
+  return stats.channels[0]?.mean ?? 128;
 }
 
 const round4 = (p: number): number => Math.round(p * 1e4) / 1e4;
@@ -193,8 +187,8 @@ async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {
 }
 
 /**
- * Identifies one footprint photo for the caller: validates the image, runs the model on the
- * original bytes while the stored copies (metadata-free JPEG + thumbnail) are produced,
+ * Identifies one footprint photo for the caller: validates the image (decoding its thumbnail),
+ * runs the model on the original bytes while the stored copy (metadata-free JPEG) is produced,
  * writes both objects, then the observation record last. If the record cannot be written (or
  * the account's erasure has begun: erasure-marker.ts) the objects are deleted again, so a
  * photo never exists without its record nor the reverse.
@@ -207,8 +201,9 @@ export async function identifyFootprint(
 ): Promise<IdentifyResponse> {
   const started = Date.now();
   const { uid } = caller;
+  let inspected: InspectedImage;
   try {
-    await inspectImage(input.photo, deps.limits);
+    inspected = await inspectImage(input.photo, deps.limits);
   } catch (err) {
     if (err instanceof ImageRejection) imageRejectionError(err);
     throw err;
@@ -216,7 +211,7 @@ export async function identifyFootprint(
   const model = await deps.engine.model();
 
   // Decoding for storage (sharp thread pool) overlaps inference (tfjs on the main thread).
-  const [stored, prediction, exif, small] = await Promise.allSettled([
+  const [stored, prediction, exif, light] = await Promise.allSettled([
     normaliseToJpeg(input.photo, {
       maxSide: deps.limits.photoMaxSide,
       maxPixels: deps.limits.maxPixels,
@@ -226,20 +221,23 @@ export async function identifyFootprint(
     input.location && input.takenAt
       ? Promise.resolve({ location: null, takenAt: null })
       : extractExifInfo(input.photo),
-    makeThumbnail(input.photo, deps.limits.maxPixels),
+    brightnessOf(inspected.preview),
   ]);
-  if (stored.status === 'rejected') {
-    if (stored.reason instanceof ImageRejection) imageRejectionError(stored.reason);
-    throw stored.reason;
+  // The inspector decoded the photo under the policy every decoder uses, so none should refuse
+  // it now; if one does all the same, the photo is at fault: the French rejection, never
+  // `internal`.
+  for (const outcome of [stored, prediction]) {
+    if (outcome.status === 'rejected' && outcome.reason instanceof ImageRejection) {
+      imageRejectionError(outcome.reason);
+    }
   }
-  if (prediction.status === 'rejected') {
-    // The storage decode succeeded, so the image itself is fine: a model failure is ours.
-    throw prediction.reason;
-  }
-  if (small.status === 'rejected') throw small.reason;
+  if (stored.status === 'rejected') throw stored.reason;
+  if (prediction.status === 'rejected') throw prediction.reason;
+  if (light.status === 'rejected') throw light.reason;
   const photo = stored.value;
   const result = prediction.value;
-  const { data: thumbnail, brightness } = small.value;
+  const thumbnail = inspected.preview;
+  const brightness = light.value;
   const exifInfo = trustedExif(
     exif.status === 'fulfilled' ? exif.value : { location: null, takenAt: null },
     deps.now(),

@@ -1,8 +1,10 @@
 import { FieldPath, FieldValue, type Firestore, type Timestamp } from 'firebase-admin/firestore';
+import { HttpsError } from 'firebase-functions/https';
+import * as logger from 'firebase-functions/logger';
 import { COLLECTIONS } from '@wildlens/shared';
 import type { Caller } from '../common/caller.js';
-import { fail } from '../common/errors.js';
-import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
+import { errorSummary, fail } from '../common/errors.js';
+import { FIRESTORE_DEADLINE_MS, isTransientError, withDeadline } from '../common/transient.js';
 import { refuseIfErasedAfterWrite } from './erasure-marker.js';
 
 export interface RateLimits {
@@ -40,15 +42,20 @@ const TICKET_TTL_MS = 2 * 86_400_000;
  * stamped with the server's commit time, then counts the tickets of the same minute and day
  * committed before it. Firestore queries are strongly consistent, so that rank is exact: the
  * first `perMinute` tickets of a minute pass, and every later one is refused whatever the
- * interleaving. A refused call deletes its ticket (it consumed nothing): the first tickets of
- * a window are never deleted, so deletions cannot change anyone's decision.
+ * interleaving. A refused call deletes its ticket (it consumed nothing).
+ *
+ * An admitted call that is then not served (the model still loading, a backend outage) gives
+ * its ticket back (IdentifyCharge.refund deletes it), so the caller's quota pays only for calls
+ * served. A deletion can only let a later call in, never past the limit: every admitted ticket
+ * counted all the live tickets committed before it, so the live admitted tickets of a window
+ * are never more than the limit at any moment, and a served call keeps its ticket.
  */
 export async function consumeIdentifyQuota(
   db: Firestore,
   uid: string,
   now: Date,
   limits: RateLimits,
-): Promise<void> {
+): Promise<IdentifyCharge> {
   const tickets = db.collection(COLLECTIONS.rateLimits).doc(uid).collection('tickets');
   const ticket = tickets.doc();
   const minute = Math.floor(now.getTime() / 60_000);
@@ -103,6 +110,41 @@ export async function consumeIdentifyQuota(
       secondsToNextUtcDay(now),
     );
   }
+  return { refund: () => withDeadline(ticket.delete(), FIRESTORE_DEADLINE_MS, 'quota refund') };
+}
+
+/** One identification taken from the budget, given back when the call is not served. */
+export interface IdentifyCharge {
+  refund(): Promise<unknown>;
+}
+
+/**
+ * Whether a failure means the call was not served through no fault of the caller: no model
+ * yet or still loading (`failed-precondition`, `unavailable`), a backend outage. Anything else
+ * (a refused photo, an internal error) keeps its charge: otherwise a flood of them would cost
+ * no quota.
+ */
+export function unserved(err: unknown): boolean {
+  if (err instanceof HttpsError)
+    return err.code === 'unavailable' || err.code === 'failed-precondition';
+  return isTransientError(err);
+}
+
+/** Runs the call the charge paid for; gives the charge back when the call is not served. */
+export async function serveCharged<T>(charge: IdentifyCharge, serve: () => Promise<T>): Promise<T> {
+  try {
+    return await serve();
+  } catch (err) {
+    if (unserved(err)) {
+      try {
+        await charge.refund();
+      } catch (refundError) {
+        // The outage that made the call fail may prevent the refund too: one slot is lost.
+        logger.warn('identify.refund_failed', errorSummary(refundError));
+      }
+    }
+    throw err;
+  }
 }
 
 /**
@@ -138,18 +180,19 @@ export class InstanceCeiling {
 /**
  * The identification budget, checked before any expensive work (body parsing, decoding, the
  * model): the instance's ceiling first (memory only), then the caller's own quota in Firestore,
- * smaller for anonymous accounts.
+ * smaller for anonymous accounts. The charge is given back by serveCharged.
  */
 export async function consumeIdentifyBudget(
   caller: Caller,
   deps: { db: Firestore; now: Date; policy: IdentifyQuotaPolicy; ceiling: InstanceCeiling },
-): Promise<void> {
+): Promise<IdentifyCharge> {
   if (!deps.ceiling.take(deps.now)) {
     const wait = secondsToNextMinute(deps.now);
     exhausted(`Service très sollicité : réessayez dans ${wait} s.`, wait);
   }
+  let quota: IdentifyCharge;
   try {
-    await consumeIdentifyQuota(
+    quota = await consumeIdentifyQuota(
       deps.db,
       caller.uid,
       deps.now,
@@ -159,4 +202,10 @@ export async function consumeIdentifyBudget(
     deps.ceiling.release(deps.now);
     throw err;
   }
+  return {
+    refund: async () => {
+      deps.ceiling.release(deps.now);
+      await quota.refund();
+    },
+  };
 }

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
 import { fail } from '../common/errors.js';
 import type { Caller } from '../common/caller.js';
+import type { IdentifyCharge } from '../handlers/rate-limit.js';
+import { MODEL_LOADING_MESSAGE_FR, MODEL_LOADING_RETRY_SECONDS } from '../engine/model-engine.js';
 import {
   allowedOrigins,
   handleIdentifyRequest,
@@ -58,9 +60,11 @@ function recorder() {
   return { out, res };
 }
 
+const noRefund: IdentifyCharge = { refund: async () => {} };
+
 function deps(
   identify?: (caller: Caller, input: IdentifyInput) => Promise<IdentifyResponse>,
-  consumeQuota: (caller: Caller) => Promise<void> = async () => {},
+  consumeQuota: (caller: Caller) => Promise<IdentifyCharge> = async () => noRefund,
 ) {
   const seen: { uid?: string; input?: IdentifyInput } = {};
   return {
@@ -207,6 +211,38 @@ describe('handleIdentifyRequest', () => {
     expect(out.body).toMatchObject({ error: { code: 'resource-exhausted' } });
   });
 
+  it('gives the quota back for a call it did not serve, and only then (issue 20, finding 22)', async () => {
+    const outcome = async (error: () => never) => {
+      let refunds = 0;
+      const { out, res } = recorder();
+      await handleIdentifyRequest(
+        await multipart({}, Buffer.from('x')),
+        res,
+        deps(
+          async () => error(),
+          async () => ({ refund: async () => void refunds++ }),
+        ).deps,
+      );
+      return { out, refunds };
+    };
+    const loading = await outcome(() =>
+      fail('unavailable', MODEL_LOADING_MESSAGE_FR, {
+        retryAfterSeconds: MODEL_LOADING_RETRY_SECONDS,
+      }),
+    );
+    expect(loading.out.status).toBe(503);
+    expect(loading.out.headers['retry-after']).toBe(String(MODEL_LOADING_RETRY_SECONDS));
+    expect(loading.refunds).toBe(1);
+    const refusedPhoto = await outcome(() => fail('invalid-argument', 'Image illisible.'));
+    expect(refusedPhoto.out.status).toBe(400);
+    expect(refusedPhoto.refunds).toBe(0);
+    const crash = await outcome(() => {
+      throw new Error('bug');
+    });
+    expect(crash.out.status).toBe(500);
+    expect(crash.refunds).toBe(0);
+  });
+
   it('restricts CORS to the hosting origins', () => {
     const prod = allowedOrigins('wildlens-prod', false);
     expect(prod('https://wildlens-prod.web.app')).toBe(true);
@@ -226,7 +262,10 @@ describe('App Check on POST /identify (issue 20, finding 1)', () => {
         ran.push('identify');
         return { observationId: 'obs' } as IdentifyResponse;
       },
-      async () => void ran.push('quota'),
+      async () => {
+        ran.push('quota');
+        return noRefund;
+      },
     );
     return {
       ran,
@@ -358,6 +397,33 @@ describe('broken multipart bodies (issue 13, finding 1)', () => {
       deps().deps,
     );
     expect(out.status).toBe(400);
+  });
+
+  it('answers 400 for a file part without a name (found by the rotating fuzz seed, issue 20 finding 20)', async () => {
+    const boundary = 'frontiere';
+    const body = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; filename="p.jpg"\r\n\r\nxyz\r\n--${boundary}--\r\n`,
+    );
+    const { out, res } = recorder();
+    await handleIdentifyRequest(
+      {
+        method: 'POST',
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          authorization: 'Bearer good-token',
+        },
+        rawBody: body,
+      },
+      res,
+      deps().deps,
+    );
+    expect(out.status).toBe(400);
+    expect(out.body).toMatchObject({
+      error: {
+        code: 'invalid-argument',
+        message: expect.stringMatching(/^Champ fichier inattendu/),
+      },
+    });
   });
 
   it('closes silently when a streaming client disconnects mid-upload, and serves the next request', async () => {

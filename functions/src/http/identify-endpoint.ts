@@ -8,6 +8,7 @@ import { isTransientError } from '../common/transient.js';
 import type { Caller } from '../common/caller.js';
 import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
 import { FORM_NUMBER, identifyFormRequest, parseInput } from '../api/schemas.js';
+import { serveCharged, type IdentifyCharge } from '../handlers/rate-limit.js';
 
 /** The parts of Express' request/response the endpoint uses (easy to fake in tests). */
 export interface EndpointRequest {
@@ -36,8 +37,11 @@ export interface IdentifyEndpointDeps {
    * when its account was disabled or deleted).
    */
   verifyIdToken(token: string): Promise<Caller>;
-  /** Consumes one identification of the budget; throws resource-exhausted past it. */
-  consumeQuota(caller: Caller): Promise<void>;
+  /**
+   * Consumes one identification of the budget; throws resource-exhausted past it. The charge
+   * is given back when the call is not served (serveCharged).
+   */
+  consumeQuota(caller: Caller): Promise<IdentifyCharge>;
   identify(caller: Caller, input: IdentifyInput): Promise<IdentifyResponse>;
   maxBytes: number;
   allowedOrigins: (origin: string) => boolean;
@@ -158,7 +162,9 @@ export function parseMultipart(
     source.on('close', () => {
       if (!source.readableEnded) settle(new ClientGoneError());
     });
-    bb.on('file', (name, stream) => {
+    // busboy's types say string, but a part without a name gives undefined: a throw here would
+    // escape from the stream into the event loop and kill the instance.
+    bb.on('file', (name: string | undefined, stream) => {
       stream.on('error', () => settle(unreadableForm()));
       if (name !== 'photo') {
         stream.resume();
@@ -166,7 +172,7 @@ export function parseMultipart(
           new EndpointError(
             400,
             'invalid-argument',
-            `Champ fichier inattendu « ${name.slice(0, 40)} » : utilisez « photo ».`,
+            `Champ fichier inattendu « ${String(name ?? '').slice(0, 40)} » : utilisez « photo ».`,
           ),
         );
         return;
@@ -187,8 +193,8 @@ export function parseMultipart(
         photo = Buffer.concat(chunks);
       });
     });
-    bb.on('field', (name, value, info) => {
-      if (!FORM_FIELDS.has(name)) return; // unknown fields are ignored
+    bb.on('field', (name: string | undefined, value, info) => {
+      if (name === undefined || !FORM_FIELDS.has(name)) return; // unknown fields are ignored
       if (info.valueTruncated) {
         settle(new EndpointError(400, 'invalid-argument', `Le champ « ${name} » est trop long.`));
         return;
@@ -351,9 +357,11 @@ export async function handleIdentifyRequest(
       );
     }
     // The budget is spent before the body is even read: a flood costs no parsing or decoding.
-    await deps.consumeQuota(caller);
-    const form = await parseMultipart(req, deps.maxBytes);
-    const result = await deps.identify(caller, inputFromForm(form, deps.now()));
+    const charge = await deps.consumeQuota(caller);
+    const result = await serveCharged(charge, async () => {
+      const form = await parseMultipart(req, deps.maxBytes);
+      return deps.identify(caller, inputFromForm(form, deps.now()));
+    });
     res.status(200).set('Cache-Control', 'no-store').json(result);
   } catch (err) {
     if (err instanceof ClientGoneError) {

@@ -82,6 +82,37 @@ describe('inspectImage', () => {
   });
 });
 
+describe('inspectImage decodes under the shared policy (issue 20, finding 14)', () => {
+  const noisy = () =>
+    sharp({
+      create: {
+        width: 400,
+        height: 300,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    }).jpeg();
+
+  it('refuses a photo cut short, whose header alone looks fine, before any other decoder sees it', async () => {
+    const full = await noisy().toBuffer();
+    const truncated = full.subarray(0, Math.floor(full.length / 2));
+    expect((await sharp(truncated).metadata()).width).toBe(400);
+    const refused = await rejectionOf(truncated);
+    expect(refused.code).toBe('corrupt');
+    expect(refused.messageFr).toBe("L'image est illisible ou endommagée.");
+  });
+
+  it('returns the decoded preview, oriented, at most 256 pixels a side', async () => {
+    const inspected = await inspectImage(
+      await noisy().withMetadata({ orientation: 6 }).toBuffer(),
+      limits,
+    );
+    const preview = await sharp(inspected.preview).metadata();
+    expect([preview.format, preview.width, preview.height]).toEqual(['jpeg', 192, 256]);
+  });
+});
+
 describe('normaliseToJpeg', () => {
   it('applies EXIF orientation, bounds the size and strips all metadata', async () => {
     const input = await solid(2000, 1000)

@@ -1,5 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
-import { MAX_ASPECT_RATIO, exceedsAspectRatio } from '@wildlens/shared';
+import { MAX_ASPECT_RATIO, exceedsAspectRatio, photoDecodeOptions } from '@wildlens/shared';
 import { isAcceptedFormat, sniffImageFormat, type AcceptedImageFormat } from './format.js';
 
 // Decoded pixel buffers are never reused across requests; the cache only holds memory.
@@ -32,6 +32,11 @@ export class ImageRejection extends Error {
   }
 }
 
+/** The rejection of a photo that cannot be decoded, whichever decoder found out. */
+export function corruptImage(): ImageRejection {
+  return new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
+}
+
 export interface InspectedImage {
   format: AcceptedImageFormat;
   /** Dimensions after EXIF orientation. */
@@ -39,15 +44,24 @@ export interface InspectedImage {
   height: number;
   orientation: number;
   bytes: number;
+  /**
+   * The photo decoded under the shared policy into a PREVIEW_SIDE JPEG (oriented, sRGB, on
+   * white): the proof that every later decode succeeds, and the observation's thumbnail.
+   */
+  preview: Buffer;
 }
+
+/** Longest side of the preview (the observation's thumbnail), pixels. */
+export const PREVIEW_SIDE = 256;
 
 const FORMAT_NAMES_FR = 'JPEG, PNG ou WebP';
 
 /**
- * Validates an untrusted image from its bytes and header only: magic bytes, byte size,
- * declared dimensions and shape (so a pixel bomb or an absurdly elongated strip is refused
- * before any decoding, see MAX_ASPECT_RATIO). Truncated or corrupt
- * pixel data is caught by the single full decode in normaliseToJpeg.
+ * Validates an untrusted image: first from its bytes and header only (magic bytes, byte size,
+ * declared dimensions and shape, so a pixel bomb or an absurdly elongated strip is refused
+ * before any decoding, see MAX_ASPECT_RATIO), then by decoding it whole under the one decoder
+ * policy (photoDecodeOptions) into its preview: a photo accepted here decodes in every later
+ * step (stored copy, the model), and truncated or corrupt pixel data is refused here.
  */
 export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promise<InspectedImage> {
   if (buf.length === 0) throw new ImageRejection('empty', 'Le fichier est vide.');
@@ -74,11 +88,9 @@ export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promis
   try {
     meta = await sharp(buf, { limitInputPixels: false, failOn: 'none' }).metadata();
   } catch {
-    throw new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
+    throw corruptImage();
   }
-  if (meta.format !== sniffed) {
-    throw new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
-  }
+  if (meta.format !== sniffed) throw corruptImage();
   if ((meta.pages ?? 1) > 1) {
     throw new ImageRejection('unsupported_format', 'Les images animées ne sont pas acceptées.');
   }
@@ -107,7 +119,27 @@ export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promis
       `L'image est trop allongée (${width}×${height}) : le grand côté doit mesurer au plus ${MAX_ASPECT_RATIO} fois le petit.`,
     );
   }
-  return { format: sniffed, width, height, orientation, bytes: buf.length };
+  const preview = await decodePreview(buf, limits.maxPixels);
+  return { format: sniffed, width, height, orientation, bytes: buf.length, preview };
+}
+
+/**
+ * Decodes the whole photo under the shared policy, as every later decode does: the compressed
+ * data is read to its end (a truncated or corrupt photo fails here, not later), at the reduced
+ * scale JPEG and WebP shrink-on-load allow.
+ */
+async function decodePreview(buf: Uint8Array, maxPixels: number): Promise<Buffer> {
+  try {
+    return await sharp(buf, photoDecodeOptions(maxPixels))
+      .rotate()
+      .resize({ width: PREVIEW_SIDE, height: PREVIEW_SIDE, fit: 'inside' })
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .jpeg({ quality: 80 })
+      .toBuffer();
+  } catch {
+    throw corruptImage();
+  }
 }
 
 // Long enough that random compressed bytes of a multi-megabyte photo never match by chance
@@ -130,10 +162,7 @@ export async function normaliseToJpeg(
   options: { maxSide: number; maxPixels: number; quality?: number },
 ): Promise<{ data: Buffer; width: number; height: number }> {
   try {
-    const { data, info } = await sharp(buf, {
-      limitInputPixels: options.maxPixels,
-      failOn: 'truncated',
-    })
+    const { data, info } = await sharp(buf, photoDecodeOptions(options.maxPixels))
       .rotate()
       .resize({
         width: options.maxSide,
@@ -147,6 +176,6 @@ export async function normaliseToJpeg(
       .toBuffer({ resolveWithObject: true });
     return { data, width: info.width, height: info.height };
   } catch {
-    throw new ImageRejection('corrupt', "L'image est illisible ou endommagée.");
+    throw corruptImage();
   }
 }

@@ -1,4 +1,5 @@
-import { onCall, onRequest } from 'firebase-functions/https';
+import { onRequest } from 'firebase-functions/https';
+import { onCall } from '../common/callable.js';
 import { projectID } from 'firebase-functions/params';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
 import { accountState, appCheck, auth, defaultBucket, firestore } from '../firebase.js';
@@ -12,7 +13,12 @@ import {
   parseIdentifyRequest,
   type IdentifyDeps,
 } from '../handlers/identify.js';
-import { InstanceCeiling, consumeIdentifyBudget } from '../handlers/rate-limit.js';
+import {
+  InstanceCeiling,
+  consumeIdentifyBudget,
+  serveCharged,
+  type IdentifyCharge,
+} from '../handlers/rate-limit.js';
 import { allowedOrigins, handleIdentifyRequest } from '../http/identify-endpoint.js';
 
 const speciesLookup = cachedSpeciesLookup(firestore);
@@ -38,7 +44,7 @@ function identifyDeps(): IdentifyDeps {
 let ceiling: InstanceCeiling | undefined;
 
 /** Instance ceiling, then the caller's quota: before any body parsing, decoding or model. */
-function consumeBudget(caller: Caller): Promise<void> {
+function consumeBudget(caller: Caller): Promise<IdentifyCharge> {
   ceiling ??= new InstanceCeiling(config.identifyInstancePerMinute.value());
   return consumeIdentifyBudget(caller, {
     db: firestore(),
@@ -76,10 +82,13 @@ export const identifyFootprint = onCall(
     guarded('identify', async () => {
       // The account must still exist (a deleted account's token lives up to an hour).
       const caller = await requireLiveCaller(request.auth, accountState);
-      await consumeBudget(caller);
-      const deps = identifyDeps();
-      const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
-      return identifyHandler(caller, input, deps);
+      const charge = await consumeBudget(caller);
+      // A call not served (model still loading, outage) gives its quota back.
+      return serveCharged(charge, async () => {
+        const deps = identifyDeps();
+        const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
+        return identifyHandler(caller, input, deps);
+      });
     }),
 );
 

@@ -1,4 +1,4 @@
-import { onCall } from 'firebase-functions/https';
+import { onCall } from '../common/callable.js';
 import { onSchedule } from 'firebase-functions/scheduler';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
 import { accountState, defaultBucket, firestore } from '../firebase.js';

@@ -1,4 +1,4 @@
-import { onCall } from 'firebase-functions/https';
+import { onCall } from '../common/callable.js';
 import { FUNCTIONS_REGION } from '../config.js';
 import { firestore } from '../firebase.js';
 import {

@@ -295,8 +295,8 @@ export class PhotoFeaturizer {
    * Decodes a photo (or the region of it a hiker framed: then that part is the photo) into the
    * working image every view is rendered from.
    */
-  decode(bytes: Buffer | Uint8Array, region?: PhotoRegion): Promise<RgbImage> {
-    return decodeToRgb(bytes, workingShortSide(this.recipe), region);
+  decode(bytes: Buffer | Uint8Array, region?: PhotoRegion, maxPixels?: number): Promise<RgbImage> {
+    return decodeToRgb(bytes, workingShortSide(this.recipe), region, maxPixels);
   }
 
   /** The feature vector of a decoded photo (or of its mirror image: training rows). */

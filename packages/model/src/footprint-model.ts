@@ -3,7 +3,7 @@ import { headLogits, maxCentroidSimilarity, softmax } from './classifier.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
 import { PhotoFeaturizer } from './features.js';
 import { verdictOf, type Verdict } from '@wildlens/shared';
-import { decodeToRgb, ttaViews, type PhotoRegion } from './image-pipeline.js';
+import { MAX_INPUT_PIXELS, decodeToRgb, ttaViews, type PhotoRegion } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
 export type { Verdict };
@@ -40,6 +40,8 @@ export class FootprintModel {
   private constructor(
     private readonly data: FootprintModelData,
     private readonly backbone: Backbone,
+    /** Largest photo decoded (pixels): the caller's bound, the same as its inspector's. */
+    private readonly maxInputPixels: number,
   ) {
     if (data.manifest.features)
       this.featurizer = new PhotoFeaturizer(backbone, data.manifest.features, data.bases ?? {});
@@ -52,6 +54,7 @@ export class FootprintModel {
   static async create(
     data: FootprintModelData,
     backboneOptions?: LoadBackboneOptions,
+    maxInputPixels = MAX_INPUT_PIXELS,
   ): Promise<FootprintModel> {
     const backbone = await loadBackbone(data.manifest.backbone.id, backboneOptions);
     if (!data.manifest.features && backbone.spec.featureDim !== data.head.featureDim) {
@@ -61,7 +64,7 @@ export class FootprintModel {
       );
     }
     try {
-      return new FootprintModel(data, backbone);
+      return new FootprintModel(data, backbone, maxInputPixels);
     } catch (error) {
       backbone.dispose();
       throw error;
@@ -80,7 +83,7 @@ export class FootprintModel {
     if (this.disposed) throw new Error('FootprintModel is disposed');
     const t0 = performance.now();
     if (this.featurizer) {
-      const decoded = await this.featurizer.decode(image, region);
+      const decoded = await this.featurizer.decode(image, region, this.maxInputPixels);
       const t1 = performance.now();
       const embedding = await this.featurizer.features(decoded);
       if (embedding.length !== this.data.head.featureDim)
@@ -89,7 +92,7 @@ export class FootprintModel {
         );
       return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
     }
-    const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide, region);
+    const rgb = await this.decode(image, region);
     const views = await renderViews(
       rgb,
       this.backbone.spec.inputSize,
@@ -98,6 +101,15 @@ export class FootprintModel {
     const t1 = performance.now();
     const embedding = meanOf(await embedRendered(this.backbone, views));
     return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
+  }
+
+  private decode(image: Buffer | Uint8Array, region?: PhotoRegion) {
+    return decodeToRgb(
+      image,
+      this.manifest.preprocessing.workingShortSide,
+      region,
+      this.maxInputPixels,
+    );
   }
 
   /**
@@ -185,11 +197,7 @@ export class FootprintModel {
     const viewSpecs = ttaViews(this.manifest.tta.mode);
     const rendered = await Promise.all(
       images.map(async (image) =>
-        renderViews(
-          await decodeToRgb(image, this.manifest.preprocessing.workingShortSide),
-          this.backbone.spec.inputSize,
-          viewSpecs,
-        ),
+        renderViews(await this.decode(image), this.backbone.spec.inputSize, viewSpecs),
       ),
     );
     const t1 = performance.now();

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
 import {
+  ImageDecodeError,
   cropResize,
   decodeToRgb,
   regionBox,
@@ -142,6 +143,20 @@ describe('image pipeline', () => {
       .jpeg()
       .toBuffer();
     await expect(decodeToRgb(huge)).rejects.toThrow(/pixel limit/i);
+  });
+
+  it('decodes under the shared photo policy: the caller’s pixel bound, every failure an ImageDecodeError', async () => {
+    const photo = await sharp({
+      create: { width: 640, height: 480, channels: 3, background: '#654' },
+    })
+      .jpeg()
+      .toBuffer();
+    expect((await decodeToRgb(photo, 64, undefined, 640 * 480)).height).toBe(64);
+    await expect(decodeToRgb(photo, 64, undefined, 640 * 480 - 1)).rejects.toThrow(ImageDecodeError);
+    await expect(decodeToRgb(photo.subarray(0, photo.length / 2))).rejects.toThrow(
+      ImageDecodeError,
+    );
+    await expect(decodeToRgb(Buffer.from('pas une image'))).rejects.toThrow(ImageDecodeError);
   });
 
   it('bounds the decoded size whatever the shape: strips beyond 10:1 are refused before decoding', async () => {

@@ -1,12 +1,17 @@
-import sharp, { type Sharp } from 'sharp';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
-import { MAX_ASPECT_RATIO, exceedsAspectRatio } from '@wildlens/shared';
+import {
+  DEFAULT_MAX_INPUT_PIXELS,
+  MAX_ASPECT_RATIO,
+  exceedsAspectRatio,
+  photoDecodeOptions,
+} from '@wildlens/shared';
 
 // Each request decodes a different photo: sharp's operation cache only costs memory here.
 sharp.cache(false);
 
-/** Refuses decompression bombs: 40 MP covers every phone camera. */
-export const MAX_INPUT_PIXELS = 40_000_000;
+/** Refuses decompression bombs unless the caller gives its own bound (the functions' param). */
+export const MAX_INPUT_PIXELS = DEFAULT_MAX_INPUT_PIXELS;
 /** Images are first normalised to this short side, then cropped/augmented from it. */
 export const WORKING_SIZE = 320;
 
@@ -17,6 +22,14 @@ export interface RgbImage {
   data: Uint8Array;
   width: number;
   height: number;
+}
+
+/** The photo itself cannot be decoded (corrupt, truncated, too many pixels, too elongated). */
+export class ImageDecodeError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ImageDecodeError';
+  }
 }
 
 /**
@@ -87,29 +100,49 @@ export function regionBox(
  * decoding, so the output is at most shortSide × (shortSide × MAX_ASPECT_RATIO) pixels.
  * With a `region`, only that part of the oriented photo (with REGION_MARGIN) is kept, cut
  * from the full-resolution photo before resizing.
+ * Decodes with the shared photo policy (photoDecodeOptions): a photo the functions' inspector
+ * accepts decodes here too; anything wrong with the photo is an ImageDecodeError.
  */
 export async function decodeToRgb(
   input: Buffer | Uint8Array,
   shortSide = WORKING_SIZE,
   region?: PhotoRegion,
+  maxPixels = MAX_INPUT_PIXELS,
 ): Promise<RgbImage> {
-  const { width = 0, height = 0, orientation = 1 } = await sharp(input).metadata();
-  if (exceedsAspectRatio(width, height)) {
-    throw new Error(`image ${width}×${height} is more elongated than ${MAX_ASPECT_RATIO}:1`);
-  }
-  let pipeline = sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' }).rotate();
-  if (region) {
+  const policy = photoDecodeOptions(maxPixels);
+  let box: ReturnType<typeof regionBox> | undefined;
+  let regionError: unknown;
+  let decoded: { data: Buffer; info: OutputInfo };
+  try {
+    const { width = 0, height = 0, orientation = 1 } = await sharp(input, policy).metadata();
+    if (exceedsAspectRatio(width, height)) {
+      throw new Error(`image ${width}×${height} is more elongated than ${MAX_ASPECT_RATIO}:1`);
+    }
     // Orientations 5–8 turn the photo a quarter: the region is given on the photo as seen.
+    // A region that does not fit is the caller's error, not the photo's: thrown as it is.
     const [seenWidth, seenHeight] = orientation >= 5 ? [height, width] : [width, height];
-    pipeline = pipeline.extract(regionBox(region, seenWidth, seenHeight));
+    if (region) {
+      try {
+        box = regionBox(region, seenWidth, seenHeight);
+      } catch (error) {
+        regionError = error;
+        throw error;
+      }
+    }
+    let pipeline = sharp(input, policy).rotate();
+    if (box) pipeline = pipeline.extract(box);
+    decoded = await pipeline
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .resize({ width: shortSide, height: shortSide, fit: 'outside', kernel: 'lanczos3' })
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    if (error === regionError) throw error;
+    throw new ImageDecodeError((error as Error).message, { cause: error });
   }
-  const { data, info } = await pipeline
-    .flatten({ background: '#ffffff' })
-    .toColourspace('srgb')
-    .resize({ width: shortSide, height: shortSide, fit: 'outside', kernel: 'lanczos3' })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const { data, info } = decoded;
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return {
     data: new Uint8Array(data.buffer, data.byteOffset, data.length),

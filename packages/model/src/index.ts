@@ -23,6 +23,7 @@ export {
   type UrlBackboneDescriptor,
 } from './url-backbones.js';
 export {
+  ImageDecodeError,
   MAX_INPUT_PIXELS,
   MIN_REGION_PIXELS,
   REGION_MARGIN,

@@ -251,6 +251,8 @@ export async function readModelData(reader: ModelFileReader): Promise<FootprintM
 
 export interface LoadFootprintModelOptions {
   backbone?: LoadBackboneOptions;
+  /** Largest photo the model decodes (pixels); the functions pass their inspector's param. */
+  maxInputPixels?: number;
 }
 
 /** Loads a model through any reader (e.g. a Cloud Storage bucket) and its backbone. */
@@ -258,7 +260,11 @@ export async function loadFootprintModel(
   reader: ModelFileReader,
   options: LoadFootprintModelOptions = {},
 ): Promise<FootprintModel> {
-  return FootprintModel.create(await readModelData(reader), options.backbone);
+  return FootprintModel.create(
+    await readModelData(reader),
+    options.backbone,
+    options.maxInputPixels,
+  );
 }
 
 export function dirReader(dir: string): ModelFileReader {

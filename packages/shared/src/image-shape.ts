@@ -14,3 +14,20 @@ export function exceedsAspectRatio(width: number, height: number): boolean {
   const short = Math.min(width, height);
   return !(short > 0) || Math.max(width, height) > MAX_ASPECT_RATIO * short;
 }
+
+/** The default pixel bound of a photo (40 MP covers every phone camera); a param in the functions. */
+export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
+
+/**
+ * The one decoder policy for an untrusted photo, as sharp input options: every decode of it
+ * (the inspector's check, the stored copy, the thumbnail, the model's decoder) uses these, so a
+ * photo one of them accepts is never refused by another. `truncated`: a file cut short or
+ * whose data cannot be decoded is refused; the recoverable warnings real cameras produce
+ * (extraneous bytes before a marker…) are not. `limitInputPixels` bounds the decoded size.
+ */
+export function photoDecodeOptions(maxPixels: number = DEFAULT_MAX_INPUT_PIXELS): {
+  failOn: 'truncated';
+  limitInputPixels: number;
+} {
+  return { failOn: 'truncated', limitInputPixels: maxPixels };
+}

@@ -18,7 +18,10 @@ import type { IdentifyResponse } from '../../functions/src/handlers/identify.js'
 import type { ObservationDetail } from '../../functions/src/handlers/observation-actions.js';
 import { autoRetrain } from '../../functions/src/handlers/admin/training.js';
 import { ingestUpload } from '../../functions/src/handlers/ingestion.js';
-import { purgeAnonymousObservations } from '../../functions/src/handlers/observation-actions.js';
+import {
+  accountKindsFrom,
+  purgeAnonymousObservations,
+} from '../../functions/src/handlers/observation-actions.js';
 import { candidateIdFor } from '../../functions/src/handlers/review.js';
 import { LocalProcessLauncher } from '../../functions/src/training/launcher.js';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
@@ -38,6 +41,7 @@ import { installFixtureModel, trainFixtureModel } from './model-fixture.js';
 import {
   BUCKET,
   FUNCTIONS_ORIGIN,
+  adminAuth,
   adminBucket,
   adminDb,
   client,
@@ -604,9 +608,10 @@ describe('data flywheel', () => {
         bucket: adminBucket(),
         now: () => new Date(Date.now() + days * 86_400_000),
         retentionDays: 30,
+        accountKinds: accountKindsFrom(adminAuth()),
       });
-    expect(await purge(29)).toEqual({ erased: 0 });
-    expect(await purge(31)).toEqual({ erased: 1 });
+    expect(await purge(29)).toEqual({ erased: 0, kept: 0 });
+    expect(await purge(31)).toEqual({ erased: 1, kept: 0 });
     expect((await candidate.get()).exists).toBe(false);
     expect(await ownedBy('trainingImages', uid)).toEqual([]);
     expect(await exists(storagePath)).toBe(false);

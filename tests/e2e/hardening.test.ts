@@ -11,7 +11,10 @@ import { signInAnonymously } from 'firebase/auth';
 import { FunctionsError, httpsCallable } from 'firebase/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Timestamp } from 'firebase-admin/firestore';
-import { purgeAnonymousObservations } from '../../functions/src/handlers/observation-actions.js';
+import {
+  accountKindsFrom,
+  purgeAnonymousObservations,
+} from '../../functions/src/handlers/observation-actions.js';
 import { ingestUpload } from '../../functions/src/handlers/ingestion.js';
 import { installFixtureModel, syntheticFootprint, trainFixtureModel } from './model-fixture.js';
 import {
@@ -170,6 +173,7 @@ describe('hostile requests against the emulator suite', () => {
       bucket: adminBucket(),
       now: () => now,
       retentionDays: 30,
+      accountKinds: accountKindsFrom(adminAuth()),
     });
     expect(erased).toBe(1);
     expect((await adminDb().doc(`users/${anonUid}/observations/old`).get()).exists).toBe(false);

@@ -1,6 +1,11 @@
 import { FieldValue } from 'firebase-admin/firestore';
 import { describe, expect, it } from 'vitest';
-import { candidateFromObservation, candidateIdFor, correctionFields } from './review.js';
+import {
+  candidateFromObservation,
+  candidateIdFor,
+  correctionFields,
+  queuesForReview,
+} from './review.js';
 
 describe('review candidates', () => {
   it('have one id per observation of one owner', () => {
@@ -68,5 +73,12 @@ describe('review candidates', () => {
     });
     // Nothing the reviewer does not need (the position of the photo stays with its owner).
     expect(candidate).not.toHaveProperty('location');
+  });
+
+  it('are queued for identified or uncertain footprints, never for no footprint or after a rejection (issue 20, finding 11)', () => {
+    expect(queuesForReview({ verdict: 'uncertain' })).toBe(true);
+    expect(queuesForReview({ verdict: 'identified' })).toBe(true);
+    expect(queuesForReview({ verdict: 'not_a_footprint' })).toBe(false);
+    expect(queuesForReview({ verdict: 'uncertain', reviewRejectedAt: new Date() })).toBe(false);
   });
 });

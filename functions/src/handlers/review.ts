@@ -62,6 +62,16 @@ export function correctionFields(
   };
 }
 
+/**
+ * Whether sharing an observation puts it in the review queue. Not when the model saw no
+ * footprint in it (anyone could otherwise fill the queue with any picture), nor when a reviewer
+ * already rejected it: withdrawing and giving consent again does not ask again. So the queue
+ * holds at most one candidate per identified footprint, and a rejection is final.
+ */
+export function queuesForReview(observation: DocumentData): boolean {
+  return observation.verdict !== 'not_a_footprint' && !observation.reviewRejectedAt;
+}
+
 /** A pending candidate built from its observation's record (what the reviewer needs to decide). */
 export function candidateFromObservation(
   uid: string,

@@ -9,6 +9,7 @@
  * (tests/helpers/data-invariants.ts) are checked after each sequence.
  */
 import { randomUUID } from 'node:crypto';
+import { Timestamp } from 'firebase-admin/firestore';
 import { EmailAuthProvider, linkWithCredential, signInAnonymously } from 'firebase/auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eraseAccount } from '../../functions/src/handlers/erasure.js';
@@ -55,6 +56,16 @@ const candidateDoc = (uid: string, observationId: string) =>
   adminDb().doc(`reviewCandidates/${candidateIdFor(uid, observationId)}`);
 const tokenOf = async (c: Client) => (await c.auth.currentUser?.getIdToken()) ?? '';
 
+/** The daily retention purge, run as if 31 days had passed. */
+const purge = () =>
+  purgeAnonymousObservations({
+    db: adminDb(),
+    bucket: adminBucket(),
+    now: () => new Date(Date.now() + 31 * 86_400_000),
+    retentionDays: 30,
+    accountKinds: accountKindsFrom(adminAuth()),
+  });
+
 /** The training objects of one image, whatever its label. */
 async function trainingObjectsOf(imageId: string): Promise<string[]> {
   return (await objectsUnder('training/')).filter((name) => name.includes(imageId)).sort();
@@ -99,15 +110,7 @@ describe('a linked anonymous account keeps its history (issue 20, finding 3)', S
     if (!user) throw new Error('not signed in');
     await linkWithCredential(user, EmailAuthProvider.credential(email, 'mot-de-passe-de-test'));
 
-    const purge = () =>
-      purgeAnonymousObservations({
-        db: adminDb(),
-        bucket: adminBucket(),
-        now: () => new Date(Date.now() + 31 * 86_400_000),
-        retentionDays: 30,
-        accountKinds: accountKindsFrom(adminAuth()),
-      });
-    expect(await purge()).toEqual({ erased: 1, kept: 1 });
+    expect(await purge()).toEqual({ erased: 1, kept: 1, orphanCandidates: 0 });
     const record = await observationDoc(linkedUid, kept.observationId).get();
     expect(record.exists).toBe(true);
     expect(record.get('anonymous')).toBe(false);
@@ -116,7 +119,7 @@ describe('a linked anonymous account keeps its history (issue 20, finding 3)', S
     expect((await observationDoc(anonymousUid, purged.observationId).get()).exists).toBe(false);
     expect(await objectsUnder(`users/${anonymousUid}/`)).toEqual([]);
     // Nothing marked anonymous is left to look at.
-    expect(await purge()).toEqual({ erased: 0, kept: 0 });
+    expect(await purge()).toEqual({ erased: 0, kept: 0, orphanCandidates: 0 });
     expect(await violations()).toEqual([]);
   });
 });
@@ -265,6 +268,23 @@ describe(
       expect(await violations()).toEqual([]);
     });
 
+    it('a candidate an earlier race left without its observation is erased with the anonymous data', async () => {
+      // As the race left it before the fix: queued, anonymous, and no observation leads to it.
+      const uid = `anonyme-${randomUUID().slice(0, 8)}`;
+      const candidate = candidateDoc(uid, 'supprimee');
+      await candidate.set({
+        ownerUid: uid,
+        observationId: 'supprimee',
+        status: 'pending',
+        anonymous: true,
+        sharedAt: Timestamp.now(),
+      });
+      expect((await violations()).map((v) => v.rule)).toEqual(['erased-photo-derivative']);
+      expect(await purge()).toEqual({ erased: 0, kept: 0, orphanCandidates: 1 });
+      expect((await candidate.get()).exists).toBe(false);
+      expect(await violations()).toEqual([]);
+    });
+
     it('consent given again while its withdrawal runs: the later call wins, queue and record agree', async () => {
       const hiker = await signedInClient();
       const { observationId } = await identifyAs(hiker.uid, await nextPhoto());
@@ -364,7 +384,7 @@ describe(
 );
 
 describe('the review queue cannot be flooded (issue 20, finding 11)', SLOW_START, () => {
-  it('a picture the model saw no footprint in is never queued, whatever the consent says', async () => {
+  it('a picture the model saw no footprint in is not queued by consent alone, only once its owner names the species', async () => {
     const hiker = await signedInClient();
     const { observationId } = await identifyAs(hiker.uid, await nextPhoto(), {
       deps: { engine: { model: async () => fixedModel('not_a_footprint') } },
@@ -380,6 +400,17 @@ describe('the review queue cannot be flooded (issue 20, finding 11)', SLOW_START
       expect(answer.status, JSON.stringify(answer.body)).toBe(200);
       expect((await candidateDoc(hiker.uid, observationId).get()).exists).toBe(false);
     }
+    // The hiker says it is a wolf's track: a model error worth a review.
+    const named = await callWithToken('setObservationFeedback', await tokenOf(hiker), {
+      observationId,
+      correctedSpeciesId: 'loup',
+    });
+    expect(named.status, JSON.stringify(named.body)).toBe(200);
+    expect((await candidateDoc(hiker.uid, observationId).get()).data()).toMatchObject({
+      status: 'pending',
+      verdict: 'not_a_footprint',
+      proposedSpeciesId: 'loup',
+    });
     expect(await violations()).toEqual([]);
   });
 

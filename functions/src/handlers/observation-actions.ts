@@ -21,7 +21,13 @@ import {
   observationShareRequest,
   parseInput,
 } from '../api/schemas.js';
-import { dropCandidate, eraseDerivatives, eraseObservation, type ErasureHooks } from './erasure.js';
+import {
+  dropCandidate,
+  eraseContribution,
+  eraseDerivatives,
+  eraseObservation,
+  type ErasureHooks,
+} from './erasure.js';
 import { runUnlessErased } from './erasure-marker.js';
 import {
   candidateFromObservation,
@@ -175,12 +181,49 @@ async function keepHistory(uid: string, deps: ObservationActionDeps): Promise<nu
 }
 
 /**
+ * Review candidates of anonymous accounts whose observation is gone: a consent given while its
+ * observation was deleted could leave one before issue 20 (finding 8), and no observation leads
+ * to it. Erased with what derives from them once past the retention period.
+ */
+async function purgeOrphanCandidates(
+  cutoff: Timestamp,
+  deps: ObservationActionDeps,
+  budget: number,
+): Promise<number> {
+  let erased = 0;
+  let after: QueryDocumentSnapshot | undefined;
+  while (budget > 0) {
+    let query = deps.db
+      .collection(COLLECTIONS.reviewCandidates)
+      .where('anonymous', '==', true)
+      .where('sharedAt', '<', cutoff)
+      .orderBy('sharedAt')
+      .limit(Math.min(100, budget));
+    if (after) query = query.startAfter(after);
+    const page = await query.get();
+    if (page.empty) break;
+    after = page.docs[page.docs.length - 1];
+    budget -= page.size;
+    for (const candidate of page.docs) {
+      const uid = String(candidate.get('ownerUid') ?? '');
+      const observationId = String(candidate.get('observationId') ?? '');
+      if (uid && observationId && (await observationRef(deps.db, uid, observationId).get()).exists)
+        continue;
+      await eraseContribution(uid, observationId, deps);
+      erased++;
+    }
+  }
+  return erased;
+}
+
+/**
  * Retention of anonymous accounts' data: their observations older than `retentionDays` are
  * erased with everything derived from them (photos, review candidates, training copies).
  * Anyone can mint an anonymous account, so what they store must not accumulate forever. The
  * `anonymous` mark an observation got when it was made only selects what to look at: Auth
  * decides, because an anonymous account linked to an e-mail since is a real account whose
- * history stays (keepHistory). Runs in pages; what a run does not reach, the next one does.
+ * history stays (keepHistory). Then the candidates left without their observation. Runs in
+ * pages; what a run does not reach, the next one does.
  */
 export async function purgeAnonymousObservations(
   deps: ObservationActionDeps & {
@@ -188,7 +231,7 @@ export async function purgeAnonymousObservations(
     maxPerRun?: number;
     accountKinds: (uids: string[]) => Promise<Map<string, AccountKind>>;
   },
-): Promise<{ erased: number; kept: number }> {
+): Promise<{ erased: number; kept: number; orphanCandidates: number }> {
   const cutoff = Timestamp.fromMillis(deps.now().getTime() - deps.retentionDays * 86_400_000);
   const maxPerRun = deps.maxPerRun ?? 5_000;
   let erased = 0;
@@ -218,17 +261,25 @@ export async function purgeAnonymousObservations(
       erased++;
     }
   }
-  if (erased || kept) {
-    logger.info('observation.retention_purged', { erased, kept, cutoff: cutoff.toDate() });
+  const orphanCandidates = await purgeOrphanCandidates(cutoff, deps, maxPerRun - seen);
+  if (erased || kept || orphanCandidates) {
+    logger.info('observation.retention_purged', {
+      erased,
+      kept,
+      orphanCandidates,
+      cutoff: cutoff.toDate(),
+    });
   }
-  return { erased, kept };
+  return { erased, kept, orphanCandidates };
 }
 
 /**
  * Records the species the user says is right (null clears it): shown to the reviewer of a
- * shared observation as its proposed label. Racing a deletion of the same observation answers
- * `not-found`, never `internal`: the transaction reads the record first, and the reply is
- * built from what was written. Refused (`unauthenticated`) once the account's erasure began.
+ * shared observation as its proposed label. A shared picture the model saw no footprint in
+ * joins the review queue once its owner names the species (queuesForReview). Racing a deletion
+ * of the same observation answers `not-found`, never `internal`: the transaction reads the
+ * record first, and the reply is built from what was written. Refused (`unauthenticated`) once
+ * the account's erasure began.
  */
 export async function setObservationFeedback(
   uid: string,
@@ -244,12 +295,15 @@ export async function setObservationFeedback(
     const [snap, review] = await tx.getAll(ref, candidate);
     if (!snap?.exists) fail('not-found', 'Observation introuvable.');
     tx.update(ref, { feedback });
+    const updated: DocumentData = { ...snap.data(), feedback };
     // A pending review shows the latest correction; a decided one keeps what was decided on.
     if (review?.exists && review.get('status') === 'pending') {
       const top = snap.get('top') as { speciesId: string }[] | undefined;
       tx.update(candidate, correctionFields(top?.[0]?.speciesId ?? null, correctedSpeciesId));
+    } else if (!review?.exists && updated.shareForTraining === true && queuesForReview(updated)) {
+      tx.create(candidate, candidateFromObservation(uid, id, updated));
     }
-    return { ...snap.data(), feedback };
+    return updated;
   });
   logger.info('observation.feedback', { uid, observationId: id, correctedSpeciesId });
   return toDetail(id, written);

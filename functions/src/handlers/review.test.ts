@@ -75,10 +75,20 @@ describe('review candidates', () => {
     expect(candidate).not.toHaveProperty('location');
   });
 
-  it('are queued for identified or uncertain footprints, never for no footprint or after a rejection (issue 20, finding 11)', () => {
+  it('are queued for footprints, for no footprint only once the hiker names the species, never after a rejection (issue 20, finding 11)', () => {
     expect(queuesForReview({ verdict: 'uncertain' })).toBe(true);
-    expect(queuesForReview({ verdict: 'identified' })).toBe(true);
-    expect(queuesForReview({ verdict: 'not_a_footprint' })).toBe(false);
+    expect(queuesForReview({ verdict: 'identified', feedback: null })).toBe(true);
+    expect(queuesForReview({ verdict: 'not_a_footprint', feedback: null })).toBe(false);
+    expect(
+      queuesForReview({ verdict: 'not_a_footprint', feedback: { correctedSpeciesId: 'loup' } }),
+    ).toBe(true);
     expect(queuesForReview({ verdict: 'uncertain', reviewRejectedAt: new Date() })).toBe(false);
+    expect(
+      queuesForReview({
+        verdict: 'not_a_footprint',
+        feedback: { correctedSpeciesId: 'loup' },
+        reviewRejectedAt: new Date(),
+      }),
+    ).toBe(false);
   });
 });

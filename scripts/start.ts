@@ -30,6 +30,7 @@ import { consoleLine } from './emulators/log-filter.js';
 import { reapJavaListener, startFirebaseSuite, type FirebaseSuite } from './emulators/suite.js';
 import { waitForFunctions } from './emulators/wait.js';
 import { seedSpeciesCatalog } from './seed/species.js';
+import { runMigrations } from './migrate.js';
 import {
   describeFinishedRun,
   emulatorAdminApp,
@@ -192,6 +193,8 @@ class LocalStack {
       }
     }
     const species = await seedSpeciesCatalog(this.db);
+    // Data migrations (idempotent; also run after every deploy): a saved state may predate them.
+    for (const change of await runMigrations(app)) say(change);
     const interrupted = await activeRunIds(this.db);
     if (interrupted.length) {
       await failInterruptedRuns(this.db, interrupted);

@@ -8,29 +8,28 @@
  * each sequence.
  *
  * The identification and review handlers run in this process against the emulators when a
- * race needs a pause point inside them (the functions emulator cannot be paused); their
- * model is a fixed stand-in: which species it answers plays no part in what is tested here.
+ * race needs a pause point inside them (in-process.ts).
  */
 import { randomUUID } from 'node:crypto';
-import sharp from 'sharp';
 import { deleteUser } from 'firebase/auth';
 import { HttpsError } from 'firebase-functions/https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cachedSpeciesLookup,
-  identifyFootprint,
-  type IdentifyDeps,
-  type IdentifyResponse,
-} from '../../functions/src/handlers/identify.js';
-import { eraseAccount, type ErasureDeps } from '../../functions/src/handlers/erasure.js';
+import type { IdentifyDeps, IdentifyResponse } from '../../functions/src/handlers/identify.js';
+import { eraseAccount } from '../../functions/src/handlers/erasure.js';
 import {
   ACCOUNT_ERASED_FR,
   erasureMarkerRef,
 } from '../../functions/src/handlers/erasure-marker.js';
 import { acceptReviewCandidate, candidateIdFor } from '../../functions/src/handlers/review.js';
-import type { ServingModel } from '../../functions/src/engine/model-engine.js';
 import { barrier } from '../helpers/barrier.js';
-import { dataInvariantViolations, type Violation } from '../helpers/data-invariants.js';
+import {
+  callWithToken,
+  erasureDeps,
+  identifyAs as identifyPhotoAs,
+  objectsUnder,
+  texturedPhoto,
+  violations,
+} from './in-process.js';
 import {
   FUNCTIONS_ORIGIN,
   adminBucket,
@@ -45,63 +44,12 @@ type Signed = Client & { uid: string; email: string };
 
 const SESSION_GONE_FR = 'Session révoquée ou expirée : reconnectez-vous.';
 
-/** The model's answer plays no part here: a fixed prediction stands in for it. */
-const fixedModel: ServingModel = {
-  version: 'modele-fixe',
-  predict: async () => ({
-    verdict: 'uncertain',
-    top: [
-      { speciesId: 'lynx', probability: 0.5 },
-      { speciesId: 'chat', probability: 0.3 },
-      { speciesId: 'renard', probability: 0.2 },
-    ],
-    probabilities: { lynx: 0.5, chat: 0.3, renard: 0.2 },
-    timingsMs: { preprocess: 0, inference: 0 },
-  }),
-  dispose: () => {},
-};
-
-function identifyDeps(extra: Partial<IdentifyDeps> = {}): IdentifyDeps {
-  return {
-    db: adminDb(),
-    bucket: adminBucket(),
-    engine: { model: async () => fixedModel },
-    limits: { maxBytes: 10 << 20, maxPixels: 40_000_000, minSide: 64, photoMaxSide: 1600 },
-    now: () => new Date(),
-    species: cachedSpeciesLookup(adminDb),
-    ...extra,
-  };
-}
-
-const erasureDeps = (): ErasureDeps => ({
-  db: adminDb(),
-  bucket: adminBucket(),
-  now: () => new Date(),
-});
-
 let photo: Buffer;
 let admin: Signed;
 
 /** Identifies `photo` for `uid` through the handler (consent given: a candidate is queued). */
 function identifyAs(uid: string, deps: Partial<IdentifyDeps> = {}): Promise<IdentifyResponse> {
-  return identifyFootprint(
-    { uid, anonymous: false },
-    { photo, location: null, takenAt: null, shareForTraining: true },
-    identifyDeps(deps),
-  );
-}
-
-/** A callable over its HTTP protocol with a raw ID token (a deleted user's client has none). */
-async function callWithToken(name: string, token: string, data: unknown) {
-  const res = await fetch(`${FUNCTIONS_ORIGIN}/${name}`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-    body: JSON.stringify({ data }),
-  });
-  return {
-    status: res.status,
-    body: (await res.json()) as { result?: unknown; error?: { status: string; message: string } },
-  };
+  return identifyPhotoAs(uid, photo, { deps });
 }
 
 async function postIdentify(token: string) {
@@ -126,22 +74,8 @@ const userCallables = (observationId: string): [string, unknown][] => [
   ['deleteObservation', { observationId }],
 ];
 
-async function objectsUnder(prefix: string): Promise<string[]> {
-  const [files] = await adminBucket().getFiles({ prefix });
-  return files.map((f) => f.name);
-}
-
-async function violations(deletedUids: string[] = []): Promise<Violation[]> {
-  return dataInvariantViolations({ db: adminDb(), bucket: adminBucket() }, { deletedUids });
-}
-
 beforeAll(async () => {
-  // A textured photo (a flat one would be refused as unreadable by the inspector).
-  const noise = Buffer.alloc(640 * 480 * 3);
-  for (let i = 0; i < noise.length; i++) noise[i] = (i * 7919) % 251;
-  photo = await sharp(noise, { raw: { width: 640, height: 480, channels: 3 } })
-    .jpeg()
-    .toBuffer();
+  photo = await texturedPhoto();
   admin = await signedInClient({ admin: true });
 });
 

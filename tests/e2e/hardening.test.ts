@@ -14,7 +14,10 @@ import { Timestamp } from 'firebase-admin/firestore';
 import { collection, getDocs, limit, query } from 'firebase/firestore';
 import { withdrawAdmin } from '../../functions/src/common/admin-revocation.js';
 import { notFrenchBecause } from '../helpers/french.js';
-import { purgeAnonymousObservations } from '../../functions/src/handlers/observation-actions.js';
+import {
+  accountKindsFrom,
+  purgeAnonymousObservations,
+} from '../../functions/src/handlers/observation-actions.js';
 import { ingestUpload } from '../../functions/src/handlers/ingestion.js';
 import { installFixtureModel, syntheticFootprint, trainFixtureModel } from './model-fixture.js';
 import {
@@ -173,6 +176,7 @@ describe('hostile requests against the emulator suite', () => {
       bucket: adminBucket(),
       now: () => now,
       retentionDays: 30,
+      accountKinds: accountKindsFrom(adminAuth()),
     });
     expect(erased).toBe(1);
     expect((await adminDb().doc(`users/${anonUid}/observations/old`).get()).exists).toBe(false);

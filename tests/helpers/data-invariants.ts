@@ -4,7 +4,10 @@
  * - no Storage object without its record (a user's photo without its observation, a training
  *   JPEG without its training image, a rejected upload without its upload record);
  * - no record without its Storage object (an observation without its photo or thumbnail, a
- *   training image without its JPEG, a rejection record without its copy);
+ *   training image without its JPEG, a rejection record without its copy), nor with a download
+ *   URL its object does not honour;
+ * - no download token an object honours that its record's URL does not hold: a URL handed out
+ *   before (to a reviewer, under a guessable legacy token) whose access had to end;
  * - nothing derived from an erased photo: no review candidate, training image, upload record,
  *   queued copy under incoming/ or cached embedding of a photo whose observation is gone or no
  *   longer shared for training (or, for embeddings, whose training image is gone);
@@ -18,6 +21,7 @@
 import type { Firestore, QueryDocumentSnapshot } from 'firebase-admin/firestore';
 import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
 import type { Bucket } from '../../functions/src/firebase.js';
+import { downloadTokenOf, objectDownloadTokens } from '../../functions/src/common/download-url.js';
 import { ACTOR_FIELDS } from '../../functions/src/handlers/erasure.js';
 import {
   ERASED_ACCOUNTS_COLLECTION,
@@ -28,7 +32,8 @@ export type InvariantRule =
   | 'object-without-record'
   | 'record-without-object'
   | 'erased-photo-derivative'
-  | 'deleted-account-data';
+  | 'deleted-account-data'
+  | 'unrecorded-download-token';
 
 export interface Violation {
   rule: InvariantRule;
@@ -47,14 +52,16 @@ export interface InvariantOptions {
 interface StoredObject {
   name: string;
   metadata: Record<string, string>;
+  /** The download tokens it honours. */
+  tokens: string[];
 }
 
 async function allObjects(bucket: Bucket): Promise<StoredObject[]> {
   const [files] = await bucket.getFiles();
-  return files.map((f) => ({
-    name: f.name,
-    metadata: (f.metadata.metadata ?? {}) as Record<string, string>,
-  }));
+  return files.map((f) => {
+    const metadata = (f.metadata.metadata ?? {}) as Record<string, string>;
+    return { name: f.name, metadata, tokens: objectDownloadTokens(metadata) };
+  });
 }
 
 const str = (value: unknown): string | undefined =>
@@ -81,7 +88,25 @@ export async function dataInvariantViolations(
   const violations: Violation[] = [];
   const add = (v: Violation) => violations.push(v);
 
-  const objectNames = new Set(objects.map((o) => o.name));
+  const objectsByName = new Map(objects.map((o) => [o.name, o]));
+  const objectNames = new Set(objectsByName.keys());
+  /** Object name → the token its record's URL holds (the only one it may honour). */
+  const recordedTokens = new Map<string, string>();
+  /** A record's URL opens its object; that URL's token is then the object's only key. */
+  const urlOpens = (where: string, uid: string | undefined, name: string, url: unknown) => {
+    const token = downloadTokenOf(url);
+    if (!token) return;
+    recordedTokens.set(name, token);
+    const object = objectsByName.get(name);
+    if (object && !object.tokens.includes(token)) {
+      add({
+        rule: 'record-without-object',
+        where,
+        uid,
+        detail: `its URL's token does not open ${name}`,
+      });
+    }
+  };
   const markerIds = new Set(markers.docs.map((m) => m.id));
   const explicitlyDeleted = new Set(options.deletedUids ?? []);
   const deleted = (uid: string | undefined): uid is string =>
@@ -98,7 +123,10 @@ export async function dataInvariantViolations(
   // Observations: their photos exist; nothing of a deleted account.
   for (const [path, doc] of records) {
     const uid = doc.ref.parent.parent?.id;
-    for (const field of ['photoPath', 'thumbnailPath']) {
+    for (const [field, urlField] of [
+      ['photoPath', 'photoUrl'],
+      ['thumbnailPath', 'thumbnailUrl'],
+    ] as const) {
       const name = str(doc.get(field));
       if (!name || !objectNames.has(name)) {
         add({
@@ -107,6 +135,8 @@ export async function dataInvariantViolations(
           uid,
           detail: `${field} ${name ?? '(absent)'} does not exist`,
         });
+      } else {
+        urlOpens(`firestore:${path}`, uid, name, doc.get(urlField));
       }
     }
     if (deleted(uid)) {
@@ -134,6 +164,13 @@ export async function dataInvariantViolations(
         uid: str(doc.get('ownerUid')),
         detail: `storagePath ${storagePath ?? '(absent)'} does not exist`,
       });
+    } else {
+      urlOpens(
+        `firestore:${doc.ref.path}`,
+        str(doc.get('ownerUid')),
+        storagePath,
+        doc.get('imageUrl'),
+      );
     }
   }
 
@@ -207,9 +244,23 @@ export async function dataInvariantViolations(
     }
   }
 
-  // Storage objects: each has its record.
+  // Storage objects: each has its record, and honours no token but the one its record holds.
   for (const object of objects) {
     const where = `storage:${object.name}`;
+    const recorded = recordedTokens.get(object.name);
+    const unrecorded = object.tokens.filter((t) => t !== recorded);
+    if (
+      unrecorded.length &&
+      (object.name.startsWith(STORAGE_PREFIX.users) ||
+        object.name.startsWith(STORAGE_PREFIX.training))
+    ) {
+      add({
+        rule: 'unrecorded-download-token',
+        where,
+        uid: object.metadata.ownerUid,
+        detail: `honours ${unrecorded.length} token(s) no record's URL holds`,
+      });
+    }
     if (object.name.startsWith(STORAGE_PREFIX.users)) {
       // users/{uid}/observations/{id}/{file}
       const [, uid, kind, observationId] = object.name.split('/');

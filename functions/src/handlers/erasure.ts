@@ -9,6 +9,7 @@ import {
   type DocumentSnapshot,
   type Firestore,
   type QueryDocumentSnapshot,
+  type Transaction,
 } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 import { COLLECTIONS, STORAGE_PREFIX, observationPhotoPaths } from '@wildlens/shared';
@@ -17,10 +18,22 @@ import { runContendedTransaction } from '../common/transactions.js';
 import { candidateRef } from './review.js';
 import { markAccountErased, markErasureCompleted } from './erasure-marker.js';
 
+/**
+ * Points where a test pauses an erasure to race it against another writer (no sleeps): each is
+ * awaited, when given, once the step it names is done.
+ */
+export interface ErasureHooks {
+  /** The observation is closed to review (its candidate deleted); nothing else erased yet. */
+  contributionClosed?: () => Promise<void>;
+  /** The observation's training images are listed; none erased yet. */
+  trainingImagesListed?: () => Promise<void>;
+}
+
 export interface ErasureDeps {
   db: Firestore;
   bucket: Bucket;
   now: () => Date;
+  hooks?: ErasureHooks;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -53,67 +66,96 @@ async function deleteEmbeddings(bucket: Bucket, storedSha256: string): Promise<v
   await Promise.all(prefixes.map((p) => deleteObject(bucket, `${p}${storedSha256}.bin`)));
 }
 
+/** How often an erasure follows a training image that is relabelled under it before it gives up. */
+const MAX_MOVES = 5;
+
 /**
- * Removes a training image that came from a user's photo: its JPEG and cached embeddings,
- * then its record. Runs whose snapshot included it (created after it) keep their counts, and
- * say so: they and their models get `erasedImages` incremented in the same transaction that
- * deletes the record, so a retried erasure never counts twice. Their model was trained with
- * the photo and stays as it is; the next run no longer sees it.
+ * Removes a training image: its JPEG and cached embeddings, then its record. Runs whose
+ * snapshot included it (created after it) keep their counts, and say so: they and their
+ * models get `erasedImages` incremented in the same transaction that deletes the record, so a
+ * retried erasure never counts twice. Their model was trained with the photo and stays as it
+ * is; the next run no longer sees it.
+ *
+ * `image` may be stale: an admin may have relabelled it since it was read, moving its JPEG to
+ * another path. The record is deleted only by a transaction that finds it still pointing at
+ * the object just deleted; otherwise the object it points at now goes too, and the check runs
+ * again, so no JPEG outlives its record (a relabel that commits after the record is gone finds
+ * nothing to switch and deletes its own copy).
  */
 export async function eraseTrainingImage(
   image: DocumentSnapshot,
   deps: ErasureDeps,
 ): Promise<boolean> {
-  const storagePath = image.get('storagePath') as string | undefined;
-  if (storagePath?.startsWith(STORAGE_PREFIX.training))
-    await deleteObject(deps.bucket, storagePath);
   const storedSha256 = image.get('storedSha256') as string | undefined;
   if (storedSha256 && /^[0-9a-f]{64}$/.test(storedSha256)) {
     await deleteEmbeddings(deps.bucket, storedSha256);
   }
-  return runContendedTransaction(deps.db, async (tx) => {
-    const current = await tx.get(image.ref);
-    if (!current.exists) return false;
-    const createdAt = current.get('createdAt') as unknown;
-    const runs = createdAt
-      ? (
-          await tx.get(
-            deps.db.collection(COLLECTIONS.trainingRuns).where('createdAt', '>=', createdAt),
-          )
-        ).docs
-      : [];
-    const versions = runs
-      .map((r) => r.get('modelVersion') as string | undefined)
-      .filter((v): v is string => typeof v === 'string' && v.length > 0);
-    const models = versions.length
-      ? await tx.getAll(...versions.map((v) => deps.db.collection(COLLECTIONS.models).doc(v)))
-      : [];
-    const note = { erasedImages: FieldValue.increment(1), lastErasureAt: deps.now() };
-    for (const run of runs) tx.update(run.ref, note);
-    for (const model of models) if (model.exists) tx.update(model.ref, note);
-    tx.delete(image.ref);
-    return true;
-  });
+  let storagePath = image.get('storagePath') as string | undefined;
+  for (let move = 0; move <= MAX_MOVES; move++) {
+    if (storagePath?.startsWith(STORAGE_PREFIX.training))
+      await deleteObject(deps.bucket, storagePath);
+    const outcome = await runContendedTransaction(deps.db, async (tx) => {
+      const current = await tx.get(image.ref);
+      if (!current.exists) return { erased: false };
+      const pointsAt = current.get('storagePath') as string | undefined;
+      if (pointsAt !== storagePath) return { movedTo: pointsAt };
+      const createdAt = current.get('createdAt') as unknown;
+      const runs = createdAt
+        ? (
+            await tx.get(
+              deps.db.collection(COLLECTIONS.trainingRuns).where('createdAt', '>=', createdAt),
+            )
+          ).docs
+        : [];
+      const versions = runs
+        .map((r) => r.get('modelVersion') as string | undefined)
+        .filter((v): v is string => typeof v === 'string' && v.length > 0);
+      const models = versions.length
+        ? await tx.getAll(...versions.map((v) => deps.db.collection(COLLECTIONS.models).doc(v)))
+        : [];
+      const note = { erasedImages: FieldValue.increment(1), lastErasureAt: deps.now() };
+      for (const run of runs) tx.update(run.ref, note);
+      for (const model of models) if (model.exists) tx.update(model.ref, note);
+      tx.delete(image.ref);
+      return { erased: true };
+    });
+    if (!('movedTo' in outcome)) return outcome.erased;
+    storagePath = outcome.movedTo;
+  }
+  // Retried by the caller's platform (the erasure is idempotent) once the relabels settle.
+  throw new Error(
+    `training image ${image.id} moved more than ${MAX_MOVES} times during its erasure`,
+  );
 }
 
 /**
- * Everything one observation gave the training set: its review candidate, the copy sent to
- * ingestion and its records, and its training image. The observation itself is left alone
- * (consent withdrawn keeps it; eraseObservation removes it next). The candidate goes first:
- * an ingestion in flight checks it in its own transaction, so it either committed before
- * (and its training image is found below) or records nothing.
+ * The review candidate of an observation, deleted in `tx` if it exists; returns the name of the
+ * copy it sent to ingestion, if any. Every acceptance and ingestion checks the candidate in its
+ * own transaction, so once this commits none of them can add anything of the observation.
  */
-export async function eraseContribution(
+export function dropCandidate(
+  tx: Transaction,
+  candidate: DocumentSnapshot | undefined,
+): string | undefined {
+  if (!candidate?.exists) return undefined;
+  tx.delete(candidate.ref);
+  const sent = candidate.get('ingestion.objectName') as string | undefined;
+  return sent?.startsWith(STORAGE_PREFIX.incoming) ? sent : undefined;
+}
+
+/**
+ * What an observation gave the training set once its candidate is gone (dropCandidate): the
+ * copy sent to ingestion, the ingestion records and their objects, the training images. Any
+ * ingestion that recorded something committed before the candidate went, so the queries below
+ * find it. The observation itself is left alone.
+ */
+export async function eraseDerivatives(
   uid: string,
   observationId: string,
   deps: ErasureDeps,
+  sent?: string,
 ): Promise<{ trainingImages: number }> {
-  const candidate = candidateRef(deps.db, uid, observationId);
-  const snap = await candidate.get();
-  const sent = snap.get('ingestion.objectName') as string | undefined;
-  await candidate.delete();
-  if (sent?.startsWith(STORAGE_PREFIX.incoming)) await deleteObject(deps.bucket, sent);
-
+  if (sent) await deleteObject(deps.bucket, sent);
   const owned = <T extends string>(collection: T) =>
     deps.db
       .collection(collection)
@@ -129,24 +171,52 @@ export async function eraseContribution(
     }
     await upload.ref.delete();
   }
+  const images = (await owned(COLLECTIONS.trainingImages)).docs;
+  await deps.hooks?.trainingImagesListed?.();
   let trainingImages = 0;
-  for (const image of (await owned(COLLECTIONS.trainingImages)).docs) {
+  for (const image of images) {
     if (await eraseTrainingImage(image, deps)) trainingImages++;
   }
   return { trainingImages };
 }
 
 /**
- * Deletes an observation and everything derived from it: its contribution to training, its
- * photo and thumbnail, then its record last, so a failed erasure leaves the record to retry
- * from. Only objects under the owner's own prefix are touched.
+ * Everything one observation gave the training set, for a contribution whose observation
+ * record is already gone (an interrupted erasure): its candidate, then its derivatives.
+ */
+export async function eraseContribution(
+  uid: string,
+  observationId: string,
+  deps: ErasureDeps,
+): Promise<{ trainingImages: number }> {
+  const candidate = candidateRef(deps.db, uid, observationId);
+  const sent = await runContendedTransaction(deps.db, async (tx) =>
+    dropCandidate(tx, await tx.get(candidate)),
+  );
+  return eraseDerivatives(uid, observationId, deps, sent);
+}
+
+/**
+ * Deletes an observation and everything derived from it. First, in one transaction, the
+ * observation is closed (`erasing`, no longer shared: consent cannot be given again, no review
+ * can accept it) and its candidate deleted, so nothing new can derive from it while the rest
+ * goes; then its contribution to training, its photo and thumbnail, and its record last, so a
+ * failed erasure leaves the record to retry from. Only objects under the owner's own prefix
+ * are touched.
  */
 export async function eraseObservation(
   snap: DocumentSnapshot,
   uid: string,
   deps: ErasureDeps,
 ): Promise<{ trainingImages: number }> {
-  const erased = await eraseContribution(uid, snap.id, deps);
+  const candidate = candidateRef(deps.db, uid, snap.id);
+  const sent = await runContendedTransaction(deps.db, async (tx) => {
+    const [current, review] = await tx.getAll(snap.ref, candidate);
+    if (current?.exists) tx.update(snap.ref, { erasing: true, shareForTraining: false });
+    return dropCandidate(tx, review);
+  });
+  await deps.hooks?.contributionClosed?.();
+  const erased = await eraseDerivatives(uid, snap.id, deps, sent);
   const fallback = observationPhotoPaths(uid, snap.id);
   const prefix = `${STORAGE_PREFIX.users}${uid}/`;
   const paths = [

@@ -24,7 +24,7 @@ import {
 } from '../images/inspect.js';
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
 import { toSheet, type SpeciesSheet } from './species.js';
-import { candidateFromObservation, candidateRef } from './review.js';
+import { candidateFromObservation, candidateRef, queuesForReview } from './review.js';
 import { runUnlessErased } from './erasure-marker.js';
 import { downloadUrl, storageApiOrigin } from '../common/download-url.js';
 import {
@@ -318,8 +318,12 @@ export async function identifyFootprint(
     };
     await deps.beforeRecord?.();
     // A shared observation joins the review queue in the same write: never one without the
-    // other. Refused once the account's erasure has begun (its photos are then deleted below).
-    const review = input.shareForTraining ? candidateRef(deps.db, uid, ref.id) : undefined;
+    // other (unless it is no footprint: queuesForReview). Refused once the account's erasure
+    // has begun (its photos are then deleted below).
+    const review =
+      input.shareForTraining && queuesForReview(record)
+        ? candidateRef(deps.db, uid, ref.id)
+        : undefined;
     const created = runUnlessErased(deps.db, uid, async (tx) => {
       tx.create(ref, record);
       if (review) tx.create(review, candidateFromObservation(uid, ref.id, record));

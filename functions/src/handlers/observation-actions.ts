@@ -1,22 +1,46 @@
-import { Timestamp, type DocumentReference, type Firestore } from 'firebase-admin/firestore';
+import { randomUUID } from 'node:crypto';
+import {
+  Timestamp,
+  type DocumentData,
+  type DocumentReference,
+  type Firestore,
+  type QueryDocumentSnapshot,
+} from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS } from '@wildlens/shared';
+import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { fail } from '../common/errors.js';
+import {
+  downloadTokenOf,
+  ensureOnlyDownloadToken,
+  withDownloadToken,
+} from '../common/download-url.js';
 import {
   observationFeedbackRequest,
   observationRequest,
   observationShareRequest,
   parseInput,
 } from '../api/schemas.js';
-import { eraseContribution, eraseObservation } from './erasure.js';
+import {
+  dropCandidate,
+  eraseContribution,
+  eraseDerivatives,
+  eraseObservation,
+  type ErasureHooks,
+} from './erasure.js';
 import { runUnlessErased } from './erasure-marker.js';
-import { candidateFromObservation, candidateRef, correctionFields } from './review.js';
+import {
+  candidateFromObservation,
+  candidateRef,
+  correctionFields,
+  queuesForReview,
+} from './review.js';
 
 export interface ObservationActionDeps {
   db: Firestore;
   bucket: Bucket;
   now: () => Date;
+  hooks?: ErasureHooks;
 }
 
 /** Everything the app shows on an observation's page. */
@@ -109,39 +133,153 @@ export async function deleteObservation(
 }
 
 /**
- * Retention of anonymous accounts' data: their observations older than `retentionDays` are
- * erased with everything derived from them (photos, review candidates, training copies). Anyone can mint an anonymous account, so what they store must not
- * accumulate forever. Runs in pages; what a run does not reach, the next one does.
+ * What Firebase Auth says now of an account whose observations were made anonymously: still
+ * anonymous, linked since to a sign-in provider (e-mail…: the same uid, now a real account), or
+ * deleted.
  */
-export async function purgeAnonymousObservations(
-  deps: ObservationActionDeps & { retentionDays: number; maxPerRun?: number },
-): Promise<{ erased: number }> {
-  const cutoff = Timestamp.fromMillis(deps.now().getTime() - deps.retentionDays * 86_400_000);
-  const maxPerRun = deps.maxPerRun ?? 5_000;
+export type AccountKind = 'anonymous' | 'linked' | 'deleted';
+
+/** AccountKind of each uid, from one batched Auth lookup (`getUsers`, up to 100 uids). */
+export function accountKindsFrom(auth: {
+  getUsers(ids: { uid: string }[]): Promise<{
+    users: { uid: string; providerData: unknown[] }[];
+  }>;
+}): (uids: string[]) => Promise<Map<string, AccountKind>> {
+  return async (uids) => {
+    const kinds = new Map<string, AccountKind>(uids.map((uid) => [uid, 'deleted']));
+    if (!uids.length) return kinds;
+    const { users } = await auth.getUsers(uids.map((uid) => ({ uid })));
+    // An anonymous account has no provider; linking one (e-mail, Google…) adds it.
+    for (const user of users)
+      kinds.set(user.uid, user.providerData.length ? 'linked' : 'anonymous');
+    return kinds;
+  };
+}
+
+/**
+ * An anonymous account linked to a sign-in provider keeps its history: its observations (and
+ * their candidates) stop being marked anonymous, so no later purge looks at them again.
+ * Updates only: an observation erased meanwhile is not brought back.
+ */
+async function keepHistory(uid: string, deps: ObservationActionDeps): Promise<number> {
+  const marked = await deps.db
+    .collection(COLLECTIONS.users)
+    .doc(uid)
+    .collection(COLLECTIONS.observations)
+    .where('anonymous', '==', true)
+    .get();
+  const notFound = (err: unknown) => {
+    if ((err as { code?: unknown } | null)?.code !== 5) throw err;
+  };
+  await Promise.all(
+    marked.docs.flatMap((doc) => [
+      doc.ref.update({ anonymous: false }).catch(notFound),
+      candidateRef(deps.db, uid, doc.id).update({ anonymous: false }).catch(notFound),
+    ]),
+  );
+  return marked.size;
+}
+
+/**
+ * Review candidates of anonymous accounts whose observation is gone: a consent given while its
+ * observation was deleted could leave one before issue 20 (finding 8), and no observation leads
+ * to it. Erased with what derives from them once past the retention period.
+ */
+async function purgeOrphanCandidates(
+  cutoff: Timestamp,
+  deps: ObservationActionDeps,
+  budget: number,
+): Promise<number> {
   let erased = 0;
-  while (erased < maxPerRun) {
-    const page = await deps.db
-      .collectionGroup(COLLECTIONS.observations)
+  let after: QueryDocumentSnapshot | undefined;
+  while (budget > 0) {
+    let query = deps.db
+      .collection(COLLECTIONS.reviewCandidates)
       .where('anonymous', '==', true)
-      .where('createdAt', '<', cutoff)
-      .limit(Math.min(100, maxPerRun - erased))
-      .get();
+      .where('sharedAt', '<', cutoff)
+      .orderBy('sharedAt')
+      .limit(Math.min(100, budget));
+    if (after) query = query.startAfter(after);
+    const page = await query.get();
     if (page.empty) break;
-    for (const snap of page.docs) {
-      // users/{uid}/observations/{id}: the owner is the grandparent document.
-      await eraseObservation(snap, snap.ref.parent.parent?.id ?? '', deps);
+    after = page.docs[page.docs.length - 1];
+    budget -= page.size;
+    for (const candidate of page.docs) {
+      const uid = String(candidate.get('ownerUid') ?? '');
+      const observationId = String(candidate.get('observationId') ?? '');
+      if (uid && observationId && (await observationRef(deps.db, uid, observationId).get()).exists)
+        continue;
+      await eraseContribution(uid, observationId, deps);
       erased++;
     }
   }
-  if (erased) logger.info('observation.retention_purged', { erased, cutoff: cutoff.toDate() });
-  return { erased };
+  return erased;
+}
+
+/**
+ * Retention of anonymous accounts' data: their observations older than `retentionDays` are
+ * erased with everything derived from them (photos, review candidates, training copies).
+ * Anyone can mint an anonymous account, so what they store must not accumulate forever. The
+ * `anonymous` mark an observation got when it was made only selects what to look at: Auth
+ * decides, because an anonymous account linked to an e-mail since is a real account whose
+ * history stays (keepHistory). Then the candidates left without their observation. Runs in
+ * pages; what a run does not reach, the next one does.
+ */
+export async function purgeAnonymousObservations(
+  deps: ObservationActionDeps & {
+    retentionDays: number;
+    maxPerRun?: number;
+    accountKinds: (uids: string[]) => Promise<Map<string, AccountKind>>;
+  },
+): Promise<{ erased: number; kept: number; orphanCandidates: number }> {
+  const cutoff = Timestamp.fromMillis(deps.now().getTime() - deps.retentionDays * 86_400_000);
+  const maxPerRun = deps.maxPerRun ?? 5_000;
+  let erased = 0;
+  let kept = 0;
+  let seen = 0;
+  let after: QueryDocumentSnapshot | undefined;
+  while (seen < maxPerRun) {
+    let query = deps.db
+      .collectionGroup(COLLECTIONS.observations)
+      .where('anonymous', '==', true)
+      .where('createdAt', '<', cutoff)
+      .orderBy('createdAt')
+      .limit(Math.min(100, maxPerRun - seen));
+    if (after) query = query.startAfter(after);
+    const page = await query.get();
+    if (page.empty) break;
+    after = page.docs[page.docs.length - 1];
+    seen += page.size;
+    // users/{uid}/observations/{id}: the owner is the grandparent document.
+    const ownerOf = (snap: QueryDocumentSnapshot) => snap.ref.parent.parent?.id ?? '';
+    const owners = [...new Set(page.docs.map(ownerOf))];
+    const kinds = await deps.accountKinds(owners);
+    for (const uid of owners) if (kinds.get(uid) === 'linked') kept += await keepHistory(uid, deps);
+    for (const snap of page.docs) {
+      if (kinds.get(ownerOf(snap)) === 'linked') continue;
+      await eraseObservation(snap, ownerOf(snap), deps);
+      erased++;
+    }
+  }
+  const orphanCandidates = await purgeOrphanCandidates(cutoff, deps, maxPerRun - seen);
+  if (erased || kept || orphanCandidates) {
+    logger.info('observation.retention_purged', {
+      erased,
+      kept,
+      orphanCandidates,
+      cutoff: cutoff.toDate(),
+    });
+  }
+  return { erased, kept, orphanCandidates };
 }
 
 /**
  * Records the species the user says is right (null clears it): shown to the reviewer of a
- * shared observation as its proposed label. Racing a deletion of the same observation answers
- * `not-found`, never `internal`: the transaction reads the record first, and the reply is
- * built from what was written. Refused (`unauthenticated`) once the account's erasure began.
+ * shared observation as its proposed label. A shared picture the model saw no footprint in
+ * joins the review queue once its owner names the species (queuesForReview). Racing a deletion
+ * of the same observation answers `not-found`, never `internal`: the transaction reads the
+ * record first, and the reply is built from what was written. Refused (`unauthenticated`) once
+ * the account's erasure began.
  */
 export async function setObservationFeedback(
   uid: string,
@@ -157,23 +295,76 @@ export async function setObservationFeedback(
     const [snap, review] = await tx.getAll(ref, candidate);
     if (!snap?.exists) fail('not-found', 'Observation introuvable.');
     tx.update(ref, { feedback });
+    const updated: DocumentData = { ...snap.data(), feedback };
     // A pending review shows the latest correction; a decided one keeps what was decided on.
     if (review?.exists && review.get('status') === 'pending') {
       const top = snap.get('top') as { speciesId: string }[] | undefined;
       tx.update(candidate, correctionFields(top?.[0]?.speciesId ?? null, correctedSpeciesId));
+    } else if (!review?.exists && updated.shareForTraining === true && queuesForReview(updated)) {
+      tx.create(candidate, candidateFromObservation(uid, id, updated));
     }
-    return { ...snap.data(), feedback };
+    return updated;
   });
   logger.info('observation.feedback', { uid, observationId: id, correctedSpeciesId });
   return toDetail(id, written);
 }
 
+/** The photo and thumbnail of an observation: the field naming each object, and its URL's. */
+const PHOTO_FIELDS = [
+  ['photoPath', 'photoUrl'],
+  ['thumbnailPath', 'thumbnailUrl'],
+] as const;
+
+/** New download URLs for an observation's photos (fresh random tokens), to write in its record. */
+function rotatedUrls(observation: DocumentData): Record<string, string> {
+  const urls: Record<string, string> = {};
+  for (const [, urlField] of PHOTO_FIELDS) {
+    const url: unknown = observation[urlField];
+    if (typeof url === 'string' && downloadTokenOf(url)) {
+      urls[urlField] = withDownloadToken(url, randomUUID());
+    }
+  }
+  return urls;
+}
+
 /**
- * Gives or withdraws the user's consent to training use. Given: the observation joins the
- * review queue (once: giving it again changes nothing). Withdrawn: its candidate, the copy
- * sent to ingestion and its training image are erased before the record says so, so a failed
- * withdrawal can be repeated and never leaves a withdrawn photo in the training set. Refused
- * (`unauthenticated`) once the account's erasure began, so no candidate is queued behind it.
+ * Gives each photo object of the observation the token of the URL its record holds, and no
+ * other (the record decides). Two withdrawals of one photo can interleave their replacements,
+ * so a pass that replaced something is followed by another that reads the record afresh, until
+ * one finds everything in line. Stops when the observation is being erased: its objects go.
+ */
+async function syncPhotoTokens(
+  ref: DocumentReference,
+  uid: string,
+  deps: ObservationActionDeps,
+): Promise<void> {
+  const ownPrefix = `${STORAGE_PREFIX.users}${uid}/`;
+  for (let pass = 0; pass < 5; pass++) {
+    const snap = await ref.get();
+    if (!snap.exists || snap.get('erasing') === true) return;
+    let replaced = false;
+    for (const [pathField, urlField] of PHOTO_FIELDS) {
+      const path = snap.get(pathField) as unknown;
+      const token = downloadTokenOf(snap.get(urlField));
+      if (typeof path !== 'string' || !path.startsWith(ownPrefix) || !token) continue;
+      if ((await ensureOnlyDownloadToken(deps.bucket, path, token)) === 'replaced') replaced = true;
+    }
+    if (!replaced) return;
+  }
+  logger.warn('observation.token_sync_unsettled', { uid, observationId: ref.id });
+}
+
+/**
+ * Gives or withdraws the user's consent to training use, in one transaction with the review
+ * queue, so the two always agree whatever calls race (share ‖ withdraw ‖ delete ‖ review):
+ * - given: the observation joins the review queue (once; not a picture the model saw no
+ *   footprint in, nor one a reviewer already rejected: queuesForReview);
+ * - withdrawn: its candidate goes with the consent, and its photos get new download tokens, so
+ *   the URLs a reviewer saw stop working (the owner gets the new URLs in the answer); then the
+ *   objects take the new tokens, and the copy sent to ingestion and the training image are
+ *   erased. A withdrawal repeated after a failure does those steps again.
+ * Refused (`not-found`) while the observation is being deleted, and (`unauthenticated`) once the
+ * account's erasure began, so no candidate is queued behind either.
  */
 export async function setObservationShare(
   uid: string,
@@ -183,24 +374,40 @@ export async function setObservationShare(
   const { observationId: id, shareForTraining } = parseInput(observationShareRequest, data);
   const ref = observationRef(deps.db, uid, id);
   const candidate = candidateRef(deps.db, uid, id);
-  if (!shareForTraining) {
-    await existing(ref);
-    await eraseContribution(uid, id, deps);
-  }
-  const written = await runUnlessErased(deps.db, uid, async (tx) => {
+  const { written, sent } = await runUnlessErased<{
+    written: DocumentData;
+    sent?: string;
+  }>(deps.db, uid, async (tx) => {
     const [snap, review] = await tx.getAll(ref, candidate);
-    if (!snap?.exists) fail('not-found', 'Observation introuvable.');
-    const data = snap.data() ?? {};
-    if (data.shareForTraining === shareForTraining && (!shareForTraining || review?.exists)) {
-      return data;
-    }
+    if (!snap?.exists || snap.get('erasing') === true)
+      fail('not-found', 'Observation introuvable.');
+    const current = snap.data() ?? {};
     const consent = { shareForTraining, shareForTrainingAt: Timestamp.fromDate(deps.now()) };
-    tx.update(ref, consent);
-    if (shareForTraining && !review?.exists) {
-      tx.create(candidate, candidateFromObservation(uid, id, { ...data, ...consent }));
+    if (shareForTraining) {
+      const queued = review?.exists === true || !queuesForReview(current);
+      if (current.shareForTraining === true && queued) return { written: current };
+      tx.update(ref, consent);
+      if (!queued)
+        tx.create(candidate, candidateFromObservation(uid, id, { ...current, ...consent }));
+      return { written: { ...current, ...consent } };
     }
-    return { ...data, ...consent };
+    if (current.shareForTraining !== true && !review?.exists) return { written: current };
+    const withdrawal = {
+      ...consent,
+      ...rotatedUrls(current),
+      // A rejection outlives the candidate: sharing again does not queue the photo again.
+      ...(review?.get('status') === 'rejected'
+        ? { reviewRejectedAt: (review.get('reviewedAt') as unknown) ?? consent.shareForTrainingAt }
+        : {}),
+    };
+    tx.update(ref, withdrawal);
+    return { written: { ...current, ...withdrawal }, sent: dropCandidate(tx, review) };
   });
+  if (!shareForTraining) {
+    await deps.hooks?.contributionClosed?.();
+    await syncPhotoTokens(ref, uid, deps);
+    await eraseDerivatives(uid, id, deps, sent);
+  }
   logger.info('observation.share', { uid, observationId: id, shareForTraining });
   return toDetail(id, written);
 }

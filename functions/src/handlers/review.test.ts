@@ -1,6 +1,11 @@
 import { FieldValue } from 'firebase-admin/firestore';
 import { describe, expect, it } from 'vitest';
-import { candidateFromObservation, candidateIdFor, correctionFields } from './review.js';
+import {
+  candidateFromObservation,
+  candidateIdFor,
+  correctionFields,
+  queuesForReview,
+} from './review.js';
 
 describe('review candidates', () => {
   it('have one id per observation of one owner', () => {
@@ -68,5 +73,22 @@ describe('review candidates', () => {
     });
     // Nothing the reviewer does not need (the position of the photo stays with its owner).
     expect(candidate).not.toHaveProperty('location');
+  });
+
+  it('are queued for footprints, for no footprint only once the hiker names the species, never after a rejection (issue 20, finding 11)', () => {
+    expect(queuesForReview({ verdict: 'uncertain' })).toBe(true);
+    expect(queuesForReview({ verdict: 'identified', feedback: null })).toBe(true);
+    expect(queuesForReview({ verdict: 'not_a_footprint', feedback: null })).toBe(false);
+    expect(
+      queuesForReview({ verdict: 'not_a_footprint', feedback: { correctedSpeciesId: 'loup' } }),
+    ).toBe(true);
+    expect(queuesForReview({ verdict: 'uncertain', reviewRejectedAt: new Date() })).toBe(false);
+    expect(
+      queuesForReview({
+        verdict: 'not_a_footprint',
+        feedback: { correctedSpeciesId: 'loup' },
+        reviewRejectedAt: new Date(),
+      }),
+    ).toBe(false);
   });
 });

@@ -62,6 +62,20 @@ export function correctionFields(
   };
 }
 
+/**
+ * Whether a shared observation belongs in the review queue. Not a picture the model saw no
+ * footprint in (anyone could otherwise fill the queue with any picture) unless its owner named
+ * the species (a human says it is a track: the model's error is worth a review); never one a
+ * reviewer already rejected, so withdrawing and giving consent again does not ask again. The
+ * queue thus holds at most one candidate per observation, each costing an identification of the
+ * owner's quota, and a rejection is final.
+ */
+export function queuesForReview(observation: DocumentData): boolean {
+  if (observation.reviewRejectedAt) return false;
+  const feedback = observation.feedback as { correctedSpeciesId?: string } | null | undefined;
+  return observation.verdict !== 'not_a_footprint' || Boolean(feedback?.correctedSpeciesId);
+}
+
 /** A pending candidate built from its observation's record (what the reviewer needs to decide). */
 export function candidateFromObservation(
   uid: string,

@@ -1,13 +1,14 @@
 import { onCall } from '../common/callable.js';
 import { onSchedule } from 'firebase-functions/scheduler';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
-import { accountState, defaultBucket, firestore } from '../firebase.js';
+import { accountState, auth, defaultBucket, firestore } from '../firebase.js';
 import { listObservations as listObservationsHandler } from '../handlers/observations.js';
 import { guarded } from '../common/errors.js';
 import { requireLiveCaller, type VerifiedAuth } from '../common/caller.js';
 import {
   deleteObservation as deleteObservationHandler,
   getObservation as getObservationHandler,
+  accountKindsFrom,
   purgeAnonymousObservations as purgeAnonymousObservationsHandler,
   setObservationFeedback as setObservationFeedbackHandler,
   setObservationShare as setObservationShareHandler,
@@ -73,7 +74,10 @@ export const setObservationShare = onCall(
     ),
 );
 
-/** Anonymous accounts' observations and photos are erased after WILDLENS_ANONYMOUS_RETENTION_DAYS. */
+/**
+ * Anonymous accounts' observations and photos are erased after WILDLENS_ANONYMOUS_RETENTION_DAYS
+ * (not those of an account linked to a sign-in provider since: Auth is asked).
+ */
 export const purgeAnonymousObservations = onSchedule(
   { region: FUNCTIONS_REGION, schedule: 'every day 03:00', timeZone: 'UTC', timeoutSeconds: 540 },
   async () => {
@@ -82,6 +86,7 @@ export const purgeAnonymousObservations = onSchedule(
       bucket: defaultBucket(),
       now: () => new Date(),
       retentionDays: config.anonymousRetentionDays.value(),
+      accountKinds: accountKindsFrom(auth()),
     });
   },
 );

@@ -23,7 +23,8 @@ async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingMode
   });
   return {
     version: pointer.version,
-    predict: (image) => model.predict(image),
+    predict: (image, options) => model.predict(image, options),
+    dialogue: model.manifest.dialogue ?? null,
     dispose: () => model.dispose(),
   };
 }

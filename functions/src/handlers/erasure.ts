@@ -6,6 +6,7 @@
  */
 import {
   FieldValue,
+  type DocumentData,
   type DocumentSnapshot,
   type Firestore,
   type QueryDocumentSnapshot,
@@ -16,6 +17,7 @@ import type { Bucket } from '../firebase.js';
 import { runContendedTransaction } from '../common/transactions.js';
 import { candidateRef } from './review.js';
 import { markAccountErased, markErasureCompleted } from './erasure-marker.js';
+import { observationObjectPaths } from './observation-evidence.js';
 
 export interface ErasureDeps {
   db: Firestore;
@@ -136,25 +138,47 @@ export async function eraseContribution(
   return { trainingImages };
 }
 
+/** Points where a test pauses an observation's erasure to race it against a write. */
+export interface ObservationErasureHooks {
+  /** The photos the record named have been deleted; the record has not. */
+  objectsDeleted?: () => Promise<void>;
+}
+
 /**
- * Deletes an observation and everything derived from it: its contribution to training, its
+ * Deletes an observation and everything derived from it: its contribution to training, every
  * photo and thumbnail, then its record last, so a failed erasure leaves the record to retry
- * from. Only objects under the owner's own prefix are touched.
+ * from. The record is deleted in a transaction that re-reads it: a photo added meanwhile
+ * (addObservationPhoto committed after the objects were listed) is erased first, and an
+ * addition after that finds no record and deletes its own objects. Only objects under the
+ * owner's own prefix are touched.
  */
 export async function eraseObservation(
   snap: DocumentSnapshot,
   uid: string,
   deps: ErasureDeps,
+  hooks: ObservationErasureHooks = {},
 ): Promise<{ trainingImages: number }> {
   const erased = await eraseContribution(uid, snap.id, deps);
-  const fallback = observationPhotoPaths(uid, snap.id);
+  const first = observationPhotoPaths(uid, snap.id);
   const prefix = `${STORAGE_PREFIX.users}${uid}/`;
-  const paths = [
-    (snap.get('photoPath') as string | undefined) ?? fallback.photo,
-    (snap.get('thumbnailPath') as string | undefined) ?? fallback.thumbnail,
-  ].filter((p) => p.startsWith(prefix));
-  await Promise.all(paths.map((p) => deleteObject(deps.bucket, p)));
-  await snap.ref.delete();
+  const deleted = new Set<string>();
+  const notYetDeleted = (record: DocumentData) =>
+    [first.photo, first.thumbnail, ...observationObjectPaths(record)].filter(
+      (p) => p.startsWith(prefix) && !deleted.has(p),
+    );
+  let left = notYetDeleted(snap.data() ?? {});
+  while (left.length) {
+    await Promise.all(left.map((p) => deleteObject(deps.bucket, p)));
+    for (const p of left) deleted.add(p);
+    await hooks.objectsDeleted?.();
+    left = await runContendedTransaction(deps.db, async (tx) => {
+      const current = await tx.get(snap.ref);
+      if (!current.exists) return [];
+      const added = notYetDeleted(current.data() ?? {});
+      if (!added.length) tx.delete(snap.ref);
+      return added;
+    });
+  }
   return erased;
 }
 

@@ -9,18 +9,21 @@ import {
   observationShareRequest,
   parseInput,
 } from '../api/schemas.js';
-import { eraseContribution, eraseObservation } from './erasure.js';
+import { eraseContribution, eraseObservation, type ObservationErasureHooks } from './erasure.js';
 import { runUnlessErased } from './erasure-marker.js';
 import { candidateFromObservation, candidateRef, correctionFields } from './review.js';
+import { dialogueView, type DialogueView } from './observation-evidence.js';
 
 export interface ObservationActionDeps {
   db: Firestore;
   bucket: Bucket;
   now: () => Date;
+  /** Tests only: pause points of deleteObservation's erasure. */
+  erasureHooks?: ObservationErasureHooks;
 }
 
-/** Everything the app shows on an observation's page. */
-export interface ObservationDetail {
+/** Everything the app shows on an observation's page (the dialogue's part: DialogueView). */
+export interface ObservationDetail extends DialogueView {
   observationId: string;
   verdict: string;
   speciesId: string | null;
@@ -79,6 +82,7 @@ export function toDetail(id: string, d: FirebaseFirestore.DocumentData): Observa
       : null,
     shareForTraining: d.shareForTraining === true,
     shareForTrainingAt: iso(d.shareForTrainingAt),
+    ...dialogueView(d),
   };
 }
 
@@ -93,8 +97,8 @@ export async function getObservation(
 }
 
 /**
- * Deletes one of the caller's observations: its review candidate and training copy, the photo
- * and thumbnail, then the record.
+ * Deletes one of the caller's observations: its review candidate and training copy, every
+ * photo and thumbnail, then the record.
  */
 export async function deleteObservation(
   uid: string,
@@ -103,7 +107,7 @@ export async function deleteObservation(
 ): Promise<{ observationId: string; deleted: true }> {
   const id = parseId(data);
   const snap = await existing(observationRef(deps.db, uid, id));
-  const { trainingImages } = await eraseObservation(snap, uid, deps);
+  const { trainingImages } = await eraseObservation(snap, uid, deps, deps.erasureHooks);
   logger.info('observation.deleted', { uid, observationId: id, trainingImages });
   return { observationId: id, deleted: true };
 }

@@ -3,8 +3,8 @@
  * hold, after any sequence of calls, races and erasures:
  * - no Storage object without its record (a user's photo without its observation, a training
  *   JPEG without its training image, a rejected upload without its upload record);
- * - no record without its Storage object (an observation without its photo or thumbnail, a
- *   training image without its JPEG, a rejection record without its copy);
+ * - no record without its Storage object (an observation without one of its photos or
+ *   thumbnails, a training image without its JPEG, a rejection record without its copy);
  * - nothing derived from an erased photo: no review candidate, training image, upload record,
  *   queued copy under incoming/ or cached embedding of a photo whose observation is gone or no
  *   longer shared for training (or, for embeddings, whose training image is gone);
@@ -19,6 +19,7 @@ import type { Firestore, QueryDocumentSnapshot } from 'firebase-admin/firestore'
 import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
 import type { Bucket } from '../../functions/src/firebase.js';
 import { ACTOR_FIELDS } from '../../functions/src/handlers/erasure.js';
+import { observationObjectPaths } from '../../functions/src/handlers/observation-evidence.js';
 import {
   ERASED_ACCOUNTS_COLLECTION,
   erasureMarkerId,
@@ -98,14 +99,25 @@ export async function dataInvariantViolations(
   // Observations: their photos exist; nothing of a deleted account.
   for (const [path, doc] of records) {
     const uid = doc.ref.parent.parent?.id;
+    // Every photo of the observation (the first one's fields, and each entry of `photos`).
+    const named = observationObjectPaths(doc.data());
     for (const field of ['photoPath', 'thumbnailPath']) {
-      const name = str(doc.get(field));
-      if (!name || !objectNames.has(name)) {
+      if (!str(doc.get(field))) {
         add({
           rule: 'record-without-object',
           where: `firestore:${path}`,
           uid,
-          detail: `${field} ${name ?? '(absent)'} does not exist`,
+          detail: `${field} (absent)`,
+        });
+      }
+    }
+    for (const name of named) {
+      if (!objectNames.has(name)) {
+        add({
+          rule: 'record-without-object',
+          where: `firestore:${path}`,
+          uid,
+          detail: `photo ${name} does not exist`,
         });
       }
     }
@@ -217,8 +229,7 @@ export async function dataInvariantViolations(
         uid && kind === COLLECTIONS.observations && observationId
           ? records.get(observationPath(uid, observationId))
           : undefined;
-      const named =
-        record && [record.get('photoPath'), record.get('thumbnailPath')].includes(object.name);
+      const named = record && observationObjectPaths(record.data()).includes(object.name);
       if (deleted(uid)) {
         add({ rule: 'deleted-account-data', where, uid, detail: 'object of a deleted account' });
       } else if (!named) {

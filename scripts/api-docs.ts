@@ -34,6 +34,8 @@ export const APP_CALLABLES = [
   'deleteObservation',
   'setObservationFeedback',
   'setObservationShare',
+  'refineObservation',
+  'addObservationPhoto',
   'listSpecies',
   'getSpecies',
 ];
@@ -67,6 +69,13 @@ function rule(schema: JsonSchema): string {
   return parts.join(' ; ');
 }
 
+/** A field's type: a union's member types (number or string, for a measurement or « unknown »). */
+function typeName(schema: JsonSchema): string {
+  if (schema.type) return schema.type;
+  const members = [...new Set((schema.anyOf ?? []).map(typeName))];
+  return members.length ? members.join(' \\| ') : 'valeur';
+}
+
 /** One row per field (nested objects and arrays of objects flattened with dotted paths). */
 function rows(schema: JsonSchema, prefix = ''): string[] {
   const out: string[] = [];
@@ -75,7 +84,7 @@ function rows(schema: JsonSchema, prefix = ''): string[] {
     const nullable = raw.anyOf?.some((s) => s.type === 'null') ?? false;
     const field = raw.anyOf?.find((s) => s.type !== 'null') ?? raw;
     const described = { ...field, description: raw.description ?? field.description };
-    const type = `${field.type ?? 'valeur'}${nullable ? ' \\| null' : ''}`;
+    const type = `${typeName(field)}${nullable ? ' \\| null' : ''}`;
     const path = `${prefix}${name}`;
     out.push(
       `| \`${path}\` | ${type} | ${required.has(name) ? 'oui' : 'non'} | ${rule(described) || '—'} |`,

@@ -11,6 +11,7 @@ export {
   purgeAnonymousObservations,
 } from './triggers/observations.js';
 export { identifyFootprint, identify } from './triggers/identify.js';
+export { refineObservation, addObservationPhoto } from './triggers/dialogue.js';
 export {
   createUploadUrls,
   relabelTrainingImage,

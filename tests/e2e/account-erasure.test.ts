@@ -71,6 +71,8 @@ const userCallables = (observationId: string): [string, unknown][] => [
   ['getObservation', { observationId }],
   ['setObservationFeedback', { observationId, correctedSpeciesId: 'loup' }],
   ['setObservationShare', { observationId, shareForTraining: true }],
+  ['refineObservation', { observationId, answers: { toes: '4' } }],
+  ['addObservationPhoto', { observationId, photo: photo.toString('base64') }],
   ['deleteObservation', { observationId }],
 ];
 
@@ -176,7 +178,13 @@ describe('a deleted account’s data does not come back (issue 20, finding 2)', 
     const erasure = eraseAccount(hiker.uid, erasureDeps(), { markerWritten: paused.wait });
     await paused.reached;
     try {
-      for (const name of ['identifyFootprint', 'setObservationShare', 'setObservationFeedback']) {
+      for (const name of [
+        'identifyFootprint',
+        'setObservationShare',
+        'setObservationFeedback',
+        'refineObservation',
+        'addObservationPhoto',
+      ]) {
         const data = userCallables(observationId).find(([n]) => n === name)?.[1];
         const { status, body } = await callWithToken(name, token, data);
         expect(status, name).toBe(401);

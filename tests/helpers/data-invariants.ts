@@ -3,9 +3,9 @@
  * hold, after any sequence of calls, races and erasures:
  * - no Storage object without its record (a user's photo without its observation, a training
  *   JPEG without its training image, a rejected upload without its upload record);
- * - no record without its Storage object (an observation without its photo or thumbnail, a
- *   training image without its JPEG, a rejection record without its copy), nor with a download
- *   URL its object does not honour;
+ * - no record without its Storage object (an observation without one of its photos or
+ *   thumbnails, a training image without its JPEG, a rejection record without its copy), nor
+ *   with a download URL its object does not honour;
  * - no download token an object honours that its record's URL does not hold: a URL handed out
  *   before (to a reviewer, under a guessable legacy token) whose access had to end;
  * - nothing derived from an erased photo: no review candidate, training image, upload record,
@@ -23,6 +23,7 @@ import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
 import type { Bucket } from '../../functions/src/firebase.js';
 import { downloadTokenOf, objectDownloadTokens } from '../../functions/src/common/download-url.js';
 import { ACTOR_FIELDS } from '../../functions/src/handlers/erasure.js';
+import { observationPhotoUrls } from '../../functions/src/handlers/observation-actions.js';
 import {
   ERASED_ACCOUNTS_COLLECTION,
   erasureMarkerId,
@@ -123,20 +124,27 @@ export async function dataInvariantViolations(
   // Observations: their photos exist; nothing of a deleted account.
   for (const [path, doc] of records) {
     const uid = doc.ref.parent.parent?.id;
-    for (const [field, urlField] of [
-      ['photoPath', 'photoUrl'],
-      ['thumbnailPath', 'thumbnailUrl'],
-    ] as const) {
-      const name = str(doc.get(field));
-      if (!name || !objectNames.has(name)) {
+    for (const field of ['photoPath', 'thumbnailPath']) {
+      if (!str(doc.get(field))) {
         add({
           rule: 'record-without-object',
           where: `firestore:${path}`,
           uid,
-          detail: `${field} ${name ?? '(absent)'} does not exist`,
+          detail: `${field} (absent)`,
+        });
+      }
+    }
+    // Every photo of the observation (the first one's fields, and each entry of `photos`).
+    for (const { path: name, url } of observationPhotoUrls(doc.data())) {
+      if (!objectNames.has(name)) {
+        add({
+          rule: 'record-without-object',
+          where: `firestore:${path}`,
+          uid,
+          detail: `photo ${name} does not exist`,
         });
       } else {
-        urlOpens(`firestore:${path}`, uid, name, doc.get(urlField));
+        urlOpens(`firestore:${path}`, uid, name, url);
       }
     }
     if (deleted(uid)) {
@@ -269,7 +277,7 @@ export async function dataInvariantViolations(
           ? records.get(observationPath(uid, observationId))
           : undefined;
       const named =
-        record && [record.get('photoPath'), record.get('thumbnailPath')].includes(object.name);
+        record && observationPhotoUrls(record.data()).some(({ path }) => path === object.name);
       if (deleted(uid)) {
         add({ rule: 'deleted-account-data', where, uid, detail: 'object of a deleted account' });
       } else if (!named) {

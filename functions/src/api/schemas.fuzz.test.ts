@@ -11,8 +11,19 @@ import { HttpsError } from 'firebase-functions/https';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../node_modules/firebase-functions/lib/common/providers/https.js';
 import { fuzzParameters, fuzzTimeoutMs } from '../../../tests/helpers/fuzz.js';
+import {
+  MIN_REGION_FRACTION,
+  QUESTION_IDS,
+  parseAnswers,
+  regionInsidePhoto,
+} from '@wildlens/shared';
 import { notFrenchBecause } from '../../../tests/helpers/french.js';
-import { callableInputs, parseInput, rawPayloadProblem } from './schemas.js';
+import {
+  callableInputs,
+  parseInput,
+  rawPayloadProblem,
+  refineObservationRequest,
+} from './schemas.js';
 import { parseListRequest } from '../handlers/observations.js';
 
 const now = () => new Date('2026-05-01T12:00:00Z');
@@ -20,9 +31,11 @@ const inputs = callableInputs({ maxBytes: 64 * 1024, now });
 const photo = Buffer.from('not really a jpeg').toString('base64');
 
 /** A valid payload of each callable, the seed of the mutations. */
+const REGION = { x: 0.2, y: 0.3, width: 0.4, height: 0.35 };
 const VALID: Record<string, Record<string, unknown> | null> = {
   identifyFootprint: {
     photo,
+    region: REGION,
     location: { lat: 45.2, lng: 5.7, accuracyM: 12 },
     takenAt: '2026-04-30T08:00:00Z',
     shareForTraining: true,
@@ -32,6 +45,13 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   deleteObservation: { observationId: 'c2v8Qd0mWm1nYkTqfH3R' },
   setObservationFeedback: { observationId: 'c2v8Qd0mWm1nYkTqfH3R', correctedSpeciesId: 'loup' },
   setObservationShare: { observationId: 'c2v8Qd0mWm1nYkTqfH3R', shareForTraining: true },
+  refineObservation: {
+    observationId: 'c2v8Qd0mWm1nYkTqfH3R',
+    answers: { toes: '4', claws: 'unknown', padShape: null, length: 9.5, width: 'unknown' },
+    region: REGION,
+    photoIndex: 1,
+  },
+  addObservationPhoto: { observationId: 'c2v8Qd0mWm1nYkTqfH3R', photo, region: REGION },
   listSpecies: null,
   getSpecies: { speciesId: 'renard' },
   createUploadUrls: {
@@ -194,6 +214,68 @@ describe('callable payloads under fuzzing', () => {
         ),
         fuzzParameters(300),
       );
+    },
+  );
+});
+
+describe('the dialogue’s inputs under fuzzing (issue 19)', () => {
+  const edge = fc.constantFrom(0, 1, MIN_REGION_FRACTION, 0.0199, 1.0000001, -0, -1e-9, 0.5);
+  const number = fc.oneof(fc.double(), edge, fc.constantFrom(NaN, Infinity, -Infinity));
+  const coordinate = fc.oneof(
+    // Mostly plausible fractions (fc.double is biased to extremes), so that many pass.
+    { weight: 4, arbitrary: fc.integer({ min: 0, max: 600 }).map((i) => i / 1000) },
+    { weight: 1, arbitrary: number },
+    { weight: 1, arbitrary: hostileValue },
+  );
+
+  it(
+    'a region is accepted only inside the photo, with a size of at least 2 % a side',
+    { timeout: fuzzTimeoutMs(600, 2) },
+    () => {
+      let accepted = 0;
+      fc.assert(
+        fc.property(
+          fc.record({ x: coordinate, y: coordinate, width: coordinate, height: coordinate }),
+          (region) => {
+            const data = { observationId: 'c2v8Qd0mWm1nYkTqfH3R', region };
+            if (validate('refineObservation', data) === 'refused') return;
+            accepted++;
+            const parsed = parseInput(refineObservationRequest, data).region;
+            expect(parsed && regionInsidePhoto(parsed)).toBe(true);
+            expect(Math.min(parsed!.width, parsed!.height)).toBeGreaterThanOrEqual(
+              MIN_REGION_FRACTION,
+            );
+          },
+        ),
+        fuzzParameters(600),
+      );
+      expect(accepted, 'some generated regions are valid').toBeGreaterThan(0);
+    },
+  );
+
+  it(
+    'accepted answers are answers the dialogue understands (or null, a withdrawal)',
+    { timeout: fuzzTimeoutMs(600, 2) },
+    () => {
+      const key = fc.oneof(fc.constantFrom(...QUESTION_IDS), hostileString);
+      const value = fc.oneof(
+        fc.constantFrom('4', '5', 'yes', 'no', 'x', 'c', 'none', 'unknown', null, 'Unknown', '4 '),
+        number,
+        hostileValue,
+      );
+      let accepted = 0;
+      fc.assert(
+        fc.property(fc.dictionary(key, value, { maxKeys: 6 }), (answers) => {
+          const data = { observationId: 'c2v8Qd0mWm1nYkTqfH3R', answers };
+          if (validate('refineObservation', data) === 'refused') return;
+          accepted++;
+          const parsed = parseInput(refineObservationRequest, data).answers ?? {};
+          const given = Object.fromEntries(Object.entries(parsed).filter(([, v]) => v !== null));
+          expect(parseAnswers(given)).toEqual({ ok: true, answers: given });
+        }),
+        fuzzParameters(600),
+      );
+      expect(accepted, 'some generated answers are valid').toBeGreaterThan(0);
     },
   );
 });

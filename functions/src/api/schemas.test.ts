@@ -2,12 +2,14 @@ import { HttpsError } from 'firebase-functions/https';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../../node_modules/firebase-functions/lib/common/providers/https.js';
 import {
+  addObservationPhotoRequest,
   createUploadUrlsRequest,
   identifyFootprintRequest,
   observationFeedbackRequest,
   observationRequest,
   parseInput,
   promoteModelRequest,
+  refineObservationRequest,
   relabelTrainingImageRequest,
   speciesRequest,
 } from './schemas.js';
@@ -153,5 +155,80 @@ describe('one rules table (issue 13, finding 10)', () => {
         }),
       ).message,
     ).toBe('Espèce inconnue : « dragon ».');
+  });
+});
+
+describe('the dialogue’s inputs (issue 19)', () => {
+  const observationId = 'c2v8Qd0mWm1nYkTqfH3R';
+  const region = { x: 0.25, y: 0.3, width: 0.5, height: 0.4 };
+  const identify = (data: unknown) =>
+    parseInput(identifyFootprintRequest({ maxBytes: 1024 * 1024 }, now), data);
+  const refine = (data: Record<string, unknown>) =>
+    parseInput(refineObservationRequest, { observationId, ...data });
+  const addPhoto = (data: unknown) =>
+    parseInput(addObservationPhotoRequest({ maxBytes: 1024 * 1024 }), data);
+
+  it('takes a framed region on identification, refinement and an added photo', () => {
+    expect(identify({ photo, region }).region).toEqual(region);
+    expect(identify({ photo, region: null }).region).toBeNull();
+    expect(refine({ region, photoIndex: 2 })).toEqual({ observationId, region, photoIndex: 2 });
+    expect(refine({ region: null }).region).toBeNull();
+    expect(addPhoto({ observationId, photo, region }).region).toEqual(region);
+    // The whole photo, to the last rounding digit.
+    expect(refine({ region: { x: 0.2, y: 0, width: 0.8000001, height: 1 } }).region).toBeDefined();
+  });
+
+  it.each([
+    ['not an object', 'cadre', /^region doit être un objet \{ x, y, width, height \}/],
+    ['a field missing', { x: 0.1, y: 0.1, width: 0.5 }, /^region.height doit être un nombre/],
+    ['an unknown field', { ...region, angle: 3 }, /^Champ inconnu : « angle »/],
+    ['a string', { ...region, x: '0.1' }, /^region.x doit être un nombre de 0 à 1/],
+    ['negative', { ...region, y: -0.1 }, /^region.y doit être un nombre de 0 à 1/],
+    ['above 1', { ...region, x: 1.5 }, /^region.x doit être un nombre de 0 à 1/],
+    ['a zero size', { ...region, width: 0 }, /^Cadre trop petit : region.width/],
+    ['a sliver', { ...region, height: 0.01 }, /^Cadre trop petit : region.height/],
+    ['outside the photo', { x: 0.7, y: 0.1, width: 0.5, height: 0.5 }, /^Le cadre dépasse/],
+  ])('refuses a region %s, in French', (_, bad, message) => {
+    for (const parse of [
+      () => identify({ photo, region: bad }),
+      () => refine({ region: bad }),
+      () => addPhoto({ observationId, photo, region: bad }),
+    ]) {
+      const err = refusal(parse);
+      expect(err.code).toBe('invalid-argument');
+      expect(err.message).toMatch(message);
+    }
+  });
+
+  it('merges answers: a value, « unknown », or null to withdraw one', () => {
+    expect(
+      refine({
+        answers: { toes: '5', claws: 'unknown', padShape: null, length: 9.5, width: 'unknown' },
+      }).answers,
+    ).toEqual({ toes: '5', claws: 'unknown', padShape: null, length: 9.5, width: 'unknown' });
+    expect(refine({ answers: {} }).answers).toEqual({});
+  });
+
+  it.each([
+    [{ toes: 4 }, /^Réponse invalide à « Combien de doigts .*« 4 », « 5 », « unknown »/],
+    [{ toes: '6' }, /^Réponse invalide à « Combien de doigts/],
+    [{ claws: true }, /^Réponse invalide à « Voit-on des griffes/],
+    [{ padShape: 'X' }, /^Réponse invalide à « Entre les doigts/],
+    [{ length: 0.1 }, /^Réponse invalide à « Longueur .*de 0.5 à 40 cm/],
+    [{ length: 400 }, /^Réponse invalide à « Longueur/],
+    [{ width: '9' }, /^Réponse invalide à « Largeur/],
+    [{ tail: 'long' }, /^Champ inconnu : « tail »/],
+  ])('refuses the answers %j, in French', (answers, message) => {
+    const err = refusal(() => refine({ answers }));
+    expect(err.code).toBe('invalid-argument');
+    expect(err.message).toMatch(message);
+  });
+
+  it('refuses a photoIndex without a region, or out of range, and a photo-less addition', () => {
+    expect(refusal(() => refine({ photoIndex: 1 })).message).toMatch(/envoyez-le avec region/);
+    expect(refusal(() => refine({ region, photoIndex: 5 })).message).toMatch(/de 0 à 4/);
+    expect(refusal(() => refine({ region, photoIndex: 1.5 })).message).toMatch(/entier/);
+    expect(refusal(() => addPhoto({ observationId })).details).toEqual({ reason: 'empty' });
+    expect(refusal(() => addPhoto({ photo, region })).message).toMatch(/observationId/);
   });
 });

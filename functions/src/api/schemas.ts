@@ -7,7 +7,17 @@
  * rules (INPUT_RULES).
  */
 import { z } from 'zod/v4';
-import { SPECIES_ID_PATTERN, findSpecies } from '@wildlens/shared';
+import {
+  MIN_REGION_FRACTION,
+  QUESTIONS,
+  QUESTION_IDS,
+  SPECIES_ID_PATTERN,
+  UNKNOWN_ANSWER,
+  findSpecies,
+  regionInsidePhoto,
+  type Question,
+  type QuestionId,
+} from '@wildlens/shared';
 import { fail } from '../common/errors.js';
 
 /** The rules table, shown in the docs; EXIF values outside it are ignored rather than stored. */
@@ -20,6 +30,8 @@ export const INPUT_RULES = {
   maxAccuracyM: 50_000,
   /** History page size. */
   maxPageSize: 50,
+  /** Photos of one observation (the first one and those added with addObservationPhoto). */
+  maxPhotosPerObservation: 5,
 } as const;
 
 const OLDEST_TAKEN_AT_MS = Date.parse(`${INPUT_RULES.oldestTakenAt}T00:00:00Z`);
@@ -205,9 +217,97 @@ export function photoBase64Schema(maxBytes: number) {
 /** The user's consent to let the photo help train the model (never assumed). */
 export const shareForTrainingSchema = z.boolean(fr('shareForTraining doit valoir true ou false.'));
 
+// ---------------------------------------------------------------------------------------------
+// The dialogue: the framed print and the hiker's answers
+// ---------------------------------------------------------------------------------------------
+
+const REGION_SHAPE_FR =
+  'region doit être un objet { x, y, width, height } : le cadre de l’empreinte en fractions de la photo (de 0 à 1).';
+const fraction = (name: string) =>
+  z
+    .number(fr(`region.${name} doit être un nombre de 0 à 1 (fraction de la photo).`))
+    .min(0, fr(`region.${name} doit être un nombre de 0 à 1 (fraction de la photo).`))
+    .max(1, fr(`region.${name} doit être un nombre de 0 à 1 (fraction de la photo).`));
+const extent = (name: 'width' | 'height') =>
+  z
+    .number(fr(`region.${name} doit être un nombre de ${MIN_REGION_FRACTION} à 1.`))
+    .min(
+      MIN_REGION_FRACTION,
+      fr(
+        `Cadre trop petit : region.${name} doit valoir au moins ${MIN_REGION_FRACTION} (${MIN_REGION_FRACTION * 100} % de la photo).`,
+      ),
+    )
+    .max(1, fr(`region.${name} doit être un nombre de ${MIN_REGION_FRACTION} à 1.`));
+
+/**
+ * The print the hiker framed, as fractions of the photo as seen (EXIF orientation applied).
+ * The size in pixels is checked against the photo itself by the handler (regionBox).
+ */
+export const photoRegionSchema = z
+  .strictObject(
+    { x: fraction('x'), y: fraction('y'), width: extent('width'), height: extent('height') },
+    objectFr(REGION_SHAPE_FR),
+  )
+  .refine(regionInsidePhoto, {
+    error: 'Le cadre dépasse de la photo : x + width et y + height doivent valoir au plus 1.',
+  })
+  .describe(
+    'cadre de l’empreinte sur la photo telle qu’affichée (orientation EXIF appliquée) : x, y du coin haut gauche, width, height, en fractions de la largeur et de la hauteur',
+  );
+
+function answerSchema(question: Question) {
+  if (question.kind === 'choice') {
+    const ids = question.options.map((o) => o.id);
+    const message = `Réponse invalide à « ${question.text} » : choisissez parmi ${ids.map((id) => `« ${id} »`).join(', ')}, ou null pour retirer la réponse.`;
+    return z
+      .enum(ids as [string, ...string[]], fr(message))
+      .nullable()
+      .optional()
+      .describe(`${ids.join(', ')} ; null retire la réponse`);
+  }
+  const message = `Réponse invalide à « ${question.text} » : un nombre de ${question.min} à ${question.max} cm, « ${UNKNOWN_ANSWER} », ou null pour retirer la réponse.`;
+  return z
+    .union(
+      [
+        z.number(fr(message)).min(question.min, fr(message)).max(question.max, fr(message)),
+        z.literal(UNKNOWN_ANSWER, fr(message)),
+      ],
+      fr(message),
+    )
+    .nullable()
+    .optional()
+    .describe(
+      `nombre de ${question.min} à ${question.max} (${question.unit}) ou « ${UNKNOWN_ANSWER} » ; null retire la réponse`,
+    );
+}
+
+/**
+ * Answers to the dialogue's questions (QUESTIONS of @wildlens/shared: the ids and options are
+ * theirs). A value answers (`unknown`: « je ne sais pas », the question is not asked again);
+ * null withdraws the answer (the question may be asked again); an absent key keeps the stored one.
+ */
+export const answersSchema = z
+  .strictObject(
+    Object.fromEntries(QUESTION_IDS.map((id) => [id, answerSchema(QUESTIONS[id])])) as Record<
+      QuestionId,
+      ReturnType<typeof answerSchema>
+    >,
+    objectFr('answers doit être un objet { question: réponse }, par exemple { "toes": "4" }.'),
+  )
+  .describe(
+    'réponses aux questions (voir nextQuestion), fusionnées avec les réponses déjà données',
+  );
+
+export type AnswersPatch = Partial<Record<QuestionId, string | number | null>>;
+
 /** Fields shared by both transports: the same rules whatever carries them. */
 function identifyFields(now: () => Date) {
   return {
+    region: photoRegionSchema
+      .nullish()
+      .describe(
+        'cadre de l’empreinte (facultatif) : seul ce cadre est analysé, comme une photo serrée d’une empreinte',
+      ),
     location: locationSchema.nullish(),
     takenAt: takenAtSchema(now).nullish(),
     shareForTraining: shareForTrainingSchema
@@ -218,12 +318,12 @@ function identifyFields(now: () => Date) {
   };
 }
 
-/** identifyFootprint callable: `{ photo, location?, takenAt?, shareForTraining? }`. */
+/** identifyFootprint callable: `{ photo, region?, location?, takenAt?, shareForTraining? }`. */
 export function identifyFootprintRequest(limits: { maxBytes: number }, now: () => Date) {
   return z.strictObject(
     { photo: photoBase64Schema(limits.maxBytes), ...identifyFields(now) },
     objectFr(
-      'Requête invalide : un objet { photo, location?, takenAt?, shareForTraining? } est attendu.',
+      'Requête invalide : un objet { photo, region?, location?, takenAt?, shareForTraining? } est attendu.',
     ),
   );
 }
@@ -239,8 +339,12 @@ export function identifyFormRequest(now: () => Date) {
   });
 }
 
+export type PhotoRegionInput = z.output<typeof photoRegionSchema>;
+
 export type IdentifyInput = {
   photo: Buffer;
+  /** The framed print (absent or null: the whole photo). */
+  region?: PhotoRegionInput | null;
   location: ObservationLocation | null;
   takenAt: Date | null;
   shareForTraining: boolean;
@@ -304,6 +408,52 @@ export const observationShareRequest = z.strictObject(
   },
   objectFr('Requête invalide : un objet { observationId, shareForTraining } est attendu.'),
 );
+
+const MAX_PHOTOS = INPUT_RULES.maxPhotosPerObservation;
+
+/**
+ * refineObservation: new answers and/or a new framing of one stored photo (a model pass on
+ * that photo), `{ observationId, answers?, region?, photoIndex? }`.
+ */
+export const refineObservationRequest = z
+  .strictObject(
+    {
+      observationId: observationIdSchema,
+      answers: answersSchema.optional(),
+      region: photoRegionSchema
+        .nullable()
+        .optional()
+        .describe(
+          'nouveau cadre de l’empreinte sur la photo photoIndex (null : plus de cadre, toute la photo) ; relance le modèle sur la photo enregistrée et compte comme une identification',
+        ),
+      photoIndex: z
+        .int(fr(`photoIndex doit être un entier de 0 à ${MAX_PHOTOS - 1}.`))
+        .min(0, fr(`photoIndex doit être un entier de 0 à ${MAX_PHOTOS - 1}.`))
+        .max(MAX_PHOTOS - 1, fr(`photoIndex doit être un entier de 0 à ${MAX_PHOTOS - 1}.`))
+        .optional()
+        .describe('photo que region cadre (0 : la première, par défaut)'),
+    },
+    objectFr(
+      'Requête invalide : un objet { observationId, answers?, region?, photoIndex? } est attendu.',
+    ),
+  )
+  .refine((request) => request.photoIndex === undefined || request.region !== undefined, {
+    error: 'photoIndex désigne la photo à recadrer : envoyez-le avec region.',
+  });
+
+/** addObservationPhoto: `{ observationId, photo, region? }` (at most 5 photos per observation). */
+export function addObservationPhotoRequest(limits: { maxBytes: number }) {
+  return z.strictObject(
+    {
+      observationId: observationIdSchema,
+      photo: photoBase64Schema(limits.maxBytes),
+      region: photoRegionSchema
+        .nullish()
+        .describe('cadre de l’empreinte sur cette photo (facultatif)'),
+    },
+    objectFr('Requête invalide : un objet { observationId, photo, region? } est attendu.'),
+  );
+}
 
 export const speciesRequest = z.strictObject(
   { speciesId: speciesIdSchema },
@@ -517,6 +667,8 @@ export function callableInputs(
     deleteObservation: observationRequest,
     setObservationFeedback: observationFeedbackRequest,
     setObservationShare: observationShareRequest,
+    refineObservation: refineObservationRequest,
+    addObservationPhoto: addObservationPhotoRequest({ maxBytes }),
     listSpecies: noParameters,
     getSpecies: speciesRequest,
     createUploadUrls: createUploadUrlsRequest,

@@ -26,10 +26,12 @@ async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingMode
     loadedVersion: pointer.version,
     backend: `${backend.name}${backend.name === 'wasm' ? (backend.simd ? '+simd' : '') : ''}`,
   });
-  return servingModel(pointer.version, model, {
-    matches: (err) => err instanceof ImageDecodeError,
-    rejection: corruptImage,
-  });
+  return servingModel(
+    pointer.version,
+    model,
+    { matches: (err) => err instanceof ImageDecodeError, rejection: corruptImage },
+    model.manifest.dialogue ?? null,
+  );
 }
 
 let engine: ModelEngine | null = null;

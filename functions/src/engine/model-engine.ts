@@ -1,4 +1,5 @@
 import * as logger from 'firebase-functions/logger';
+import type { DialogueParameters, PhotoRegion } from '@wildlens/shared';
 import { errorSummary, fail } from '../common/errors.js';
 
 /** `config/activeModel`: which model version the functions serve. */
@@ -10,7 +11,10 @@ export interface ActiveModelPointer {
 /** What a loaded model offers the handlers (a thin view of @wildlens/model's FootprintModel). */
 export interface ServingModel {
   version: string;
-  predict(image: Uint8Array): Promise<ModelPrediction>;
+  /** With a `region`, only the framed print is classified (as a crop). */
+  predict(image: Uint8Array, options?: { region?: PhotoRegion }): Promise<ModelPrediction>;
+  /** The manifest's dialogue parameters; null (or absent) for models trained before them. */
+  dialogue?: DialogueParameters | null;
   dispose(): void;
 }
 
@@ -18,6 +22,8 @@ export interface ModelPrediction {
   verdict: 'identified' | 'uncertain' | 'not_a_footprint';
   top: { speciesId: string; probability: number }[];
   probabilities: Record<string, number>;
+  /** The kind of photo the model recognised ('crop', 'field'…), when it tells them apart. */
+  domain?: string;
   timingsMs: { preprocess: number; inference: number };
 }
 
@@ -52,14 +58,19 @@ const WAITED_TOO_LONG = Symbol('waited too long');
  */
 export function servingModel(
   version: string,
-  model: { predict(image: Uint8Array): Promise<ModelPrediction>; dispose(): void },
+  model: {
+    predict(image: Uint8Array, options?: { region?: PhotoRegion }): Promise<ModelPrediction>;
+    dispose(): void;
+  },
   decodeFailure: { matches(err: unknown): boolean; rejection(): Error },
+  dialogue: DialogueParameters | null = null,
 ): ServingModel {
   return {
     version,
-    predict: async (image) => {
+    dialogue,
+    predict: async (image, options) => {
       try {
-        return await model.predict(image);
+        return await model.predict(image, options);
       } catch (err) {
         if (decodeFailure.matches(err)) throw decodeFailure.rejection();
         throw err;

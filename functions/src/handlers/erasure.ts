@@ -6,6 +6,7 @@
  */
 import {
   FieldValue,
+  type DocumentData,
   type DocumentSnapshot,
   type Firestore,
   type QueryDocumentSnapshot,
@@ -17,6 +18,7 @@ import type { Bucket } from '../firebase.js';
 import { runContendedTransaction } from '../common/transactions.js';
 import { candidateRef } from './review.js';
 import { markAccountErased, markErasureCompleted } from './erasure-marker.js';
+import { observationObjectPaths } from './observation-evidence.js';
 
 /**
  * Points where a test pauses an erasure to race it against another writer (no sleeps): each is
@@ -180,6 +182,12 @@ export async function eraseDerivatives(
   return { trainingImages };
 }
 
+/** Points where a test pauses an observation's erasure to race it against a write. */
+export interface ObservationErasureHooks {
+  /** The photos the record named have been deleted; the record has not. */
+  objectsDeleted?: () => Promise<void>;
+}
+
 /**
  * Everything one observation gave the training set, for a contribution whose observation
  * record is already gone (an interrupted erasure): its candidate, then its derivatives.
@@ -200,14 +208,17 @@ export async function eraseContribution(
  * Deletes an observation and everything derived from it. First, in one transaction, the
  * observation is closed (`erasing`, no longer shared: consent cannot be given again, no review
  * can accept it) and its candidate deleted, so nothing new can derive from it while the rest
- * goes; then its contribution to training, its photo and thumbnail, and its record last, so a
- * failed erasure leaves the record to retry from. Only objects under the owner's own prefix
- * are touched.
+ * goes; then its contribution to training, every photo and thumbnail, and its record last, so
+ * a failed erasure leaves the record to retry from. The record is deleted in a transaction that
+ * re-reads it: a photo added meanwhile (addObservationPhoto committed after the objects were
+ * listed) is erased first, and an addition after that finds no record and deletes its own
+ * objects. Only objects under the owner's own prefix are touched.
  */
 export async function eraseObservation(
   snap: DocumentSnapshot,
   uid: string,
   deps: ErasureDeps,
+  hooks: ObservationErasureHooks = {},
 ): Promise<{ trainingImages: number }> {
   const candidate = candidateRef(deps.db, uid, snap.id);
   const sent = await runContendedTransaction(deps.db, async (tx) => {
@@ -217,14 +228,26 @@ export async function eraseObservation(
   });
   await deps.hooks?.contributionClosed?.();
   const erased = await eraseDerivatives(uid, snap.id, deps, sent);
-  const fallback = observationPhotoPaths(uid, snap.id);
+  const first = observationPhotoPaths(uid, snap.id);
   const prefix = `${STORAGE_PREFIX.users}${uid}/`;
-  const paths = [
-    (snap.get('photoPath') as string | undefined) ?? fallback.photo,
-    (snap.get('thumbnailPath') as string | undefined) ?? fallback.thumbnail,
-  ].filter((p) => p.startsWith(prefix));
-  await Promise.all(paths.map((p) => deleteObject(deps.bucket, p)));
-  await snap.ref.delete();
+  const deleted = new Set<string>();
+  const notYetDeleted = (record: DocumentData) =>
+    [first.photo, first.thumbnail, ...observationObjectPaths(record)].filter(
+      (p) => p.startsWith(prefix) && !deleted.has(p),
+    );
+  let left = notYetDeleted(snap.data() ?? {});
+  while (left.length) {
+    await Promise.all(left.map((p) => deleteObject(deps.bucket, p)));
+    for (const p of left) deleted.add(p);
+    await hooks.objectsDeleted?.();
+    left = await runContendedTransaction(deps.db, async (tx) => {
+      const current = await tx.get(snap.ref);
+      if (!current.exists) return [];
+      const added = notYetDeleted(current.data() ?? {});
+      if (!added.length) tx.delete(snap.ref);
+      return added;
+    });
+  }
   return erased;
 }
 

@@ -94,6 +94,17 @@ const photo = () =>
     })
     .toBuffer();
 
+/**
+ * The stand-in model's probabilities under the place prior of the photo's EXIF position
+ * (45° N 6° E: Europe, where the wolf lives in parts only, weight 0.8): 0.41234, 0.3 × 0.8,
+ * 0.2, 0.08766, normalised.
+ */
+const EUROPE_TOP = [
+  { speciesId: 'renard', probability: 0.4387 },
+  { speciesId: 'loup', probability: 0.2553 },
+  { speciesId: 'chien', probability: 0.2128 },
+];
+
 describe('identifyFootprint storage consistency', () => {
   it('stores a metadata-free photo, a thumbnail, then the record', async () => {
     const { deps, objects, records } = fakes(false);
@@ -114,11 +125,7 @@ describe('identifyFootprint storage consistency', () => {
     expect(res).toMatchObject({
       observationId: 'obs123',
       verdict: 'uncertain',
-      top: [
-        { speciesId: 'renard', probability: 0.4123 },
-        { speciesId: 'loup', probability: 0.3 },
-        { speciesId: 'chien', probability: 0.2 },
-      ],
+      top: EUROPE_TOP,
       location: { lat: 45, lng: 6 },
       locationSource: 'exif',
       model: { version: 'v-test' },
@@ -127,6 +134,16 @@ describe('identifyFootprint storage consistency', () => {
       /^http:\/\/127\.0\.0\.1:9199\/v0\/b\/demo\.appspot\.com\/o\/users%2Fuid1%2Fobservations%2Fobs123%2Fphoto\.jpg\?alt=media&token=[0-9a-f-]{36}$/,
     );
     expect(res.hint).toMatch(/^Identification incertaine/);
+    // The dialogue's part: no fitted parameters (the stand-in model has none), so candidates
+    // without a stated coverage; the question to ask next; the zone of the EXIF position.
+    expect(res.candidates.coverage).toBeNull();
+    expect(res.candidates.speciesIds.slice(0, 3)).toEqual(['renard', 'loup', 'chien']);
+    expect(res.nextQuestion?.text.length).toBeGreaterThan(10);
+    expect(res.zone).toEqual({ id: 'europe', label: 'Europe' });
+    expect(res.answers).toEqual({});
+    expect(res.photos).toEqual([
+      expect.objectContaining({ index: 0, photoUrl: res.photoUrl, region: null }),
+    ]);
     expect(records()[0]).toMatchObject({
       speciesId: 'renard',
       speciesNameFr: 'Renard roux',
@@ -163,11 +180,7 @@ describe('identifyFootprint storage consistency', () => {
         observationId: 'obs123',
         status: 'pending',
         photoPath: 'users/uid1/observations/obs123/photo.jpg',
-        top: [
-          { speciesId: 'renard', probability: 0.4123 },
-          { speciesId: 'loup', probability: 0.3 },
-          { speciesId: 'chien', probability: 0.2 },
-        ],
+        top: EUROPE_TOP,
         verdict: 'uncertain',
         predictedSpeciesId: 'renard',
         correctedSpeciesId: null,

@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
+import { FieldValue, Timestamp, type DocumentData, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import sharp from 'sharp';
 import { COLLECTIONS, observationPhotoPaths } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import type { Caller } from '../common/caller.js';
-import { errorSummary, fail } from '../common/errors.js';
+import { fail } from '../common/errors.js';
 import { extractExifInfo, type ExifInfo } from '../images/exif.js';
 import {
   identifyFootprintRequest,
@@ -15,26 +13,33 @@ import {
   type IdentifyInput,
   type ObservationLocation,
 } from '../api/schemas.js';
-import {
-  ImageRejection,
-  PREVIEW_SIDE,
-  inspectImage,
-  normaliseToJpeg,
-  type InspectedImage,
-} from '../images/inspect.js';
+import { ImageRejection, inspectImage, type InspectedImage } from '../images/inspect.js';
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
 import { toSheet, type SpeciesSheet } from './species.js';
 import { candidateFromObservation, candidateRef, queuesForReview } from './review.js';
 import { runUnlessErased } from './erasure-marker.js';
 import { downloadUrl, storageApiOrigin } from '../common/download-url.js';
+import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
 import {
-  DeadlineExceededError,
-  FIRESTORE_DEADLINE_MS,
-  retryTransient,
-  withDeadline,
-} from '../common/transient.js';
+  assessedFields,
+  dialogueView,
+  evidenceOf,
+  observationHint,
+  parametersSnapshot,
+  requireRegionFits,
+  type DialogueView,
+  type StoredPhoto,
+} from './observation-evidence.js';
+import {
+  THUMBNAIL_SIDE,
+  commitOrUndo,
+  deleteObjectsQuietly,
+  photoCopies,
+  savePhotoObject,
+} from './photo-store.js';
 
-export { downloadUrl, storageApiOrigin };
+export { downloadUrl, storageApiOrigin, THUMBNAIL_SIDE };
+export { chooseHint, type PhotoQuality } from './observation-evidence.js';
 
 export type Verdict = ModelPrediction['verdict'];
 
@@ -62,7 +67,8 @@ export interface IdentifyDeps {
   beforeRecord?: () => Promise<void>;
 }
 
-export interface IdentifyResponse {
+/** The identification's result: today's fields plus the dialogue's (DialogueView). */
+export interface IdentifyResponse extends DialogueView {
   observationId: string;
   verdict: Verdict;
   top: { speciesId: string; probability: number }[];
@@ -77,10 +83,7 @@ export interface IdentifyResponse {
   shareForTraining: boolean;
 }
 
-/** The thumbnail is the inspector's preview. */
-export const THUMBNAIL_SIDE = PREVIEW_SIDE;
-
-/** The callable payload `{ photo, location?, takenAt? }`, through the API's schemas. */
+/** The callable payload `{ photo, region?, location?, takenAt? }`, through the API's schemas. */
 export function parseIdentifyRequest(data: unknown, now: Date, maxBytes: number): IdentifyInput {
   const request = parseInput(
     identifyFootprintRequest({ maxBytes }, () => now),
@@ -88,6 +91,7 @@ export function parseIdentifyRequest(data: unknown, now: Date, maxBytes: number)
   );
   return {
     photo: request.photo,
+    region: request.region ?? null,
     location: request.location ?? null,
     takenAt: request.takenAt ?? null,
     shareForTraining: request.shareForTraining ?? false,
@@ -98,7 +102,7 @@ export function parseIdentifyRequest(data: unknown, now: Date, maxBytes: number)
  * EXIF values under the same rules as the client's fields (INPUT_RULES): a position or a date
  * the API would refuse from a client (a 1901 camera clock, a 10 km "accuracy") is not stored.
  */
-function trustedExif(exif: ExifInfo, now: Date): ExifInfo {
+export function trustedExif(exif: ExifInfo, now: Date): ExifInfo {
   const location = exif.location && locationSchema.safeParse(exif.location).success;
   const takenAt = exif.takenAt && takenAtProblem(exif.takenAt, now) === null;
   return { location: location ? exif.location : null, takenAt: takenAt ? exif.takenAt : null };
@@ -107,36 +111,6 @@ function trustedExif(exif: ExifInfo, now: Date): ExifInfo {
 /** HttpsError for a refused image, keeping the machine-readable reason in details. */
 export function imageRejectionError(rejection: ImageRejection): never {
   fail('invalid-argument', rejection.messageFr, { reason: rejection.code });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Hints (pure)
-// ---------------------------------------------------------------------------------------------
-
-export interface PhotoQuality {
-  /** Shorter side of the (oriented) photo, pixels. */
-  shortSide: number;
-  /** Mean luminance 0..255. */
-  brightness: number;
-}
-
-/** A French tip for the user when the result is not a confident identification. */
-export function chooseHint(verdict: Verdict, quality: PhotoQuality): string | null {
-  if (verdict === 'identified') return null;
-  const tips: string[] = [];
-  if (quality.brightness < 60) tips.push('prenez la photo avec plus de lumière (évitez l’ombre)');
-  else if (quality.brightness > 220) tips.push('évitez le plein soleil et les reflets');
-  if (quality.shortSide < 480) tips.push('rapprochez-vous ou utilisez une meilleure résolution');
-  if (verdict === 'not_a_footprint') {
-    tips.push('cadrez une seule empreinte entière, vue de dessus, qui remplit la photo');
-    return `Aucune empreinte reconnue sur cette photo : ${tips.join(', ')}.`;
-  }
-  // What helps the model most on field photos: one print filling the frame, seen from above,
-  // with a known size beside it.
-  tips.push(
-    'rapprochez-vous d’une seule empreinte, entière dans le cadre, photographiée bien au-dessus',
-  );
-  return `Identification incertaine : ${tips.join(', ')}. Posez une règle ou un objet connu à côté pour donner l’échelle.`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,32 +140,14 @@ export function cachedSpeciesLookup(
 // Identification
 // ---------------------------------------------------------------------------------------------
 
-/** Mean luminance (0..255) of the photo, from its small preview. */
-async function brightnessOf(preview: Buffer): Promise<number> {
-  const stats = await sharp(preview).greyscale().stats();
-  return stats.channels[0]?.mean ?? 128;
-}
-
-const round4 = (p: number): number => Math.round(p * 1e4) / 1e4;
-
-function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 404;
-}
-
-async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {
-  try {
-    await bucket.file(name).delete();
-  } catch (err) {
-    if (!isNotFound(err)) logger.warn('identify.cleanup_failed', { name, ...errorSummary(err) });
-  }
-}
-
 /**
- * Identifies one footprint photo for the caller: validates the image (decoding its thumbnail),
- * runs the model on the original bytes while the stored copy (metadata-free JPEG) is produced,
- * writes both objects, then the observation record last. If the record cannot be written (or
- * the account's erasure has begun: erasure-marker.ts) the objects are deleted again, so a
- * photo never exists without its record nor the reverse.
+ * Identifies one footprint photo for the caller: validates the image (and the framed region
+ * against its size), runs the model on the original bytes (on the framed print only when a
+ * region is given) while the stored copies (metadata-free JPEG + thumbnail) are produced,
+ * assesses the observation (assessObservation: the place's prior, the verdict, the candidate
+ * set, the next question), writes both objects, then the observation record last. If the
+ * record cannot be written (or the account's erasure has begun: erasure-marker.ts) the objects
+ * are deleted again, so a photo never exists without its record nor the reverse.
  * The caller's quota has been consumed before (consumeIdentifyBudget), ahead of any parsing.
  */
 export async function identifyFootprint(
@@ -201,6 +157,7 @@ export async function identifyFootprint(
 ): Promise<IdentifyResponse> {
   const started = Date.now();
   const { uid } = caller;
+  const region = input.region ?? null;
   let inspected: InspectedImage;
   try {
     inspected = await inspectImage(input.photo, deps.limits);
@@ -208,36 +165,28 @@ export async function identifyFootprint(
     if (err instanceof ImageRejection) imageRejectionError(err);
     throw err;
   }
+  if (region) requireRegionFits(region, inspected.width, inspected.height);
   const model = await deps.engine.model();
 
   // Decoding for storage (sharp thread pool) overlaps inference (tfjs on the main thread).
-  const [stored, prediction, exif, light] = await Promise.allSettled([
-    normaliseToJpeg(input.photo, {
-      maxSide: deps.limits.photoMaxSide,
-      maxPixels: deps.limits.maxPixels,
-      quality: 85,
-    }),
-    model.predict(input.photo),
+  const [copies, prediction, exif] = await Promise.allSettled([
+    photoCopies(input.photo, deps.limits, inspected.preview),
+    model.predict(input.photo, region ? { region } : {}),
     input.location && input.takenAt
       ? Promise.resolve({ location: null, takenAt: null })
       : extractExifInfo(input.photo),
-    brightnessOf(inspected.preview),
   ]);
   // The inspector decoded the photo under the policy every decoder uses, so none should refuse
   // it now; if one does all the same, the photo is at fault: the French rejection, never
   // `internal`.
-  for (const outcome of [stored, prediction]) {
+  for (const outcome of [copies, prediction]) {
     if (outcome.status === 'rejected' && outcome.reason instanceof ImageRejection) {
       imageRejectionError(outcome.reason);
     }
   }
-  if (stored.status === 'rejected') throw stored.reason;
+  if (copies.status === 'rejected') throw copies.reason;
   if (prediction.status === 'rejected') throw prediction.reason;
-  if (light.status === 'rejected') throw light.reason;
-  const photo = stored.value;
-  const result = prediction.value;
-  const thumbnail = inspected.preview;
-  const brightness = light.value;
+  const { photo, thumbnail, brightness } = copies.value;
   const exifInfo = trustedExif(
     exif.status === 'fulfilled' ? exif.value : { location: null, takenAt: null },
     deps.now(),
@@ -247,63 +196,49 @@ export async function identifyFootprint(
   const locationSource = input.location ? 'client' : exifInfo.location ? 'exif' : null;
   const takenAt = input.takenAt ?? exifInfo.takenAt;
 
-  const top = result.top.slice(0, 3).map((t) => ({
-    speciesId: t.speciesId,
-    probability: round4(t.probability),
-  }));
-  const bestId = top[0]?.speciesId ?? null;
-  const footprint = result.verdict !== 'not_a_footprint';
-  const species = footprint && bestId ? await deps.species(bestId) : null;
-  const hint = chooseHint(result.verdict, {
-    shortSide: Math.min(photo.width, photo.height),
-    brightness,
-  });
-
   const ref = deps.db
     .collection(COLLECTIONS.users)
     .doc(uid)
     .collection(COLLECTIONS.observations)
     .doc();
   const paths = observationPhotoPaths(uid, ref.id);
-  const save = async (name: string, data: Buffer): Promise<string> => {
-    const token = randomUUID();
-    // The object name is new, so a retried write is safe.
-    await retryTransient(
-      () =>
-        deps.bucket.file(name).save(data, {
-          resumable: false,
-          contentType: 'image/jpeg',
-          metadata: {
-            cacheControl: 'private, max-age=31536000',
-            metadata: { firebaseStorageDownloadTokens: token, ownerUid: uid },
-          },
-        }),
-      { attempts: 3, baseDelayMs: 100 },
-    );
-    return downloadUrl(deps.bucket.name, name, token, deps.storageOrigin);
-  };
+  const evidence = evidenceOf(prediction.value, model.version);
+  const parameters = parametersSnapshot(model.dialogue);
 
-  let photoUrl: string;
-  let thumbnailUrl: string;
+  let record: DocumentData;
   try {
-    [photoUrl, thumbnailUrl] = await Promise.all([
-      save(paths.photo, photo.data),
-      save(paths.thumbnail, thumbnail),
+    const [photoUrl, thumbnailUrl] = await Promise.all([
+      savePhotoObject(deps.bucket, paths.photo, photo.data, uid, deps.storageOrigin),
+      savePhotoObject(deps.bucket, paths.thumbnail, thumbnail, uid, deps.storageOrigin),
     ]);
-    const record = {
-      verdict: result.verdict,
-      speciesId: footprint ? bestId : null,
-      speciesNameFr: species?.nameFr ?? null,
-      top,
-      probabilities: Object.fromEntries(
-        Object.entries(result.probabilities).map(([k, v]) => [k, round4(v)]),
-      ),
-      hint,
+    const first: StoredPhoto = {
+      photoId: null,
+      photoPath: paths.photo,
+      thumbnailPath: paths.thumbnail,
+      photoUrl,
+      thumbnailUrl,
+      width: photo.width,
+      height: photo.height,
+      bytes: photo.data.length,
+      brightness,
+      region,
+      evidence,
+      addedAt: Timestamp.fromDate(deps.now()),
+    };
+    const state = { photos: [first], answers: {}, location, parameters };
+    const assessed = assessedFields(state);
+    record = {
+      ...assessed,
+      hint: observationHint(assessed.verdict, state.photos),
+      answers: {},
+      photos: [first],
+      dialogueParameters: parameters,
       location,
       locationSource,
       takenAt: takenAt ? Timestamp.fromDate(takenAt) : null,
       createdAt: FieldValue.serverTimestamp(),
       model: { version: model.version },
+      // The first photo, as every observation has (history thumbnail, review candidate).
       photoPath: paths.photo,
       thumbnailPath: paths.thumbnail,
       photoUrl,
@@ -324,51 +259,46 @@ export async function identifyFootprint(
       input.shareForTraining && queuesForReview(record)
         ? candidateRef(deps.db, uid, ref.id)
         : undefined;
-    const created = runUnlessErased(deps.db, uid, async (tx) => {
-      tx.create(ref, record);
-      if (review) tx.create(review, candidateFromObservation(uid, ref.id, record));
-    });
-    try {
-      await withDeadline(created, FIRESTORE_DEADLINE_MS, 'observation write');
-    } catch (err) {
-      // The write may still land once Firestore answers again: queue its undo, so a late
-      // record never points at the photos deleted below.
-      if (err instanceof DeadlineExceededError) {
-        void created
-          .then(() => Promise.all([ref.delete(), review?.delete()]))
-          .catch(() => undefined);
-      }
-      throw err;
-    }
+    const written = record;
+    await commitOrUndo(
+      runUnlessErased(deps.db, uid, async (tx) => {
+        tx.create(ref, written);
+        if (review) tx.create(review, candidateFromObservation(uid, ref.id, written));
+      }),
+      // A late record would point at the photos deleted below.
+      () => Promise.all([ref.delete(), review?.delete()]),
+      'observation write',
+    );
   } catch (err) {
-    await Promise.all([
-      deleteQuietly(deps.bucket, paths.photo),
-      deleteQuietly(deps.bucket, paths.thumbnail),
-    ]);
+    await deleteObjectsQuietly(deps.bucket, [paths.photo, paths.thumbnail]);
     throw err;
   }
 
+  const speciesId = record.speciesId as string | null;
+  const species = speciesId ? await deps.species(speciesId) : null;
   logger.info('identify.done', {
     uid,
     observationId: ref.id,
-    verdict: result.verdict,
-    speciesId: bestId,
-    probability: top[0]?.probability ?? null,
+    verdict: record.verdict,
+    speciesId,
+    probability: (record.top as { probability: number }[])[0]?.probability ?? null,
+    framed: region !== null,
     modelVersion: model.version,
-    timingsMs: { ...result.timingsMs, total: Date.now() - started },
+    timingsMs: { ...prediction.value.timingsMs, total: Date.now() - started },
   });
   return {
     observationId: ref.id,
-    verdict: result.verdict,
-    top,
+    verdict: record.verdict as Verdict,
+    top: record.top as IdentifyResponse['top'],
     species,
-    hint,
-    photoUrl,
-    thumbnailUrl,
+    hint: record.hint as string | null,
+    photoUrl: record.photoUrl as string,
+    thumbnailUrl: record.thumbnailUrl as string,
     location,
     locationSource,
     takenAt: takenAt?.toISOString() ?? null,
     model: { version: model.version },
     shareForTraining: input.shareForTraining,
+    ...dialogueView(record),
   };
 }

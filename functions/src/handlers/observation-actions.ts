@@ -27,6 +27,7 @@ import {
   eraseDerivatives,
   eraseObservation,
   type ErasureHooks,
+  type ObservationErasureHooks,
 } from './erasure.js';
 import { runUnlessErased } from './erasure-marker.js';
 import {
@@ -35,16 +36,19 @@ import {
   correctionFields,
   queuesForReview,
 } from './review.js';
+import { dialogueView, type DialogueView } from './observation-evidence.js';
 
 export interface ObservationActionDeps {
   db: Firestore;
   bucket: Bucket;
   now: () => Date;
   hooks?: ErasureHooks;
+  /** Tests only: pause points of deleteObservation's erasure. */
+  erasureHooks?: ObservationErasureHooks;
 }
 
-/** Everything the app shows on an observation's page. */
-export interface ObservationDetail {
+/** Everything the app shows on an observation's page (the dialogue's part: DialogueView). */
+export interface ObservationDetail extends DialogueView {
   observationId: string;
   verdict: string;
   speciesId: string | null;
@@ -103,6 +107,7 @@ export function toDetail(id: string, d: FirebaseFirestore.DocumentData): Observa
       : null,
     shareForTraining: d.shareForTraining === true,
     shareForTrainingAt: iso(d.shareForTrainingAt),
+    ...dialogueView(d),
   };
 }
 
@@ -117,8 +122,8 @@ export async function getObservation(
 }
 
 /**
- * Deletes one of the caller's observations: its review candidate and training copy, the photo
- * and thumbnail, then the record.
+ * Deletes one of the caller's observations: its review candidate and training copy, every
+ * photo and thumbnail, then the record.
  */
 export async function deleteObservation(
   uid: string,
@@ -127,7 +132,7 @@ export async function deleteObservation(
 ): Promise<{ observationId: string; deleted: true }> {
   const id = parseId(data);
   const snap = await existing(observationRef(deps.db, uid, id));
-  const { trainingImages } = await eraseObservation(snap, uid, deps);
+  const { trainingImages } = await eraseObservation(snap, uid, deps, deps.erasureHooks);
   logger.info('observation.deleted', { uid, observationId: id, trainingImages });
   return { observationId: id, deleted: true };
 }
@@ -309,22 +314,51 @@ export async function setObservationFeedback(
   return toDetail(id, written);
 }
 
-/** The photo and thumbnail of an observation: the field naming each object, and its URL's. */
-const PHOTO_FIELDS = [
-  ['photoPath', 'photoUrl'],
-  ['thumbnailPath', 'thumbnailUrl'],
-] as const;
+/**
+ * Every photo object of an observation with the URL its record holds for it: the first photo's
+ * fields and each entry of `photos` (the dialogue's extra photos; the first photo is there too).
+ */
+export function observationPhotoUrls(observation: DocumentData): { path: string; url: unknown }[] {
+  const photos = Array.isArray(observation.photos) ? (observation.photos as DocumentData[]) : [];
+  return [observation, ...photos].flatMap((photo) =>
+    (
+      [
+        [photo.photoPath, photo.photoUrl],
+        [photo.thumbnailPath, photo.thumbnailUrl],
+      ] as const
+    )
+      .filter(([path]) => typeof path === 'string' && path.length > 0)
+      .map(([path, url]) => ({ path: path as string, url: url as unknown })),
+  );
+}
 
-/** New download URLs for an observation's photos (fresh random tokens), to write in its record. */
-function rotatedUrls(observation: DocumentData): Record<string, string> {
-  const urls: Record<string, string> = {};
-  for (const [, urlField] of PHOTO_FIELDS) {
-    const url: unknown = observation[urlField];
-    if (typeof url === 'string' && downloadTokenOf(url)) {
-      urls[urlField] = withDownloadToken(url, randomUUID());
-    }
+/**
+ * New download URLs for every photo of an observation (one fresh random token per object, the
+ * same wherever the record names it), as the fields to write in its record.
+ */
+function rotatedUrls(observation: DocumentData): DocumentData {
+  const tokens = new Map<string, string>();
+  const rotate = (path: unknown, url: unknown): unknown => {
+    if (typeof path !== 'string' || typeof url !== 'string' || !downloadTokenOf(url)) return url;
+    if (!tokens.has(path)) tokens.set(path, randomUUID());
+    return withDownloadToken(url, tokens.get(path) as string);
+  };
+  const fields: DocumentData = {};
+  for (const [pathField, urlField] of [
+    ['photoPath', 'photoUrl'],
+    ['thumbnailPath', 'thumbnailUrl'],
+  ] as const) {
+    if (typeof observation[urlField] === 'string')
+      fields[urlField] = rotate(observation[pathField], observation[urlField]);
   }
-  return urls;
+  if (Array.isArray(observation.photos)) {
+    fields.photos = (observation.photos as DocumentData[]).map((photo) => ({
+      ...photo,
+      photoUrl: rotate(photo.photoPath, photo.photoUrl),
+      thumbnailUrl: rotate(photo.thumbnailPath, photo.thumbnailUrl),
+    }));
+  }
+  return fields;
 }
 
 /**
@@ -343,10 +377,9 @@ async function syncPhotoTokens(
     const snap = await ref.get();
     if (!snap.exists || snap.get('erasing') === true) return;
     let replaced = false;
-    for (const [pathField, urlField] of PHOTO_FIELDS) {
-      const path = snap.get(pathField) as unknown;
-      const token = downloadTokenOf(snap.get(urlField));
-      if (typeof path !== 'string' || !path.startsWith(ownPrefix) || !token) continue;
+    for (const { path, url } of observationPhotoUrls(snap.data() ?? {})) {
+      const token = downloadTokenOf(url);
+      if (!path.startsWith(ownPrefix) || !token) continue;
       if ((await ensureOnlyDownloadToken(deps.bucket, path, token)) === 'replaced') replaced = true;
     }
     if (!replaced) return;

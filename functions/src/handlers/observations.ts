@@ -22,6 +22,10 @@ export interface ObservationSummary {
   createdAt: string;
   takenAt: string | null;
   location: { lat: number; lng: number; accuracyM?: number } | null;
+  /** How many photos the observation has (getObservation shows each of them). */
+  photoCount: number;
+  /** The candidate set of its (refined) result, as getObservation gives it. */
+  candidates: { speciesIds: string[]; coverage: number | null };
 }
 
 export const MAX_PAGE_SIZE = INPUT_RULES.maxPageSize;
@@ -58,6 +62,14 @@ export function parseListRequest(data: unknown): { pageSize: number; cursor: Cur
   };
 }
 
+function isCandidates(value: unknown): value is ObservationSummary['candidates'] {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as { speciesIds?: unknown }).speciesIds)
+  );
+}
+
 function isoOrNull(value: unknown): string | null {
   return value instanceof Timestamp ? value.toDate().toISOString() : null;
 }
@@ -81,7 +93,8 @@ export async function listObservations(
   const docs = snap.docs.slice(0, pageSize);
   const items = docs.map((doc): ObservationSummary => {
     const d = doc.data();
-    const best = (d.top as { speciesId: string; probability: number }[] | undefined)?.[0];
+    const top = (d.top as { speciesId: string; probability: number }[] | undefined) ?? [];
+    const best = top[0];
     return {
       observationId: doc.id,
       verdict: String(d.verdict ?? 'uncertain'),
@@ -92,6 +105,11 @@ export async function listObservations(
       createdAt: isoOrNull(d.createdAt) ?? new Date(0).toISOString(),
       takenAt: isoOrNull(d.takenAt),
       location: (d.location as ObservationSummary['location'] | undefined) ?? null,
+      photoCount: Array.isArray(d.photos) ? Math.max(1, d.photos.length) : 1,
+      candidates: isCandidates(d.candidates)
+        ? d.candidates
+        : // Stored before the dialogue: its top 3, with no stated coverage.
+          { speciesIds: top.map((t) => t.speciesId), coverage: null },
     };
   });
   const last = docs[docs.length - 1];

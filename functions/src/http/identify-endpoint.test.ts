@@ -126,6 +126,34 @@ describe('handleIdentifyRequest', () => {
     }
   });
 
+  it('reads the framed region from four numeric fields, all or none (issue 19)', async () => {
+    const { res } = recorder();
+    const { deps: d, seen } = deps();
+    const region = { regionX: '0.1', regionY: '0.2', regionWidth: '0.5', regionHeight: '0.4' };
+    await handleIdentifyRequest(await multipart(region, Buffer.from('bytes')), res, d);
+    expect(seen.input?.region).toEqual({ x: 0.1, y: 0.2, width: 0.5, height: 0.4 });
+
+    for (const [fields, message] of [
+      [
+        { regionX: '0.1', regionY: '0.2' },
+        /^Envoyez regionX, regionY, regionWidth et regionHeight ensemble/,
+      ],
+      [{ ...region, regionWidth: '0.95' }, /^Le cadre dépasse de la photo/],
+      [{ ...region, regionHeight: 'large' }, /^Le champ « regionHeight » doit être un nombre/],
+    ] as const) {
+      const { out, res: refused } = recorder();
+      await handleIdentifyRequest(
+        await multipart(fields, Buffer.from('bytes')),
+        refused,
+        deps().deps,
+      );
+      expect(out.status).toBe(400);
+      expect(out.body).toMatchObject({
+        error: { code: 'invalid-argument', message: expect.stringMatching(message) },
+      });
+    }
+  });
+
   it('maps every failure to a status and a French JSON error', async () => {
     const cases: [EndpointRequest, number, string][] = [
       [{ ...(await multipart({}, Buffer.from('x'))), method: 'GET' }, 405, 'method-not-allowed'],

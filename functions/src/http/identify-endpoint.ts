@@ -91,7 +91,15 @@ interface ParsedForm {
 }
 
 const MAX_FIELD_BYTES = 200;
-const FORM_FIELDS = new Set(['lat', 'lng', 'accuracyM', 'takenAt', 'shareForTraining']);
+const REGION_FIELDS = ['regionX', 'regionY', 'regionWidth', 'regionHeight'] as const;
+const FORM_FIELDS = new Set<string>([
+  'lat',
+  'lng',
+  'accuracyM',
+  'takenAt',
+  'shareForTraining',
+  ...REGION_FIELDS,
+]);
 
 /** The client went away before its body was read: there is nobody left to answer. */
 export class ClientGoneError extends Error {
@@ -127,7 +135,7 @@ export function parseMultipart(
     try {
       bb = busboy({
         headers: req.headers,
-        limits: { files: 1, fileSize: maxBytes, fields: 8, fieldSize: MAX_FIELD_BYTES, parts: 10 },
+        limits: { files: 1, fileSize: maxBytes, fields: 12, fieldSize: MAX_FIELD_BYTES, parts: 14 },
       });
     } catch {
       reject(
@@ -240,6 +248,11 @@ export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
   }
   const takenAt = form.fields.takenAt?.trim();
   const shareForTraining = booleanField(form.fields, 'shareForTraining');
+  const [x, y, width, height] = REGION_FIELDS.map((name) => numberField(form.fields, name));
+  const framed = [x, y, width, height].filter((v) => v !== undefined).length;
+  if (framed !== 0 && framed !== 4) {
+    fail('invalid-argument', 'Envoyez regionX, regionY, regionWidth et regionHeight ensemble.');
+  }
   const request = parseInput(
     identifyFormRequest(() => now),
     {
@@ -249,10 +262,12 @@ export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
         : { location: { lat, lng, ...(accuracyM === undefined ? {} : { accuracyM }) } }),
       ...(takenAt ? { takenAt } : {}),
       ...(shareForTraining === undefined ? {} : { shareForTraining }),
+      ...(framed ? { region: { x, y, width, height } } : {}),
     },
   );
   return {
     photo: request.photo,
+    region: request.region ?? null,
     location: request.location ?? null,
     takenAt: request.takenAt ?? null,
     shareForTraining: request.shareForTraining ?? false,
@@ -294,7 +309,8 @@ function sendError(res: EndpointResponse, status: number, code: string, message:
 
 /**
  * POST /identify: `X-Firebase-AppCheck: <App Check token>` (when enforced),
- * `Authorization: Bearer <ID token>`, multipart field `photo` (+ lat, lng, accuracyM, takenAt). Same validation and JSON as the identifyFootprint callable; errors are
+ * `Authorization: Bearer <ID token>`, multipart field `photo` (+ lat, lng, accuracyM, takenAt,
+ * shareForTraining, regionX, regionY, regionWidth, regionHeight). Same validation and JSON as the identifyFootprint callable; errors are
  * `{ error: { code, message } }` in French with 400/401/405/413/415/503, never a stack trace.
  */
 export async function handleIdentifyRequest(

@@ -13,9 +13,10 @@ async function deployedWith(flag: string | undefined) {
   vi.resetModules();
   if (flag === undefined) delete process.env.WILDLENS_ENFORCE_APP_CHECK;
   else process.env.WILDLENS_ENFORCE_APP_CHECK = flag;
-  const [identify, observations] = await Promise.all([
+  const [identify, observations, dialogue] = await Promise.all([
     import('./identify.js'),
     import('./observations.js'),
+    import('./dialogue.js'),
   ]);
   return {
     callables: {
@@ -25,6 +26,8 @@ async function deployedWith(flag: string | undefined) {
       deleteObservation: observations.deleteObservation,
       setObservationFeedback: observations.setObservationFeedback,
       setObservationShare: observations.setObservationShare,
+      refineObservation: dialogue.refineObservation,
+      addObservationPhoto: dialogue.addObservationPhoto,
     } as Record<string, Handler>,
     http: identify.identify as unknown as Handler,
   };

@@ -23,7 +23,7 @@ import { allowedOrigins, handleIdentifyRequest } from '../http/identify-endpoint
 
 const speciesLookup = cachedSpeciesLookup(firestore);
 
-function identifyDeps(): IdentifyDeps {
+export function identifyDeps(): IdentifyDeps {
   return {
     db: firestore(),
     bucket: defaultBucket(),
@@ -44,7 +44,7 @@ function identifyDeps(): IdentifyDeps {
 let ceiling: InstanceCeiling | undefined;
 
 /** Instance ceiling, then the caller's quota: before any body parsing, decoding or model. */
-function consumeBudget(caller: Caller): Promise<IdentifyCharge> {
+export function consumeBudget(caller: Caller): Promise<IdentifyCharge> {
   ceiling ??= new InstanceCeiling(config.identifyInstancePerMinute.value());
   return consumeIdentifyBudget(caller, {
     db: firestore(),
@@ -68,7 +68,7 @@ function consumeBudget(caller: Caller): Promise<IdentifyCharge> {
  * WILDLENS_IDENTIFY_MAX_INSTANCES instances, which times the per-instance ceiling bounds the
  * whole service however many accounts call it.
  */
-const IDENTIFY_OPTIONS = {
+export const IDENTIFY_OPTIONS = {
   region: FUNCTIONS_REGION,
   memory: '2GiB',
   timeoutSeconds: 60,

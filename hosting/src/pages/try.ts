@@ -1,26 +1,17 @@
 /**
  * Public "try it" page: signs in anonymously (the identification API requires a user), sends the
- * photo to the `identifyFootprint` callable the mobile app uses, shows the top-3 and the fact sheet.
+ * photo to the `identifyFootprint` callable the mobile app uses, shows the top-3 and the fact
+ * sheet, then the dialogue (../try-dialogue.ts): framing, questions, more photos, candidates.
  */
 import { signInAnonymously } from 'firebase/auth';
 import { frenchError } from '../errors.js';
 import { call, firebase } from '../firebase.js';
+import { photoPayload, photoTypeProblem } from '../photo-upload.js';
 import { loadSpecies, speciesName, trackRows, type SpeciesSheet } from '../species.js';
+import { chosenPlace, createDialogue, type DialogueResult } from '../try-dialogue.js';
 import { byId, currentUser, formatPercent, h, renderHeader, renderSession, say } from '../ui.js';
 
-interface IdentifyResult {
-  observationId: string;
-  verdict: 'identified' | 'uncertain' | 'not_a_footprint';
-  top: { speciesId: string; probability: number }[];
-  species: SpeciesSheet | null;
-  hint?: string | null;
-  model?: { version?: string };
-}
-
-const ACCEPTED = ['image/jpeg', 'image/png', 'image/webp'];
-/** Larger photos are re-encoded client-side (the callable payload is limited). */
-const REENCODE_ABOVE_BYTES = 4 * 1024 * 1024;
-const MAX_SIDE = 1600;
+type IdentifyResult = DialogueResult;
 
 const { session } = renderHeader();
 const input = byId<HTMLInputElement>('photo');
@@ -28,32 +19,7 @@ const preview = byId<HTMLImageElement>('preview');
 const button = byId<HTMLButtonElement>('identify');
 const status = byId('try-status');
 let species: SpeciesSheet[] = [];
-
-function toBase64(buffer: ArrayBuffer): string {
-  const bytes = new Uint8Array(buffer);
-  let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-async function reencode(file: File): Promise<Blob> {
-  const bitmap = await createImageBitmap(file);
-  const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-  const canvas = document.createElement('canvas');
-  canvas.width = Math.round(bitmap.width * scale);
-  canvas.height = Math.round(bitmap.height * scale);
-  canvas.getContext('2d')?.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  bitmap.close();
-  return new Promise((resolve, reject) =>
-    canvas.toBlob(
-      (blob) => (blob ? resolve(blob) : reject(new Error('Impossible de réduire la photo.'))),
-      'image/jpeg',
-      0.9,
-    ),
-  );
-}
+const dialogue = createDialogue({ onResult: showResult, species: () => species });
 
 function factSheet(sheet: SpeciesSheet): HTMLElement {
   const rows: [string, string | undefined][] = [
@@ -136,12 +102,9 @@ async function identify(): Promise<void> {
     say(status, 'Choisissez d’abord une photo.', 'error');
     return;
   }
-  if (!ACCEPTED.includes(file.type)) {
-    say(
-      status,
-      `Format non pris en charge (${file.type || 'inconnu'}) : JPEG, PNG ou WebP attendu.`,
-      'error',
-    );
+  const problem = photoTypeProblem(file);
+  if (problem) {
+    say(status, problem, 'error');
     return;
   }
   button.disabled = true;
@@ -151,18 +114,20 @@ async function identify(): Promise<void> {
       say(status, 'Connexion anonyme…');
       await signInAnonymously(fb.auth);
     }
+    const location = await chosenPlace();
     say(status, 'Analyse de la photo…');
-    const blob = file.size > REENCODE_ABOVE_BYTES ? await reencode(file) : file;
-    const photo = toBase64(await blob.arrayBuffer());
-    const result = await call<{ photo: string }, IdentifyResult>(
+    const photo = await photoPayload(file);
+    const result = await call<Record<string, unknown>, IdentifyResult>(
       'identifyFootprint',
-      { photo },
+      { photo, ...(location ? { location } : {}) },
       90_000,
     );
     showResult(result);
+    dialogue.show(result);
     say(status, 'Analyse terminée.', 'success');
   } catch (err) {
     byId('result').hidden = true;
+    dialogue.reset();
     say(status, `Identification impossible : ${frenchError(err)}`, 'error');
   } finally {
     button.disabled = !input.files?.length;
@@ -176,6 +141,7 @@ async function main(): Promise<void> {
     const file = input.files?.[0];
     button.disabled = !file;
     byId('result').hidden = true;
+    dialogue.reset();
     say(status, '');
     if (file) {
       if (preview.src) URL.revokeObjectURL(preview.src);

@@ -11,7 +11,10 @@ export const STORAGE_PREFIX = {
   rejected: 'rejected/',
   /** Exported models: models/{version}/manifest.json ... */
   models: 'models/',
-  /** Users' photos: users/{uid}/observations/{observationId}/{photo,thumb}.jpg */
+  /**
+   * Users' photos: users/{uid}/observations/{observationId}/{photo,thumb}.jpg for the first
+   * photo of an observation, {photo,thumb}-{photoId}.jpg for each photo added to it.
+   */
   users: 'users/',
   /** The trainer's embedding cache: embeddings/{backboneId}/{sha256 of the training JPEG}.bin */
   embeddings: 'embeddings/',
@@ -36,12 +39,24 @@ export function trainingImagePath(speciesId: string, sha256: string): string {
   return `${STORAGE_PREFIX.training}${speciesId}/${sha256}.jpg`;
 }
 
+/** Every object of one observation lives under this prefix. */
+export function observationStoragePrefix(uid: string, observationId: string): string {
+  return `${STORAGE_PREFIX.users}${uid}/observations/${observationId}/`;
+}
+
+/**
+ * The objects of one photo of an observation: the first photo's names (no `photoId`), or those
+ * of a photo added later, named by its own id rather than its position, so that two additions
+ * racing for the same position never write the same object.
+ */
 export function observationPhotoPaths(
   uid: string,
   observationId: string,
+  photoId?: string,
 ): { photo: string; thumbnail: string } {
-  const base = `${STORAGE_PREFIX.users}${uid}/observations/${observationId}`;
-  return { photo: `${base}/photo.jpg`, thumbnail: `${base}/thumb.jpg` };
+  const base = observationStoragePrefix(uid, observationId);
+  const suffix = photoId ? `-${photoId}` : '';
+  return { photo: `${base}photo${suffix}.jpg`, thumbnail: `${base}thumb${suffix}.jpg` };
 }
 
 /**

@@ -60,6 +60,24 @@ export function rangePrior(species: Species[], region: RegionId | null): number[
   return species.map((s) => (region ? PRESENCE_WEIGHT[s.range.regions[region]] : 1));
 }
 
+/** The regions' French names, as the app shows them (« en Europe »…). */
+export const REGION_LABELS_FR: Record<RegionId, string> = {
+  europe: 'Europe',
+  'north-america': 'Amérique du Nord',
+  'latin-america': 'Amérique latine',
+  africa: 'Afrique',
+  asia: 'Asie',
+  oceania: 'Océanie',
+};
+
+/**
+ * What the app says about a candidate absent from the wild where the photo was taken: it is
+ * still possible (the prior is never zero), just unlikely.
+ */
+export function unexpectedSpeciesNoteFr(nameFr: string, region: RegionId): string {
+  return `${nameFr} : ne vit pas à l’état sauvage en ${REGION_LABELS_FR[region]}. Un animal échappé ou captif, ou une confusion avec une espèce voisine, est plus probable.`;
+}
+
 /** The given species absent from the wild at that region (none without a region). */
 export function unexpectedAt(
   speciesIds: string[],

@@ -1,23 +1,11 @@
 import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbones.js';
-import { headLogits, maxCentroidSimilarity, softmax } from './classifier.js';
+import { classifyEmbedding, type Prediction } from './classify.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
 import { PhotoFeaturizer } from './features.js';
 import { decodeToRgb, ttaViews } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
-export type Verdict = 'identified' | 'uncertain' | 'not_a_footprint';
-
-export interface Prediction {
-  verdict: Verdict;
-  /** All labels, most probable first (callers show the first 3). */
-  top: { speciesId: string; probability: number }[];
-  probabilities: Record<string, number>;
-  /** Max cosine similarity of the embedding to the class centroids (higher = more footprint-like). */
-  oodScore: number;
-  /** The kind of photo the model recognised ('crop', 'field'…), when it tells domains apart. */
-  domain?: string;
-  timingsMs: { preprocess: number; inference: number };
-}
+export type { Prediction, Verdict } from './classify.js';
 
 export class FootprintModel {
   private disposed = false;
@@ -89,51 +77,7 @@ export class FootprintModel {
 
   /** Turns an embedding into calibrated probabilities and a verdict. */
   classify(embedding: Float32Array): Omit<Prediction, 'timingsMs'> {
-    const { labels } = this.manifest;
-    const { domain, temperature, thresholds } = this.calibrationOf(embedding);
-    const probabilities = softmax(headLogits(this.data.head, embedding), temperature);
-    const top = labels
-      .map((speciesId, i) => ({ speciesId, probability: probabilities[i] as number }))
-      .sort((a, b) => b.probability - a.probability);
-    const oodScore = maxCentroidSimilarity(this.data.centroids, embedding);
-    const best = top[0]?.probability ?? 0;
-    const verdict: Verdict =
-      oodScore < thresholds.notFootprint
-        ? 'not_a_footprint'
-        : best >= thresholds.identified
-          ? 'identified'
-          : 'uncertain';
-    return {
-      verdict,
-      top,
-      probabilities: Object.fromEntries(top.map((t) => [t.speciesId, t.probability])),
-      oodScore,
-      ...(domain ? { domain } : {}),
-    };
-  }
-
-  /** The temperature and thresholds for this photo: its predicted domain's, when the model has them. */
-  private calibrationOf(embedding: Float32Array): {
-    domain?: string;
-    temperature: number;
-    thresholds: { identified: number; notFootprint: number };
-  } {
-    const { temperature, thresholds, domainCalibration } = this.manifest;
-    const domainHead = this.data.domainHead;
-    if (!domainCalibration || !domainHead) return { temperature, thresholds };
-    const scores = headLogits(domainHead, embedding);
-    let best = 0;
-    for (let i = 1; i < scores.length; i++)
-      if ((scores[i] as number) > (scores[best] as number)) best = i;
-    const domain = domainCalibration.domains[best] as string;
-    const own = domainCalibration.byDomain[domain];
-    return own
-      ? {
-          domain,
-          temperature: own.temperature,
-          thresholds: { identified: own.identified, notFootprint: own.notFootprint },
-        }
-      : { domain, temperature, thresholds };
+    return classifyEmbedding(this.data, embedding);
   }
 
   /** Safe to call concurrently: decoding runs in sharp's thread pool, inference is synchronous and tidied. */

@@ -248,7 +248,8 @@ function fusedChainGraph(
       format: 'graph-model',
       generatedBy: 'wildlens offline bundle',
       convertedBy: 'wildlens offline bundle (folded conv chain)',
-      modelTopology: { node: nodes },
+      // tfjs-converter reads the GraphDef's producer version (informative only).
+      modelTopology: { node: nodes, versions: { producer: 1 } },
       weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
     },
     weights: concat(chunks),

@@ -33,6 +33,7 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   setObservationShare: { observationId: 'c2v8Qd0mWm1nYkTqfH3R', shareForTraining: true },
   listSpecies: null,
   getSpecies: { speciesId: 'renard' },
+  getOfflineBundle: null,
   createUploadUrls: {
     speciesId: 'renard',
     files: [{ name: 'p.jpg', size: 1000, contentType: 'image/jpeg' }],
@@ -45,6 +46,7 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   acceptReviewCandidate: { candidateId: 'a'.repeat(32), speciesId: 'loup' },
   rejectReviewCandidate: { candidateId: 'a'.repeat(32), reason: 'Photo floue.' },
   getTrainingBacklog: null,
+  exportOfflineBundle: { version: '20260501T080000', force: true },
 };
 
 /** Firestore reserves `__x__` ids and forbids `.`, `..` and `/` in them. */

@@ -396,6 +396,21 @@ export const promoteModelRequest = z.strictObject(
   objectFr('Requête invalide : un objet { version } est attendu.'),
 );
 
+export const exportOfflineBundleRequest = z
+  .strictObject(
+    {
+      version: modelVersionSchema
+        .optional()
+        .describe('version du modèle à exporter (par défaut : le modèle actif)'),
+      force: z
+        .boolean(fr('« force » doit valoir true ou false.'))
+        .optional()
+        .describe('reconstruire le paquet même s’il existe déjà'),
+    },
+    objectFr('Requête invalide : un objet { version?, force? } est attendu.'),
+  )
+  .nullish();
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------------
@@ -462,6 +477,7 @@ export function callableInputs(
     setObservationShare: observationShareRequest,
     listSpecies: noParameters,
     getSpecies: speciesRequest,
+    getOfflineBundle: noParameters,
     createUploadUrls: createUploadUrlsRequest,
     relabelTrainingImage: relabelTrainingImageRequest,
     deleteTrainingImage: deleteTrainingImageRequest,
@@ -471,5 +487,6 @@ export function callableInputs(
     acceptReviewCandidate: acceptReviewCandidateRequest,
     rejectReviewCandidate: rejectReviewCandidateRequest,
     getTrainingBacklog: noParameters,
+    exportOfflineBundle: exportOfflineBundleRequest,
   };
 }

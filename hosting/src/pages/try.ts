@@ -5,6 +5,7 @@
 import { signInAnonymously } from 'firebase/auth';
 import { frenchError } from '../errors.js';
 import { call, firebase } from '../firebase.js';
+import { setupOfflineMode } from '../offline.js';
 import { loadSpecies, speciesName, type SpeciesSheet } from '../species.js';
 import { byId, currentUser, formatPercent, h, renderHeader, renderSession, say } from '../ui.js';
 
@@ -27,6 +28,7 @@ const input = byId<HTMLInputElement>('photo');
 const preview = byId<HTMLImageElement>('preview');
 const button = byId<HTMLButtonElement>('identify');
 const status = byId('try-status');
+const offline = setupOfflineMode(byId('offline-mode'));
 let species: SpeciesSheet[] = [];
 
 function toBase64(buffer: ArrayBuffer): string {
@@ -91,7 +93,8 @@ function factSheet(sheet: SpeciesSheet): HTMLElement {
   );
 }
 
-function showResult(result: IdentifyResult): void {
+/** Shows a server answer, or the page's own (offline mode: no observation is stored). */
+function showResult(result: Omit<IdentifyResult, 'observationId'>): void {
   const section = byId('result');
   section.hidden = false;
   section.dataset.verdict = result.verdict;
@@ -145,6 +148,12 @@ async function identify(): Promise<void> {
   }
   button.disabled = true;
   try {
+    if (offline.active) {
+      say(status, 'Analyse de la photo sur cet appareil…');
+      showResult(await offline.identify(file));
+      say(status, 'Analyse terminée, sur cet appareil (hors ligne).', 'success');
+      return;
+    }
     const fb = await firebase();
     if (!fb.auth.currentUser) {
       say(status, 'Connexion anonyme…');

@@ -36,6 +36,7 @@ export const APP_CALLABLES = [
   'setObservationShare',
   'listSpecies',
   'getSpecies',
+  'getOfflineBundle',
 ];
 export const ADMIN_CALLABLES = [
   'createUploadUrls',
@@ -47,6 +48,7 @@ export const ADMIN_CALLABLES = [
   'getTrainingBacklog',
   'acceptReviewCandidate',
   'rejectReviewCandidate',
+  'exportOfflineBundle',
 ];
 
 const number = (n: number) => (Math.abs(n) >= 1e15 ? '2⁵³' : n.toLocaleString('fr-FR'));

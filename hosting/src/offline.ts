@@ -43,6 +43,7 @@ export interface OfflineMode {
 const CACHE_NAME = 'wildlens-offline-bundle';
 /** Cache Storage keys are URLs of this origin; nothing is ever fetched from them. */
 const CURRENT_KEY = '/offline-bundle/current.json';
+const drawingPath = (speciesId: string): string => `/species/${speciesId}.svg`;
 const fileKey = (version: string, path: string): string =>
   `/offline-bundle/${encodeURIComponent(version)}/${path}`;
 /** Where build-hosting.ts copies tfjs's wasm binaries. */
@@ -116,6 +117,8 @@ export function setupOfflineMode(container: HTMLElement): OfflineMode {
   let runtime: Runtime | null = null;
   let model: OfflineModel | null = null;
   let enabling: Promise<void> | null = null;
+  /** Object URL of the track drawing shown last (revoked when the next one is shown). */
+  let drawingUrl: string | null = null;
 
   const setState = (state: 'off' | 'loading' | 'ready' | 'error'): void => {
     container.dataset.state = state;
@@ -192,6 +195,11 @@ export function setupOfflineMode(container: HTMLElement): OfflineMode {
       }
       container.dataset.backend = backend.name;
     }
+    if (remote) {
+      // The species' track drawings (site assets, not in the bundle) for the fact sheets.
+      const loaded = model as OfflineModel;
+      await Promise.allSettled(loaded.species.map((s) => cache.add(drawingPath(s.speciesId))));
+    }
     container.dataset.version = manifest.version;
     setState('ready');
     say(
@@ -215,6 +223,19 @@ export function setupOfflineMode(container: HTMLElement): OfflineMode {
     });
   });
 
+  /** The sheet with its track drawing read from the cache (the page may have no network). */
+  async function withCachedDrawing(sheet: SpeciesSheet): Promise<SpeciesSheet> {
+    const cache = await caches.open(CACHE_NAME);
+    const drawing = await cache.match(drawingPath(sheet.speciesId));
+    if (!drawing) return sheet;
+    if (drawingUrl) URL.revokeObjectURL(drawingUrl);
+    drawingUrl = URL.createObjectURL(await drawing.blob());
+    return {
+      ...sheet,
+      exampleImage: { path: drawingUrl, alt: `Dessin de l’empreinte : ${sheet.nameFr}` },
+    };
+  }
+
   return {
     get active() {
       return toggle.checked && container.dataset.state === 'ready' && model !== null;
@@ -233,7 +254,7 @@ export function setupOfflineMode(container: HTMLElement): OfflineMode {
         return {
           verdict: result.verdict,
           top: result.top,
-          species: sheet ?? null,
+          species: sheet ? await withCachedDrawing(sheet) : null,
           hint: null,
           model: { version: result.bundleVersion },
           timingsMs: result.timingsMs,

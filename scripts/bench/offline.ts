@@ -10,7 +10,8 @@
  *   in Node) and by the runtime in headless Chromium: top-1 agreement (≥ 95 %) and mean
  *   absolute difference of the top probability (≤ 0.02), overall and per domain;
  * - speed in Chromium: first load of the bundle from Cache Storage (≤ 10 s) and identification
- *   per photo after it (≤ 1.5 s): decode, pipeline, backbones, heads;
+ *   per photo after it (≤ 1.5 s): decode, pipeline, backbones, heads; also on `--phone N`
+ *   phone-sized photos (field photos enlarged to 4032 × 3024 JPEG, which sharp shrinks on load);
  * - quantisation cost: each variant (`--quantization` and `--compare`) run by the same runtime
  *   in Node (same pixels as Chromium's decoder), accuracy against the labels per domain next to
  *   the server's (full weights), on the same photos, and with `--eval-model DIR` (a model
@@ -59,6 +60,7 @@ const { values: args } = parseArgs({
     compare: { type: 'string', default: 'float32,uint8' },
     backend: { type: 'string' },
     'eval-model': { type: 'string' },
+    phone: { type: 'string', default: '10' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -194,6 +196,19 @@ async function serve(
 
 await initBackend();
 const set = await photos(Number(args.photos));
+const phoneSet: Photo[] = await Promise.all(
+  set
+    .filter((p) => p.domain === 'field')
+    .slice(0, Number(args.phone))
+    .map(async (p) => ({
+      ...p,
+      id: `phone:${p.id}`,
+      bytes: await sharp(p.bytes)
+        .resize(4032, 3024, { fit: 'fill' })
+        .jpeg({ quality: 90 })
+        .toBuffer(),
+    })),
+);
 const species = loadSpeciesCatalog().species.map(speciesSheetOf);
 const mainQuantization = args.quantization as WeightQuantization;
 const compare = (args.compare ?? '')
@@ -208,6 +223,7 @@ const manifest = JSON.parse(await readFile(path.join(modelDir, 'manifest.json'),
 const version = manifest.version;
 log(`Modèle ${version} (${manifest.backbone.id}), ${set.length} photos`);
 const { answers: serverAnswers, ms: serverMs } = await serverAnswersOf(modelDir, set);
+const { answers: phoneServerAnswers } = await serverAnswersOf(modelDir, phoneSet);
 
 const bundles = new Map<WeightQuantization, OfflineBundle>();
 for (const q of [mainQuantization, ...compare])
@@ -251,6 +267,7 @@ const routes = new Map<string, { body: Uint8Array | string; type: string }>([
 for (const [file, bytes] of main.files)
   routes.set(`/bundle/${file}`, { body: bytes, type: 'application/octet-stream' });
 set.forEach((p, i) => routes.set(`/photo/${i}`, { body: p.bytes, type: 'image/jpeg' }));
+phoneSet.forEach((p, i) => routes.set(`/phone/${i}`, { body: p.bytes, type: 'image/jpeg' }));
 const wasmDir = path.dirname(
   fileURLToPath(import.meta.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')),
 );
@@ -280,6 +297,7 @@ type Bench = {
 };
 let browserReport: Record<string, unknown>;
 const offlineAnswers: Answer[] = [];
+const phoneOfflineAnswers: Answer[] = [];
 try {
   const page = await (await browser.newContext()).newPage();
   await page.goto(origin);
@@ -299,6 +317,8 @@ try {
     `Premier chargement depuis le cache : ${(loaded.ms / 1000).toFixed(2)} s (${loaded.backend}, ${loaded.detail}) — cible ≤ 10 s`,
   );
   const ms: number[] = [];
+  const preprocess: number[] = [];
+  const inference: number[] = [];
   for (const [i] of set.entries()) {
     const answer = await page.evaluate(
       (u) => (window as unknown as { bench: Bench }).bench.identify(u),
@@ -306,8 +326,22 @@ try {
     );
     offlineAnswers.push(answer);
     ms.push(answer.ms);
+    preprocess.push(answer.timings.preprocess);
+    inference.push(answer.timings.inference);
+  }
+  const phoneMs: number[] = [];
+  for (const [i] of phoneSet.entries()) {
+    const answer = await page.evaluate(
+      (u) => (window as unknown as { bench: Bench }).bench.identify(u),
+      `${origin}/phone/${i}`,
+    );
+    phoneOfflineAnswers.push(answer);
+    phoneMs.push(answer.ms);
   }
   browserReport = {
+    phoneIdentifyMs: phoneMs.length
+      ? { p50: Math.round(quantile(phoneMs, 0.5)), max: Math.round(Math.max(...phoneMs)) }
+      : null,
     backend: loaded.backend,
     backendDetail: loaded.detail,
     firstLoadFromCacheMs: Math.round(loaded.ms),
@@ -316,6 +350,9 @@ try {
       p50: Math.round(quantile(ms, 0.5)),
       p95: Math.round(quantile(ms, 0.95)),
       max: Math.round(Math.max(...ms)),
+      // Inside identify: the image pipeline (decode excluded), then backbones + pooling + heads.
+      preprocessP50: Math.round(quantile(preprocess, 0.5)),
+      inferenceP50: Math.round(quantile(inference, 0.5)),
     },
   };
   log(
@@ -327,6 +364,10 @@ try {
 }
 
 const domains = [...new Set(set.map((p) => p.domain))];
+if (phoneSet.length)
+  log(
+    `Photos de téléphone (4032 × 3024) : ${JSON.stringify(agreement(phoneSet, phoneServerAnswers, phoneOfflineAnswers))}, identification ${JSON.stringify(browserReport.phoneIdentifyMs)} ms`,
+  );
 const agreementReport = {
   all: agreement(set, serverAnswers, offlineAnswers),
   byDomain: Object.fromEntries(
@@ -415,6 +456,9 @@ console.log(
     quantization: mainQuantization,
     size: sizeReport,
     agreement: agreementReport,
+    phoneAgreement: phoneSet.length
+      ? agreement(phoneSet, phoneServerAnswers, phoneOfflineAnswers)
+      : null,
     browser: browserReport,
     serverMs: {
       p50: Math.round(quantile(serverMs, 0.5)),

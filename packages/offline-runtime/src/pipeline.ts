@@ -111,11 +111,15 @@ function toRgb(photo: DecodedPhoto): RgbImage {
   const out = new Uint8Array(width * height * 3);
   for (let i = 0, j = 0; i < width * height * 4; i += 4, j += 3) {
     const a = data[i + 3] as number;
-    for (let c = 0; c < 3; c++) {
-      const v = data[i + c] as number;
-      // libvips vips_flatten: integer arithmetic, truncated.
-      out[j + c] = Math.floor((v * a + 255 * (255 - a)) / 255);
+    if (a === 255) {
+      out[j] = data[i] as number;
+      out[j + 1] = data[i + 1] as number;
+      out[j + 2] = data[i + 2] as number;
+      continue;
     }
+    // libvips vips_flatten: integer arithmetic, truncated.
+    for (let c = 0; c < 3; c++)
+      out[j + c] = Math.floor(((data[i + c] as number) * a + 255 * (255 - a)) / 255);
   }
   return { width, height, data: out };
 }
@@ -142,20 +146,21 @@ export function decodeToWorking(photo: DecodedPhoto, shortSide: number): RgbImag
     );
   if (width * height > MAX_INPUT_PIXELS)
     throw new PhotoRejected('too-large', `image ${width}×${height} has too many pixels`);
-  let image = toRgb(photo);
   const o = photo.orientation;
+  // fit 'outside' on a square box: both axes shrink by the smaller ratio.
+  let shrink = Math.min(width, height) / shortSide;
+  const factor = photo.format === 'jpeg' ? jpegShrinkOnLoad(shrink) : 1;
+  let image: RgbImage;
+  if (factor > 1) {
+    // sharp decodes this JPEG at 1/factor (DCT scaling): a box average stands in for it, read
+    // straight from the decoded pixels (a JPEG has no alpha), before anything else touches
+    // the full-size image.
+    const source = { data: photo.data as Uint8Array, width, height };
+    image = boxShrink(boxShrink(source, factor, 'v', photo.channels), factor, 'h');
+  } else image = toRgb(photo);
   // Work in the stored orientation, as sharp does, and turn upright at the end.
   if (photo.oriented) image = orient(image, o, true);
-  const stored = { width: image.width, height: image.height };
-  // fit 'outside' on a square box: both axes shrink by the smaller ratio.
-  let shrink = Math.min(stored.width, stored.height) / shortSide;
-  if (photo.format === 'jpeg') {
-    const factor = jpegShrinkOnLoad(shrink);
-    if (factor > 1) {
-      image = boxShrink(boxShrink(image, factor, 'v'), factor, 'h');
-      shrink = Math.min(image.width, image.height) / shortSide;
-    }
-  }
+  if (factor > 1) shrink = Math.min(image.width, image.height) / shortSide;
   if (shrink !== 1) image = vipsResize(image, shrink, shrink, REGION_ROWS.decodedFile);
   return orient(image, o);
 }

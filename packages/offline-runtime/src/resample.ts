@@ -44,24 +44,65 @@ function clamp255(v: number): number {
  * repeats the edge pixel). libvips's uchar path rounds with a fixed-point reciprocal:
  * ((sum + ⌊factor/2⌋) × ⌊2²⁴ / factor⌋) >> 24, which is not always the rounded mean.
  */
-export function boxShrink(image: RgbImage, factor: number, axis: Axis): RgbImage {
+export function boxShrink(
+  image: RgbImage,
+  factor: number,
+  axis: Axis,
+  /** 4: `image.data` is RGBA (its alpha ignored; vertical only), read without an RGB copy. */
+  inputChannels: 3 | 4 = 3,
+): RgbImage {
   const { width, height, data } = image;
+  if (inputChannels === 4 && axis !== 'v')
+    throw new Error('boxShrink: RGBA input is vertical only');
   const outW = axis === 'h' ? Math.ceil(width / factor) : width;
   const outH = axis === 'v' ? Math.ceil(height / factor) : height;
   const out = new Uint8Array(outW * outH * 3);
   const amend = factor >> 1;
   const multiplier = Math.floor(2 ** 24 / factor);
-  for (let y = 0; y < outH; y++)
-    for (let x = 0; x < outW; x++)
-      for (let b = 0; b < 3; b++) {
-        let sum = amend;
-        for (let k = 0; k < factor; k++) {
-          const sx = axis === 'h' ? Math.min(width - 1, x * factor + k) : x;
-          const sy = axis === 'v' ? Math.min(height - 1, y * factor + k) : y;
-          sum += data[(sy * width + sx) * 3 + b] as number;
+  if (axis === 'v') {
+    const stride = width * 3;
+    const acc = new Float64Array(stride);
+    for (let y = 0; y < outH; y++) {
+      acc.fill(amend);
+      for (let k = 0; k < factor; k++) {
+        const line = Math.min(height - 1, y * factor + k);
+        if (inputChannels === 3) {
+          const row = line * stride;
+          for (let i = 0; i < stride; i++) acc[i] = (acc[i] as number) + (data[row + i] as number);
+        } else {
+          const row = line * width * 4;
+          for (let x = 0, i = 0; x < width; x++, i += 3) {
+            const p = row + x * 4;
+            acc[i] = (acc[i] as number) + (data[p] as number);
+            acc[i + 1] = (acc[i + 1] as number) + (data[p + 1] as number);
+            acc[i + 2] = (acc[i + 2] as number) + (data[p + 2] as number);
+          }
         }
-        out[(y * outW + x) * 3 + b] = Math.floor((sum * multiplier) / 2 ** 24);
       }
+      const q = y * stride;
+      for (let i = 0; i < stride; i++)
+        out[q + i] = Math.floor(((acc[i] as number) * multiplier) / 16_777_216);
+    }
+  } else {
+    for (let y = 0; y < outH; y++) {
+      const row = y * width * 3;
+      for (let x = 0; x < outW; x++) {
+        let r = amend;
+        let g = amend;
+        let b = amend;
+        for (let k = 0; k < factor; k++) {
+          const p = row + Math.min(width - 1, x * factor + k) * 3;
+          r += data[p] as number;
+          g += data[p + 1] as number;
+          b += data[p + 2] as number;
+        }
+        const q = (y * outW + x) * 3;
+        out[q] = Math.floor((r * multiplier) / 16_777_216);
+        out[q + 1] = Math.floor((g * multiplier) / 16_777_216);
+        out[q + 2] = Math.floor((b * multiplier) / 16_777_216);
+      }
+    }
+  }
   return { data: out, width: outW, height: outH };
 }
 
@@ -217,7 +258,11 @@ function upscaleTaps(
   return { index, weight };
 }
 
-/** vips_affine with the bicubic interpolator: scales ≥ 1, output `outW` × `outH`. */
+/**
+ * vips_affine with the bicubic interpolator: scales ≥ 1, output `outW` × `outH`. Each input
+ * row is interpolated horizontally once (rounded, as libvips rounds each of the four rows it
+ * combines), then the rows are combined vertically.
+ */
 export function upscale(
   image: RgbImage,
   hscale: number,
@@ -228,24 +273,43 @@ export function upscale(
   const { width, height, data } = image;
   const h = upscaleTaps(width, outW, hscale);
   const v = upscaleTaps(height, outH, vscale);
-  const out = new Uint8Array(outW * outH * 3);
-  const rows = new Int32Array(4);
-  for (let y = 0; y < outH; y++)
+  const stride = outW * 3;
+  const rows = new Int32Array(height * stride);
+  for (let y = 0; y < height; y++) {
+    const source = y * width;
     for (let x = 0; x < outW; x++)
       for (let b = 0; b < 3; b++) {
-        for (let j = 0; j < 4; j++) {
-          const row = (v.index[y * 4 + j] as number) * width;
-          let s = 0;
-          for (let i = 0; i < 4; i++)
-            s +=
-              (h.weight[x * 4 + i] as number) *
-              (data[(row + (h.index[x * 4 + i] as number)) * 3 + b] as number);
-          rows[j] = (s + HALF) >> SHIFT;
-        }
-        let s = HALF;
-        for (let j = 0; j < 4; j++) s += (v.weight[y * 4 + j] as number) * (rows[j] as number);
-        out[(y * outW + x) * 3 + b] = clamp255(s >> SHIFT);
+        let s = 0;
+        for (let i = 0; i < 4; i++)
+          s +=
+            (h.weight[x * 4 + i] as number) *
+            (data[(source + (h.index[x * 4 + i] as number)) * 3 + b] as number);
+        rows[y * stride + x * 3 + b] = (s + HALF) >> SHIFT;
       }
+  }
+  const out = new Uint8Array(outH * stride);
+  for (let y = 0; y < outH; y++) {
+    const r0 = (v.index[y * 4] as number) * stride;
+    const r1 = (v.index[y * 4 + 1] as number) * stride;
+    const r2 = (v.index[y * 4 + 2] as number) * stride;
+    const r3 = (v.index[y * 4 + 3] as number) * stride;
+    const [w0, w1, w2, w3] = [
+      v.weight[y * 4],
+      v.weight[y * 4 + 1],
+      v.weight[y * 4 + 2],
+      v.weight[y * 4 + 3],
+    ] as number[];
+    const q = y * stride;
+    for (let i = 0; i < stride; i++) {
+      const s =
+        HALF +
+        w0! * (rows[r0 + i] as number) +
+        w1! * (rows[r1 + i] as number) +
+        w2! * (rows[r2 + i] as number) +
+        w3! * (rows[r3 + i] as number);
+      out[q + i] = clamp255(s >> SHIFT);
+    }
+  }
   return { data: out, width: outW, height: outH };
 }
 

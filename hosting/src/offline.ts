@@ -244,7 +244,9 @@ export function setupOfflineMode(container: HTMLElement): OfflineMode {
       await enabling;
       if (!model || !runtime) throw new Error('le mode hors ligne n’est pas prêt.');
       try {
-        const result = model.identify(await runtime.decodePhoto(file));
+        const result = model.identify(
+          await runtime.decodePhoto(file, { shortSide: model.workingShortSide }),
+        );
         const first = result.top[0];
         const sheet =
           result.verdict !== 'not_a_footprint' && first

@@ -40,7 +40,7 @@ async function load(
 async function identify(url: string) {
   const blob = await (await fetch(url)).blob();
   const start = performance.now();
-  const result = model!.identify(await decodePhoto(blob));
+  const result = model!.identify(await decodePhoto(blob, { shortSide: model!.workingShortSide }));
   return {
     ms: performance.now() - start,
     timings: result.timingsMs,

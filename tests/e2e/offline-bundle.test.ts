@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { httpsCallable, type FunctionsError } from 'firebase/functions';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -188,7 +189,8 @@ interface ManifestEntry {
 
 /**
  * `count` photos the fixture model never saw, half crops (after its training ones), half field
- * photos, spread evenly over each dataset's sorted list.
+ * photos, spread evenly over each dataset's sorted list, then two of them enlarged to a phone's
+ * 4032 × 3024.
  */
 async function unseenPhotos(count: number): Promise<{ name: string; file: string }[]> {
   const trained = new Set((await footprintPhotos(FIXTURE_PER_SPECIES)).map((p) => p.file));
@@ -205,6 +207,22 @@ async function unseenPhotos(count: number): Promise<{ name: string; file: string
     const step = Math.floor(files.length / take);
     for (let i = 0; i < take; i++)
       picked.push({ name: path.relative(SHARED_DIR, files[i * step]!), file: files[i * step]! });
+  }
+  // Two phone-sized photos (which sharp decodes at 1/4 on load; so does the page, with
+  // WebCodecs' ImageDecoder), one stored sideways with an EXIF orientation.
+  for (const [i, orientation] of [1, 6].entries()) {
+    const source = picked[picked.length - 1 - i]!;
+    const file = path.join(os.tmpdir(), `wildlens-offline-phone-${i}.jpg`);
+    const [width, height] = orientation === 6 ? [3024, 4032] : [4032, 3024];
+    await writeFile(
+      file,
+      await sharp(source.file)
+        .resize(width, height, { fit: 'fill' })
+        .jpeg({ quality: 90 })
+        .withMetadata({ orientation })
+        .toBuffer(),
+    );
+    picked.push({ name: `${source.name} (4032×3024, orientation ${orientation})`, file });
   }
   return picked;
 }
@@ -230,7 +248,7 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
   // model files) run here; with no ../shared, synthetic photos stand in for the real ones.
   it(
     hasFootprints
-      ? 'answers 20 real photos (crops and field photos) with the network cut, like the server'
+      ? 'answers 20 real photos (crops, field and phone-sized photos) with the network cut, like the server'
       : 'answers synthetic photos with the network cut, like the server',
     async () => {
       const session = await openPage(browser);
@@ -264,7 +282,7 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
 
         const dir = await mkdtemp(path.join(os.tmpdir(), 'wl-offline-'));
         const photos = hasFootprints
-          ? await unseenPhotos(20)
+          ? await unseenPhotos(18)
           : await Promise.all(
               Array.from({ length: 6 }, async (_, i) => {
                 const file = path.join(dir, `synthetique-${i}.jpg`);

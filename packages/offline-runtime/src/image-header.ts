@@ -55,3 +55,23 @@ export function jpegOrientation(bytes: Uint8Array): number {
   }
   return 1;
 }
+
+/** Stored width and height of a JPEG (its frame header), undefined when unreadable. */
+export function jpegSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 2;
+  while (offset + 9 <= bytes.length) {
+    if (bytes[offset] !== 0xff) return undefined;
+    const marker = bytes[offset + 1] as number;
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7)) {
+      offset += 2;
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) return undefined;
+    // Start-of-frame markers (baseline, progressive…), not DHT (c4), JPG (c8) or DAC (cc).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc)
+      return { height: view.getUint16(offset + 5), width: view.getUint16(offset + 7) };
+    offset += 2 + view.getUint16(offset + 2);
+  }
+  return undefined;
+}

@@ -16,7 +16,7 @@ export {
   renderViews,
   type DecodedPhoto,
 } from './pipeline.js';
-export { jpegOrientation, sniffFormat } from './image-header.js';
+export { jpegOrientation, jpegSize, sniffFormat } from './image-header.js';
 export {
   OFFLINE_BUNDLE_FORMAT,
   OFFLINE_BUNDLE_FORMAT_VERSION,

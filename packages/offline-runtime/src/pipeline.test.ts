@@ -9,7 +9,7 @@ import { decodeToRgb } from '../../model/src/image-pipeline.js';
 import { DEFAULT_FEATURE_RECIPE, renderViews as serverViews } from '../../model/src/features.js';
 import { texturedPhoto } from '../../model/src/test-helpers.js';
 import type { RgbImage } from '@wildlens/model/inference';
-import { jpegOrientation, sniffFormat } from './image-header.js';
+import { jpegOrientation, jpegSize, sniffFormat } from './image-header.js';
 import { PhotoRejected, decodeToWorking, renderViews, type DecodedPhoto } from './pipeline.js';
 import { vipsResize } from './resample.js';
 
@@ -130,6 +130,15 @@ describe('image header', () => {
       expect(jpegOrientation(await texturedPhoto(64, 48, { orientation }))).toBe(orientation);
     expect(jpegOrientation(await texturedPhoto(64, 48))).toBe(1);
     expect(jpegOrientation(new Uint8Array([0xff, 0xd8, 0xff, 0xe1, 0x00]))).toBe(1);
+  });
+
+  it('reads a JPEG’s stored size from its frame header', async () => {
+    expect(jpegSize(await texturedPhoto(123, 45))).toEqual({ width: 123, height: 45 });
+    expect(jpegSize(await texturedPhoto(64, 48, { orientation: 6 }))).toEqual({
+      width: 64,
+      height: 48,
+    });
+    expect(jpegSize(new Uint8Array([0xff, 0xd8, 0xff, 0xd9]))).toBeUndefined();
   });
 
   it('tells formats by magic bytes', async () => {

@@ -32,6 +32,11 @@ export interface DecodedPhoto {
   orientation: number;
   /** Whether `data` is already turned upright (createImageBitmap with imageOrientation 'from-image'). */
   oriented: boolean;
+  /**
+   * The JPEG was decoded at 1/n of its size by the decoder's DCT scaling, as sharp decodes it
+   * (browser.ts decodePhoto with WebCodecs' ImageDecoder): no emulation needed.
+   */
+  shrunkOnLoad?: number;
 }
 
 export class PhotoRejected extends Error {
@@ -139,22 +144,23 @@ export function jpegShrinkOnLoad(shrink: number): number {
 export function decodeToWorking(photo: DecodedPhoto, shortSide: number): RgbImage {
   const { width, height } = photo;
   if (!(Math.min(width, height) > 0)) throw new PhotoRejected('empty', 'image is empty');
+  const original = (photo.shrunkOnLoad ?? 1) ** 2 * width * height;
   if (exceedsAspectRatio(width, height))
     throw new PhotoRejected(
       'too-elongated',
       `image ${width}×${height} is more elongated than ${MAX_ASPECT_RATIO}:1`,
     );
-  if (width * height > MAX_INPUT_PIXELS)
+  if (original > MAX_INPUT_PIXELS)
     throw new PhotoRejected('too-large', `image ${width}×${height} has too many pixels`);
   const o = photo.orientation;
   // fit 'outside' on a square box: both axes shrink by the smaller ratio.
   let shrink = Math.min(width, height) / shortSide;
-  const factor = photo.format === 'jpeg' ? jpegShrinkOnLoad(shrink) : 1;
+  const factor = photo.shrunkOnLoad ?? (photo.format === 'jpeg' ? jpegShrinkOnLoad(shrink) : 1);
   let image: RgbImage;
-  if (factor > 1) {
-    // sharp decodes this JPEG at 1/factor (DCT scaling): a box average stands in for it, read
-    // straight from the decoded pixels (a JPEG has no alpha), before anything else touches
-    // the full-size image.
+  if (factor > 1 && !photo.shrunkOnLoad) {
+    // sharp decodes this JPEG at 1/factor (DCT scaling); the decoder did not: a box average
+    // stands in for it, read straight from the decoded pixels (a JPEG has no alpha), before
+    // anything else touches the full-size image.
     const source = { data: photo.data as Uint8Array, width, height };
     image = boxShrink(boxShrink(source, factor, 'v', photo.channels), factor, 'h');
   } else image = toRgb(photo);

@@ -188,6 +188,11 @@ export class OfflineModel {
     return this.manifest.version;
   }
 
+  /** Short side photos are brought to first (decodePhoto's `shortSide`). */
+  get workingShortSide(): number {
+    return workingShortSide(this.recipe);
+  }
+
   private get recipe(): FeatureRecipe {
     return this.modelManifest.features as FeatureRecipe;
   }

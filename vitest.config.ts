@@ -14,6 +14,7 @@ export default defineConfig({
             'functions/src/**/*.test.ts',
             'trainer/src/**/*.test.ts',
             'scripts/**/*.test.ts',
+            'hosting/src/**/*.test.ts',
           ],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -4,7 +4,9 @@
  *   hosting/src/pages/<name>.html, whose first line is `<!-- title: … -->`;
  * - its script hosting/src/pages/<name>.ts, bundled with esbuild into hosting/public/assets/: the
  *   Firebase JS SDK and Chart.js are bundled (no CDN: the site must work offline against the
- *   emulators). ESM code splitting puts the SDK in shared chunks that every page reuses.
+ *   emulators). ESM code splitting puts the SDK in shared chunks that every page reuses;
+ * - App Check's reCAPTCHA provider and site key from WILDLENS_APP_CHECK_* (see
+ *   hosting/src/app-check.ts), so deployed pages work where App Check is enforced.
  * `npm run build` (hence `npm start`) and the hosting predeploy call it; the e2e tests call
  * buildHosting() before opening the pages.
  */
@@ -14,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { REPO_ROOT } from './emulators/stack.js';
+import { appCheckBuildConfig } from '../hosting/src/app-check.js';
 
 export const HOSTING_SRC = join(REPO_ROOT, 'hosting', 'src');
 export const HOSTING_PUBLIC = join(REPO_ROOT, 'hosting', 'public');
@@ -95,6 +98,8 @@ export async function buildHosting(options: { quiet?: boolean } = {}): Promise<M
     metafile: true,
     logLevel: options.quiet ? 'error' : 'warning',
     legalComments: 'linked',
+    // App Check's provider and site key (hosting/src/app-check.ts), from this build's environment.
+    define: { __WILDLENS_APP_CHECK__: JSON.stringify(appCheckBuildConfig(process.env)) },
   });
   copyWasmBinaries();
   if (!options.quiet) {

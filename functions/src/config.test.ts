@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseAppCheckFlag } from './config.js';
 
 /** Values of a functions/.env file (KEY=value lines). */
 function envFile(name: string): Record<string, string> {
@@ -30,5 +31,30 @@ describe('deployed configuration (issue 13, finding 3)', () => {
       Number(env.WILDLENS_IDENTIFY_MAX_INSTANCES);
     expect(ceiling).toBeGreaterThan(0);
     expect(Number(env.WILDLENS_ANONYMOUS_RETENTION_DAYS)).toBeGreaterThan(0);
+  });
+});
+
+describe('App Check flag fails closed (issue 20, finding 1)', () => {
+  it('only an explicit false turns enforcement off', () => {
+    for (const raw of ['false', 'FALSE', ' False ']) {
+      expect(parseAppCheckFlag(raw), raw).toEqual({ enforce: false });
+    }
+  });
+
+  it('true in any case keeps it on without a warning', () => {
+    for (const raw of ['true', 'TRUE', 'True ']) {
+      expect(parseAppCheckFlag(raw), raw).toEqual({ enforce: true });
+    }
+  });
+
+  it('anything unreadable keeps it on and says what was read', () => {
+    for (const raw of ['', ' ', 'flase', 'fasle', '0', 'no', 'off', 'false # prod', '"false"']) {
+      expect(parseAppCheckFlag(raw), raw).toEqual({
+        enforce: true,
+        unreadable: JSON.stringify(raw),
+      });
+    }
+    // Unset (the CLI's analysis of the functions, a line deleted from .env): on, nothing to report.
+    expect(parseAppCheckFlag(undefined)).toEqual({ enforce: true });
   });
 });

@@ -1,3 +1,4 @@
+import * as logger from 'firebase-functions/logger';
 import { defineInt, defineString } from 'firebase-functions/params';
 
 /**
@@ -90,11 +91,41 @@ export const config = {
  */
 export const FUNCTIONS_REGION = 'europe-west1';
 
+/** What the App Check flag's raw value means, and why when it was not a plain true or false. */
+export interface AppCheckFlag {
+  enforce: boolean;
+  /** Set when the value could not be read as true or false (App Check then stays on). */
+  unreadable?: string;
+}
+
 /**
- * App Check on the app-facing functions: on in production (functions/.env), off for the
- * emulators' demo project (functions/.env.demo-wildlens), whose clients have no App Check
- * provider. A real project may switch it off in functions/.env.<projectId> (not advised: it
- * is what keeps scripted clients from minting anonymous accounts in bulk). Read at load time
- * because trigger options take a plain boolean; Firebase loads .env files before that.
+ * Reads WILDLENS_ENFORCE_APP_CHECK failing closed: only an explicit `false` (any case, spaces
+ * trimmed) turns App Check off. `true` keeps it on, and so does anything else: unset (as while
+ * the CLI analyses the functions, before .env files apply) silently, and any other value (empty,
+ * a typo) reported, so that the log says why enforcement is on.
  */
-export const ENFORCE_APP_CHECK = process.env.WILDLENS_ENFORCE_APP_CHECK === 'true';
+export function parseAppCheckFlag(raw: string | undefined): AppCheckFlag {
+  const value = raw?.trim().toLowerCase();
+  if (value === undefined || value === 'true') return { enforce: true };
+  if (value === 'false') return { enforce: false };
+  return { enforce: true, unreadable: JSON.stringify(raw) };
+}
+
+/**
+ * App Check on the app-facing functions (identifyFootprint, the history callables, and POST
+ * /identify, which checks the X-Firebase-AppCheck header itself: onRequest has no such option).
+ * On in production (functions/.env), off for the emulators' demo project
+ * (functions/.env.demo-wildlens), whose clients have no App Check provider. A real project may
+ * switch it off in functions/.env.<projectId> (not advised: it is what keeps scripted clients
+ * from minting anonymous accounts in bulk). Read at load time because trigger options take a
+ * plain boolean; Firebase loads .env files before that.
+ */
+export const APP_CHECK_FLAG = parseAppCheckFlag(process.env.WILDLENS_ENFORCE_APP_CHECK);
+if (APP_CHECK_FLAG.unreadable !== undefined) {
+  logger.warn('config.app_check_flag_unreadable', {
+    value: APP_CHECK_FLAG.unreadable,
+    enforced: true,
+    message: 'WILDLENS_ENFORCE_APP_CHECK doit valoir true ou false : App Check reste exigé.',
+  });
+}
+export const ENFORCE_APP_CHECK = APP_CHECK_FLAG.enforce;

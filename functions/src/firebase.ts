@@ -1,7 +1,9 @@
 import { getApps, initializeApp, type App } from 'firebase-admin/app';
+import { getAppCheck, type AppCheck } from 'firebase-admin/app-check';
 import { getAuth, type Auth } from 'firebase-admin/auth';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { getStorage } from 'firebase-admin/storage';
+import type { AccountState } from './common/admin-auth.js';
 
 // One Admin app per instance, created on first use (cold start cost paid once).
 function app(): App {
@@ -14,6 +16,25 @@ export function firestore(): Firestore {
 
 export function auth(): Auth {
   return getAuth(app());
+}
+
+export function appCheck(): AppCheck {
+  return getAppCheck(app());
+}
+
+/** What Firebase Auth says about an account now (null: no such account, e.g. deleted). */
+export async function accountState(uid: string): Promise<AccountState | null> {
+  try {
+    const user = await auth().getUser(uid);
+    return {
+      disabled: user.disabled,
+      admin: user.customClaims?.admin === true,
+      tokensValidAfterMs: user.tokensValidAfterTime ? Date.parse(user.tokensValidAfterTime) : null,
+    };
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'auth/user-not-found') return null;
+    throw err;
+  }
 }
 
 export type Bucket = ReturnType<ReturnType<typeof getStorage>['bucket']>;

@@ -2,9 +2,15 @@
  * Firebase client wiring shared by every page. The config comes from Hosting's reserved URL
  * `/__/firebase/init.json` (the Hosting emulator answers it too), with a demo-project fallback.
  * Pages served from localhost talk to the emulators; their ports are derived from the page's
- * own port so that suites shifted by WILDLENS_PORT_OFFSET stay self-consistent.
+ * own port so that suites shifted by WILDLENS_PORT_OFFSET stay self-consistent. App Check is
+ * started from the build's configuration before any call (app-check.ts).
  */
 import { initializeApp, type FirebaseApp, type FirebaseOptions } from 'firebase/app';
+import {
+  ReCaptchaEnterpriseProvider,
+  ReCaptchaV3Provider,
+  initializeAppCheck,
+} from 'firebase/app-check';
 import { connectAuthEmulator, getAuth, type Auth } from 'firebase/auth';
 import { connectFirestoreEmulator, getFirestore, type Firestore } from 'firebase/firestore';
 import {
@@ -13,6 +19,10 @@ import {
   httpsCallable,
   type Functions,
 } from 'firebase/functions';
+import { appCheckPlan, type AppCheckBuildConfig, type AppCheckPlan } from './app-check.js';
+
+/** Injected by scripts/build-hosting.ts (esbuild define) from the build's environment. */
+declare const __WILDLENS_APP_CHECK__: AppCheckBuildConfig | null;
 
 export const REGION = 'europe-west1';
 const HOSTING_EMULATOR_PORT = 5000;
@@ -66,17 +76,38 @@ async function loadConfig(): Promise<FirebaseOptions> {
   }
 }
 
+/** Acts on the plan: App Check must be running before the first call asks it for a token. */
+function startAppCheck(app: FirebaseApp, plan: AppCheckPlan): void {
+  if (plan.kind === 'off') return;
+  if (plan.kind === 'unconfigured') {
+    console.warn(plan.warningFr);
+    return;
+  }
+  if (plan.debugToken !== null) {
+    (self as { FIREBASE_APPCHECK_DEBUG_TOKEN?: string | boolean }).FIREBASE_APPCHECK_DEBUG_TOKEN =
+      plan.debugToken;
+  }
+  initializeAppCheck(app, {
+    provider:
+      plan.provider === 'recaptcha-enterprise'
+        ? new ReCaptchaEnterpriseProvider(plan.siteKey)
+        : new ReCaptchaV3Provider(plan.siteKey),
+    isTokenAutoRefreshEnabled: true,
+  });
+}
+
 let instance: Promise<Firebase> | undefined;
 
 export function firebase(): Promise<Firebase> {
   instance ??= (async () => {
     const config = await loadConfig();
     const app = initializeApp(config);
+    const emulated = isLocalHost();
+    startAppCheck(app, appCheckPlan(__WILDLENS_APP_CHECK__, emulated));
     const auth = getAuth(app);
     auth.languageCode = 'fr';
     const db = getFirestore(app);
     const functions = getFunctions(app, REGION);
-    const emulated = isLocalHost();
     if (emulated) {
       const host = location.hostname === 'localhost' ? 'localhost' : '127.0.0.1';
       const ports = emulatorPortsFor(Number(location.port || 80));

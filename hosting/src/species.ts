@@ -15,8 +15,72 @@ export interface SpeciesSheet {
   habitat?: string;
   description?: string;
   funFact?: string;
-  track?: { toes?: string; claws?: boolean; lengthCm?: string; description?: string };
+  track?: {
+    description?: string;
+    front?: FootPrint;
+    hind?: FootPrint;
+    claws?: 'usually' | 'sometimes' | 'rarely';
+    padShape?: 'x' | 'c' | 'none';
+    largerFoot?: 'front' | 'hind';
+    labelCovers?: string;
+    sources?: string[];
+  };
+  range?: { regions?: Record<string, string>; description?: string; sources?: string[] };
   exampleImage?: { path?: string; alt?: string; credit?: string };
+}
+
+interface FootPrint {
+  toes: number[];
+  lengthCm: [number, number];
+  widthCm: [number, number];
+}
+
+const cm = (range: [number, number]) =>
+  `${range.map((v) => String(v).replace('.', ',')).join('–')}`;
+const footText = (f: FootPrint) =>
+  `${f.toes.join(' ou ')} doigts, ${cm(f.lengthCm)} × ${cm(f.widthCm)} cm`;
+const CLAWS = {
+  usually: 'marquent le plus souvent',
+  sometimes: 'marquent parfois',
+  rarely: 'marquent rarement',
+};
+const PAD = {
+  x: 'en X, qui ne touche aucune pelote (canidés)',
+  c: 'en C autour du coussinet (félins)',
+};
+const REGIONS: Record<string, string> = {
+  europe: 'Europe',
+  'north-america': 'Amérique du Nord',
+  'latin-america': 'Amérique latine',
+  africa: 'Afrique',
+  asia: 'Asie',
+  oceania: 'Océanie',
+};
+
+/** The fact sheet's rows about the print and the range (label, French text), empty when absent. */
+export function trackRows(sheet: SpeciesSheet): [string, string][] {
+  const { track, range } = sheet;
+  const absent = Object.entries(range?.regions ?? {})
+    .filter(([, presence]) => presence === 'absent')
+    .map(([region]) => REGIONS[region] ?? region);
+  const rows: [string, string | undefined][] = [
+    ['Patte avant', track?.front && footText(track.front)],
+    ['Patte arrière', track?.hind && footText(track.hind)],
+    ['Griffes', track?.claws && CLAWS[track.claws]],
+    [
+      'Espace entre doigts et coussinet',
+      track?.padShape && track.padShape !== 'none' ? PAD[track.padShape] : undefined,
+    ],
+    [
+      'Pied le plus grand',
+      track?.largerFoot && (track.largerFoot === 'front' ? 'l’avant' : 'l’arrière'),
+    ],
+    ['Regroupe', track?.labelCovers],
+    ['Présence', range?.description],
+    ['Absent à l’état sauvage', absent.length ? absent.join(', ') : undefined],
+    ['Sources', [...(track?.sources ?? []), ...(range?.sources ?? [])].join(' ; ') || undefined],
+  ];
+  return rows.filter((r): r is [string, string] => Boolean(r[1]));
 }
 
 let cache: Promise<SpeciesSheet[]> | undefined;

@@ -24,6 +24,10 @@ import {
 } from 'firebase/firestore';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
+import {
+  ERASED_ACCOUNTS_COLLECTION,
+  erasureMarkerId,
+} from '../../functions/src/handlers/erasure-marker.js';
 import { PROJECT_ID } from './support.js';
 
 type Actor = 'anonymous' | 'otherUser' | 'owner' | 'admin';
@@ -49,6 +53,8 @@ const CASES: Case[] = [
   { path: 'models/rules-version', read: ['admin'], write: [] },
   { path: 'reviewCandidates/rules-candidate', read: ['admin'], write: [] },
   { path: `rateLimits/${OWNER}`, read: [], write: [] },
+  // Erasure markers (functions-only): a client could otherwise lift its own account's.
+  { path: `${ERASED_ACCOUNTS_COLLECTION}/${erasureMarkerId(OWNER)}`, read: [], write: [] },
   { path: 'somethingElse/x', read: [], write: [] },
 ];
 

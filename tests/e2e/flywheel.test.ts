@@ -325,8 +325,12 @@ describe('data flywheel', () => {
       await expect.poll(() => p.locator('#review-pending').textContent()).toBe('0');
       // Provenance counts now show the observation, in the field domain.
       await p.getByRole('button', { name: 'Actualiser' }).click();
+      // The refresh runs a dozen count queries: far longer than expect.poll's default second
+      // on a busy machine (it failed so under load), so the wait is generous.
       await expect
-        .poll(() => p.locator('tr[data-source="observation"] td').allTextContents())
+        .poll(() => p.locator('tr[data-source="observation"] td').allTextContents(), {
+          timeout: 60_000,
+        })
         .toEqual(['0', '1', '0', '0', '1']);
       await screenshot(p, 'a-verifier-traite');
     },

@@ -34,8 +34,3 @@ export function errorSummary(err: unknown): { message: string; stack?: string } 
   if (err instanceof Error) return { message: err.message, stack: err.stack };
   return { message: String(err) };
 }
-
-export function requireAuth(auth: { uid: string } | undefined): string {
-  if (!auth?.uid) fail('unauthenticated', 'Connectez-vous pour utiliser cette fonction.');
-  return auth.uid;
-}

@@ -15,6 +15,7 @@ import { COLLECTIONS, STORAGE_PREFIX, observationPhotoPaths } from '@wildlens/sh
 import type { Bucket } from '../firebase.js';
 import { runContendedTransaction } from '../common/transactions.js';
 import { candidateRef } from './review.js';
+import { markAccountErased, markErasureCompleted } from './erasure-marker.js';
 
 export interface ErasureDeps {
   db: Firestore;
@@ -184,17 +185,30 @@ async function inPages(
   }
 }
 
+/** Points where a test pauses the account erasure to race it against a write. */
+export interface AccountErasureHooks {
+  /** The erasure marker has committed; nothing has been erased yet. */
+  markerWritten?: () => Promise<void>;
+}
+
 /**
  * What the "Delete User Data" extension does, for this project's layout: every observation
  * (records, photos, thumbnails, candidates, training copies and their ingestion records),
  * anything else keyed by the uid (users/{uid} and its subcollections, the quota tickets under
  * rateLimits/{uid}, objects under users/{uid}/), and the uid where it names the author of an
  * admin action. Safe to run again: what is gone is not found twice.
+ *
+ * The erasure marker is written before anything is listed: from then on every write of the
+ * account's data is refused, and every write that committed before it is found by the
+ * listings below (erasure-marker.ts explains why no interleaving escapes both).
  */
 export async function eraseAccount(
   uid: string,
   deps: ErasureDeps,
+  hooks: AccountErasureHooks = {},
 ): Promise<{ observations: number; trainingImages: number; actorFields: number }> {
+  await markAccountErased(deps.db, uid, deps.now());
+  await hooks.markerWritten?.();
   let trainingImages = 0;
   const userRef = deps.db.collection(COLLECTIONS.users).doc(uid);
   const observations = await inPages(userRef.collection(COLLECTIONS.observations), async (obs) => {
@@ -225,6 +239,7 @@ export async function eraseAccount(
       },
     );
   }
+  await markErasureCompleted(deps.db, uid, deps.now());
   logger.info('account.erased', { uid, observations, trainingImages, actorFields });
   return { observations, trainingImages, actorFields };
 }

@@ -3,7 +3,13 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { Bucket } from '../firebase.js';
 import type { ServingModel } from '../engine/model-engine.js';
+import { HttpsError } from 'firebase-functions/https';
 import { identifyFootprint, type IdentifyDeps } from './identify.js';
+import {
+  ACCOUNT_ERASED_FR,
+  ERASED_ACCOUNTS_COLLECTION,
+  erasureMarkerId,
+} from './erasure-marker.js';
 
 /** In-memory stand-ins for the bucket and the documents (no Firebase needed). */
 function fakes(createFails: boolean) {
@@ -26,16 +32,17 @@ function fakes(createFails: boolean) {
   });
   const db = {
     collection: (name: string) => ({ doc: (id = 'obs123') => docRef(`${name}/${id}`) }),
-    batch: () => {
+    // A transaction: reads see committed documents, writes land together on success.
+    runTransaction: async <T>(update: (tx: unknown) => Promise<T>) => {
       const writes: [string, Record<string, unknown>][] = [];
-      const batch = {
-        create: (ref: Ref, data: Record<string, unknown>) => (writes.push([ref.path, data]), batch),
-        commit: async () => {
-          if (createFails) throw new Error('firestore unavailable');
-          for (const [path, data] of writes) documents.set(path, data);
-        },
+      const tx = {
+        get: async (ref: Ref) => ({ exists: documents.has(ref.path) }),
+        create: (ref: Ref, data: Record<string, unknown>) => (writes.push([ref.path, data]), tx),
       };
-      return batch;
+      const result = await update(tx);
+      if (createFails) throw new Error('firestore unavailable');
+      for (const [path, data] of writes) documents.set(path, data);
+      return result;
     },
   };
   const recordsUnder = (prefix: string) =>
@@ -67,6 +74,7 @@ function fakes(createFails: boolean) {
   return {
     deps,
     objects,
+    documents,
     records: () => recordsUnder('users/'),
     candidates: () => recordsUnder('reviewCandidates/'),
   };
@@ -198,5 +206,28 @@ describe('identifyFootprint storage consistency', () => {
     ).rejects.toThrow('firestore unavailable');
     expect(objects.size).toBe(0);
     expect(records()).toHaveLength(0);
+  });
+
+  it('refuses the record once the account’s erasure has begun and deletes its photos (issue 20, finding 2)', async () => {
+    const { deps, objects, documents, records, candidates } = fakes(false);
+    const stored: string[] = [];
+    const err = await identifyFootprint(
+      { uid: 'uid1', anonymous: false },
+      { photo: await photo(), location: null, takenAt: null, shareForTraining: true },
+      {
+        ...deps,
+        // The erasure starts while the photos are being stored (its marker lands first).
+        beforeRecord: async () => {
+          stored.push(...objects.keys());
+          documents.set(`${ERASED_ACCOUNTS_COLLECTION}/${erasureMarkerId('uid1')}`, {});
+        },
+      },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HttpsError);
+    expect(err).toMatchObject({ code: 'unauthenticated', message: ACCOUNT_ERASED_FR });
+    expect(stored).toHaveLength(2);
+    expect(objects.size).toBe(0);
+    expect(records()).toHaveLength(0);
+    expect(candidates()).toHaveLength(0);
   });
 });

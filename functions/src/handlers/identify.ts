@@ -19,6 +19,7 @@ import { ImageRejection, inspectImage, normaliseToJpeg } from '../images/inspect
 import type { ModelPrediction, ServingModel } from '../engine/model-engine.js';
 import { toSheet, type SpeciesSheet } from './species.js';
 import { candidateFromObservation, candidateRef } from './review.js';
+import { runUnlessErased } from './erasure-marker.js';
 import { downloadUrl, storageApiOrigin } from '../common/download-url.js';
 import {
   DeadlineExceededError,
@@ -51,6 +52,8 @@ export interface IdentifyDeps {
   species: (id: string) => Promise<SpeciesSheet | null>;
   /** Origin of the Firebase Storage download API (the emulator's when it runs). */
   storageOrigin?: string;
+  /** Tests only: awaited once the photos are stored, before the record is written. */
+  beforeRecord?: () => Promise<void>;
 }
 
 export interface IdentifyResponse {
@@ -192,8 +195,9 @@ async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {
 /**
  * Identifies one footprint photo for the caller: validates the image, runs the model on the
  * original bytes while the stored copies (metadata-free JPEG + thumbnail) are produced,
- * writes both objects, then the observation record last. If the record cannot be written the
- * objects are deleted again, so a photo never exists without its record nor the reverse.
+ * writes both objects, then the observation record last. If the record cannot be written (or
+ * the account's erasure has begun: erasure-marker.ts) the objects are deleted again, so a
+ * photo never exists without its record nor the reverse.
  * The caller's quota has been consumed before (consumeIdentifyBudget), ahead of any parsing.
  */
 export async function identifyFootprint(
@@ -314,11 +318,14 @@ export async function identifyFootprint(
       shareForTraining: input.shareForTraining,
       shareForTrainingAt: input.shareForTraining ? FieldValue.serverTimestamp() : null,
     };
-    // A shared observation joins the review queue in the same write: never one without the other.
+    await deps.beforeRecord?.();
+    // A shared observation joins the review queue in the same write: never one without the
+    // other. Refused once the account's erasure has begun (its photos are then deleted below).
     const review = input.shareForTraining ? candidateRef(deps.db, uid, ref.id) : undefined;
-    const batch = deps.db.batch().create(ref, record);
-    if (review) batch.create(review, candidateFromObservation(uid, ref.id, record));
-    const created = batch.commit();
+    const created = runUnlessErased(deps.db, uid, async (tx) => {
+      tx.create(ref, record);
+      if (review) tx.create(review, candidateFromObservation(uid, ref.id, record));
+    });
     try {
       await withDeadline(created, FIRESTORE_DEADLINE_MS, 'observation write');
     } catch (err) {

@@ -3,7 +3,6 @@ import * as logger from 'firebase-functions/logger';
 import { COLLECTIONS } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { fail } from '../common/errors.js';
-import { runContendedTransaction } from '../common/transactions.js';
 import {
   observationFeedbackRequest,
   observationRequest,
@@ -11,6 +10,7 @@ import {
   parseInput,
 } from '../api/schemas.js';
 import { eraseContribution, eraseObservation } from './erasure.js';
+import { runUnlessErased } from './erasure-marker.js';
 import { candidateFromObservation, candidateRef, correctionFields } from './review.js';
 
 export interface ObservationActionDeps {
@@ -141,7 +141,7 @@ export async function purgeAnonymousObservations(
  * Records the species the user says is right (null clears it): shown to the reviewer of a
  * shared observation as its proposed label. Racing a deletion of the same observation answers
  * `not-found`, never `internal`: the transaction reads the record first, and the reply is
- * built from what was written.
+ * built from what was written. Refused (`unauthenticated`) once the account's erasure began.
  */
 export async function setObservationFeedback(
   uid: string,
@@ -153,7 +153,7 @@ export async function setObservationFeedback(
   const candidate = candidateRef(deps.db, uid, id);
   const feedback =
     correctedSpeciesId === null ? null : { correctedSpeciesId, at: Timestamp.fromDate(deps.now()) };
-  const written = await runContendedTransaction(deps.db, async (tx) => {
+  const written = await runUnlessErased(deps.db, uid, async (tx) => {
     const [snap, review] = await tx.getAll(ref, candidate);
     if (!snap?.exists) fail('not-found', 'Observation introuvable.');
     tx.update(ref, { feedback });
@@ -172,7 +172,8 @@ export async function setObservationFeedback(
  * Gives or withdraws the user's consent to training use. Given: the observation joins the
  * review queue (once: giving it again changes nothing). Withdrawn: its candidate, the copy
  * sent to ingestion and its training image are erased before the record says so, so a failed
- * withdrawal can be repeated and never leaves a withdrawn photo in the training set.
+ * withdrawal can be repeated and never leaves a withdrawn photo in the training set. Refused
+ * (`unauthenticated`) once the account's erasure began, so no candidate is queued behind it.
  */
 export async function setObservationShare(
   uid: string,
@@ -186,7 +187,7 @@ export async function setObservationShare(
     await existing(ref);
     await eraseContribution(uid, id, deps);
   }
-  const written = await runContendedTransaction(deps.db, async (tx) => {
+  const written = await runUnlessErased(deps.db, uid, async (tx) => {
     const [snap, review] = await tx.getAll(ref, candidate);
     if (!snap?.exists) fail('not-found', 'Observation introuvable.');
     const data = snap.data() ?? {};

@@ -3,6 +3,7 @@ import { COLLECTIONS } from '@wildlens/shared';
 import type { Caller } from '../common/caller.js';
 import { fail } from '../common/errors.js';
 import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
+import { refuseIfErasedAfterWrite } from './erasure-marker.js';
 
 export interface RateLimits {
   perMinute: number;
@@ -61,7 +62,12 @@ export async function consumeIdentifyQuota(
         at: FieldValue.serverTimestamp(),
         expireAt: new Date(now.getTime() + TICKET_TTL_MS),
       });
-      const at = (await ticket.get()).get('at') as Timestamp;
+      // A ticket is the account's data too: one written after its erasure began is undone.
+      const [written] = await Promise.all([
+        ticket.get(),
+        refuseIfErasedAfterWrite(db, uid, () => ticket.delete()),
+      ]);
+      const at = written.get('at') as Timestamp;
       /** Tickets of the window committed before this one (ties broken by id). */
       const rank = async (field: 'minute' | 'day', value: number | string) => {
         const [earlier, tied] = await Promise.all([

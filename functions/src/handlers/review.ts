@@ -16,6 +16,7 @@ import {
   rejectReviewCandidateRequest,
 } from '../api/schemas.js';
 import { uploadIdFor } from './ingestion.js';
+import { isErased } from './erasure-marker.js';
 
 export type CandidateStatus = 'pending' | 'accepted' | 'rejected';
 
@@ -23,6 +24,8 @@ export interface ReviewDeps {
   db: Firestore;
   bucket: Bucket;
   now: () => Date;
+  /** Tests only: awaited once the accepted candidate's photo is read, before its copy is written. */
+  beforeCopy?: () => Promise<void>;
 }
 
 /** One candidate per observation, found again from the owner and the observation alone. */
@@ -106,6 +109,9 @@ export async function acceptReviewCandidate(
   const candidate = await runContendedTransaction(deps.db, async (tx) => {
     const snap = await tx.get(ref);
     if (!snap.exists) fail('not-found', GONE_FR);
+    // A deleted account's photo never enters the training set: once its erasure has begun
+    // the candidate is as good as gone (the erasure removes it next), even to a repeated call.
+    if (await isErased(tx, deps.db, String(snap.get('ownerUid')))) fail('not-found', GONE_FR);
     const status = snap.get('status') as CandidateStatus;
     if (status === 'accepted' && snap.get('label') === speciesId) return snap.data() ?? {};
     if (status !== 'pending') {
@@ -149,6 +155,11 @@ export async function acceptReviewCandidate(
       if ((err as { code?: unknown } | null)?.code === 404) fail('not-found', GONE_FR);
       throw err;
     }
+    // An erasure may run from here on (the account deleted, the observation deleted or its
+    // consent withdrawn): it deletes the candidate first, so this copy, even written after
+    // the erasure, reaches an ingestion that finds the candidate gone and discards it
+    // (ingestion.ts stillAccepted); before the download, the photo was gone (not-found).
+    await deps.beforeCopy?.();
     await deps.bucket.file(objectName).save(photo, {
       resumable: false,
       contentType: 'image/jpeg',

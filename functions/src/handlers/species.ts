@@ -1,5 +1,5 @@
 import type { Firestore } from 'firebase-admin/firestore';
-import { COLLECTIONS, type SpeciesSheet } from '@wildlens/shared';
+import { COLLECTIONS, findSpecies, type SpeciesSheet } from '@wildlens/shared';
 import { fail } from '../common/errors.js';
 import { noParameters, parseInput, speciesRequest } from '../api/schemas.js';
 
@@ -12,7 +12,9 @@ export type { SpeciesSheet };
 /**
  * Public fact sheet as served to the app. The public documents hold nothing else
  * (scripts/seed/species.ts writes speciesSheetOf), but internal fields are dropped here too,
- * so a document written otherwise can never leak them.
+ * so a document written otherwise can never leak them. The print traits and the range come
+ * from the catalogue the functions ship with (the dialogue answers against it), so documents
+ * seeded before they existed show them too.
  */
 export function toSheet(id: string, data: FirebaseFirestore.DocumentData): SpeciesSheet {
   const {
@@ -21,7 +23,12 @@ export function toSheet(id: string, data: FirebaseFirestore.DocumentData): Speci
     catalogVersion: _version,
     ...sheet
   } = data as Record<string, unknown>;
-  return { ...(sheet as Omit<SpeciesSheet, 'speciesId'>), speciesId: id };
+  const catalogued = findSpecies(id);
+  return {
+    ...(sheet as Omit<SpeciesSheet, 'speciesId'>),
+    ...(catalogued ? { track: catalogued.track, range: catalogued.range } : {}),
+    speciesId: id,
+  };
 }
 
 export async function listSpecies(

@@ -20,6 +20,7 @@ import {
 const MAX_BYTES = 2048;
 
 const deps: IdentifyEndpointDeps = {
+  verifyAppCheckToken: null,
   verifyIdToken: async () => ({ uid: 'fuzz', anonymous: false }),
   consumeQuota: async () => {},
   identify: async () => ({ observationId: 'obs' }) as IdentifyResponse,

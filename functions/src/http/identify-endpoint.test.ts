@@ -66,6 +66,7 @@ function deps(
   return {
     seen,
     deps: {
+      verifyAppCheckToken: null as ((token: string) => Promise<unknown>) | null,
       verifyIdToken: async (token: string): Promise<Caller> => {
         if (token !== 'good-token') throw new Error('bad token');
         return { uid: 'uid-1', anonymous: false };
@@ -213,6 +214,109 @@ describe('handleIdentifyRequest', () => {
     expect(prod('http://localhost:5000')).toBe(false);
     expect(prod('https://evil.example.com')).toBe(false);
     expect(allowedOrigins('demo', true)('http://localhost:5000')).toBe(true);
+  });
+});
+
+describe('App Check on POST /identify (issue 20, finding 1)', () => {
+  /** Deps with App Check enforced by `verifier`, recording which later steps ran. */
+  function enforced(verifier: (token: string) => Promise<unknown>) {
+    const ran: string[] = [];
+    const { deps: d } = deps(
+      async () => {
+        ran.push('identify');
+        return { observationId: 'obs' } as IdentifyResponse;
+      },
+      async () => void ran.push('quota'),
+    );
+    return {
+      ran,
+      deps: {
+        ...d,
+        verifyAppCheckToken: async (token: string) => {
+          ran.push(`appCheck:${token}`);
+          return verifier(token);
+        },
+        verifyIdToken: async (token: string) => {
+          ran.push('idToken');
+          return d.verifyIdToken(token);
+        },
+      },
+    };
+  }
+  const genuine = async (token: string) => {
+    if (token !== 'genuine-app-check') throw new Error('invalid App Check token');
+    return { appId: 'app' };
+  };
+  /** A request whose body must never be read: reading it throws. */
+  async function unreadBody(extra: Record<string, string> = {}): Promise<EndpointRequest> {
+    const req = await multipart({}, Buffer.from('x'), extra);
+    return Object.defineProperty({ ...req }, 'rawBody', {
+      get() {
+        throw new Error('the body was read');
+      },
+    });
+  }
+
+  it('refuses a request without an App Check token with a French 401, before anything else', async () => {
+    const { out, res } = recorder();
+    const { ran, deps: d } = enforced(genuine);
+    await handleIdentifyRequest(await unreadBody(), res, d);
+    expect(out.status).toBe(401);
+    expect(out.body).toEqual({
+      error: {
+        code: 'unauthenticated',
+        message: expect.stringMatching(/^Application non vérifiée : en-tête X-Firebase-AppCheck/),
+      },
+    });
+    // Neither the ID token, nor the quota, nor the body, nor the model.
+    expect(ran).toEqual([]);
+  });
+
+  it('refuses a forged, expired or empty App Check token the same way', async () => {
+    for (const token of ['forged.jwt.token', 'expired', '   ']) {
+      const { out, res } = recorder();
+      const { ran, deps: d } = enforced(genuine);
+      await handleIdentifyRequest(await unreadBody({ 'x-firebase-appcheck': token }), res, d);
+      expect(out.status, token).toBe(401);
+      expect(out.body, token).toMatchObject({
+        error: {
+          code: 'unauthenticated',
+          message: expect.stringMatching(/^Application non vérifiée/),
+        },
+      });
+      expect(ran, token).toEqual(token.trim() ? [`appCheck:${token}`] : []);
+    }
+  });
+
+  it('serves a request with a valid App Check token', async () => {
+    const { out, res } = recorder();
+    const { ran, deps: d } = enforced(genuine);
+    await handleIdentifyRequest(
+      await multipart({}, Buffer.from('x'), { 'x-firebase-appcheck': 'genuine-app-check' }),
+      res,
+      d,
+    );
+    expect(out.status).toBe(200);
+    expect(ran).toEqual(['appCheck:genuine-app-check', 'idToken', 'quota', 'identify']);
+  });
+
+  it('checks nothing when App Check is not enforced (the emulators’ demo project)', async () => {
+    const { out, res } = recorder();
+    await handleIdentifyRequest(await multipart({}, Buffer.from('x')), res, deps().deps);
+    expect(out.status).toBe(200);
+  });
+
+  it('lets the hosted pages send the App Check header (CORS preflight)', async () => {
+    const { out, res } = recorder();
+    await handleIdentifyRequest(
+      { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:5000' } },
+      res,
+      enforced(genuine).deps,
+    );
+    expect(out.status).toBe(204);
+    expect(out.headers['access-control-allow-headers']?.split(/,\s*/)).toContain(
+      'X-Firebase-AppCheck',
+    );
   });
 });
 

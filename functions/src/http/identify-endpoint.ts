@@ -25,7 +25,16 @@ export interface EndpointResponse {
 }
 
 export interface IdentifyEndpointDeps {
-  /** Verifies a Firebase ID token and returns who it names (throws when invalid). */
+  /**
+   * Verifies the request's App Check token (header X-Firebase-AppCheck; throws when invalid),
+   * or null when App Check is not enforced. onRequest has no enforceAppCheck option: the
+   * endpoint checks it itself, before anything else costs a lookup, a quota slot or a read.
+   */
+  verifyAppCheckToken: ((token: string) => Promise<unknown>) | null;
+  /**
+   * Verifies a Firebase ID token and returns who it names (throws when invalid, revoked, or
+   * when its account was disabled or deleted).
+   */
   verifyIdToken(token: string): Promise<Caller>;
   /** Consumes one identification of the budget; throws resource-exhausted past it. */
   consumeQuota(caller: Caller): Promise<void>;
@@ -244,13 +253,42 @@ export function inputFromForm(form: ParsedForm, now: Date): IdentifyInput {
   };
 }
 
+/**
+ * App Check, answered like the callable layer does with enforceAppCheck (code
+ * `unauthenticated`, HTTP 401), in French: a missing, malformed, forged or expired token is
+ * refused before the ID token, the quota or the body are looked at.
+ */
+async function requireAppCheck(
+  req: EndpointRequest,
+  verify: (token: string) => Promise<unknown>,
+): Promise<void> {
+  const header = req.headers['x-firebase-appcheck'];
+  const token = typeof header === 'string' ? header.trim() : '';
+  if (!token) {
+    throw new EndpointError(
+      401,
+      'unauthenticated',
+      'Application non vérifiée : en-tête X-Firebase-AppCheck manquant. Utilisez l’application Wildlens.',
+    );
+  }
+  try {
+    await verify(token);
+  } catch {
+    throw new EndpointError(
+      401,
+      'unauthenticated',
+      'Application non vérifiée : jeton App Check invalide ou expiré. Relancez l’application.',
+    );
+  }
+}
+
 function sendError(res: EndpointResponse, status: number, code: string, message: string): void {
   res.status(status).set('Cache-Control', 'no-store').json({ error: { code, message } });
 }
 
 /**
- * POST /identify: `Authorization: Bearer <ID token>`, multipart field `photo` (+ lat, lng,
- * accuracyM, takenAt). Same validation and JSON as the identifyFootprint callable; errors are
+ * POST /identify: `X-Firebase-AppCheck: <App Check token>` (when enforced),
+ * `Authorization: Bearer <ID token>`, multipart field `photo` (+ lat, lng, accuracyM, takenAt). Same validation and JSON as the identifyFootprint callable; errors are
  * `{ error: { code, message } }` in French with 400/401/405/413/415/503, never a stack trace.
  */
 export async function handleIdentifyRequest(
@@ -265,7 +303,7 @@ export async function handleIdentifyRequest(
   if (req.method === 'OPTIONS') {
     res
       .set('Access-Control-Allow-Methods', 'POST')
-      .set('Access-Control-Allow-Headers', 'Authorization, Content-Type')
+      .set('Access-Control-Allow-Headers', 'Authorization, Content-Type, X-Firebase-AppCheck')
       .set('Access-Control-Max-Age', '3600')
       .status(204)
       .end();
@@ -276,6 +314,7 @@ export async function handleIdentifyRequest(
       res.set('Allow', 'POST, OPTIONS');
       throw new EndpointError(405, 'method-not-allowed', 'Méthode non autorisée : utilisez POST.');
     }
+    if (deps.verifyAppCheckToken) await requireAppCheck(req, deps.verifyAppCheckToken);
     const match = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
     if (!match?.[1]) {
       throw new EndpointError(

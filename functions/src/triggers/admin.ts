@@ -1,9 +1,9 @@
 import { onCall } from 'firebase-functions/https';
 import { onSchedule } from 'firebase-functions/scheduler';
 import { FUNCTIONS_REGION, config } from '../config.js';
-import { auth, defaultBucket, firestore } from '../firebase.js';
+import { accountState, defaultBucket, firestore } from '../firebase.js';
 import { guarded } from '../common/errors.js';
-import { requireCurrentAdmin, type AccountState, type AuthContext } from '../common/admin-auth.js';
+import { requireCurrentAdmin, type AuthContext } from '../common/admin-auth.js';
 import { createUploadUrls as createUploadUrlsHandler } from '../handlers/admin/uploads.js';
 import {
   deleteTrainingImage as deleteTrainingImageHandler,
@@ -34,20 +34,6 @@ import {
 } from '../training/launcher.js';
 
 const now = (): Date => new Date();
-
-async function accountState(uid: string): Promise<AccountState | null> {
-  try {
-    const user = await auth().getUser(uid);
-    return {
-      disabled: user.disabled,
-      admin: user.customClaims?.admin === true,
-      tokensValidAfterMs: user.tokensValidAfterTime ? Date.parse(user.tokensValidAfterTime) : null,
-    };
-  } catch (err) {
-    if ((err as { code?: unknown } | null)?.code === 'auth/user-not-found') return null;
-    throw err;
-  }
-}
 
 /** The admin's uid, after checking the claim and the account's current state (revocation). */
 const requireAdmin = (auth: AuthContext | undefined) => requireCurrentAdmin(auth, accountState);

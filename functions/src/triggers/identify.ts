@@ -1,9 +1,9 @@
 import { onCall, onRequest } from 'firebase-functions/https';
 import { projectID } from 'firebase-functions/params';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
-import { auth, defaultBucket, firestore } from '../firebase.js';
+import { accountState, appCheck, auth, defaultBucket, firestore } from '../firebase.js';
 import { guarded } from '../common/errors.js';
-import { callerOf, requireCaller, type Caller } from '../common/caller.js';
+import { callerOf, requireLiveCaller, type Caller } from '../common/caller.js';
 import { modelEngine } from '../engine/instance.js';
 import { identifyParams } from '../engine/params.js';
 import {
@@ -68,27 +68,33 @@ const IDENTIFY_OPTIONS = {
   timeoutSeconds: 60,
   concurrency: 8,
   maxInstances: config.identifyMaxInstances,
-  enforceAppCheck: ENFORCE_APP_CHECK,
 } as const;
 
-export const identifyFootprint = onCall(IDENTIFY_OPTIONS, (request) =>
-  guarded('identify', async () => {
-    const caller = requireCaller(request.auth);
-    await consumeBudget(caller);
-    const deps = identifyDeps();
-    const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
-    return identifyHandler(caller, input, deps);
-  }),
+export const identifyFootprint = onCall(
+  { ...IDENTIFY_OPTIONS, enforceAppCheck: ENFORCE_APP_CHECK },
+  (request) =>
+    guarded('identify', async () => {
+      // The account must still exist (a deleted account's token lives up to an hour).
+      const caller = await requireLiveCaller(request.auth, accountState);
+      await consumeBudget(caller);
+      const deps = identifyDeps();
+      const input = parseIdentifyRequest(request.data, deps.now(), deps.limits.maxBytes);
+      return identifyHandler(caller, input, deps);
+    }),
 );
 
 /** POST /identify (multipart) for clients without the callable protocol; also /api/identify on Hosting. */
 // cors: false turns off the framework's CORS layer (the emulator enables it for every origin):
 // the handler answers CORS itself, for the hosting origins only.
+// onRequest has no enforceAppCheck option (callables only): the handler checks the
+// X-Firebase-AppCheck header itself when ENFORCE_APP_CHECK is on.
 export const identify = onRequest({ ...IDENTIFY_OPTIONS, cors: false }, (req, res) =>
   handleIdentifyRequest(req, res, {
+    verifyAppCheckToken: ENFORCE_APP_CHECK ? (token) => appCheck().verifyToken(token) : null,
     verifyIdToken: async (token) => {
-      // The decoded token holds the claims at its top level (firebase.sign_in_provider…).
-      const decoded = await auth().verifyIdToken(token);
+      // checkRevoked: a deleted, disabled or revoked account's token is refused. The decoded
+      // token holds the claims at its top level (firebase.sign_in_provider…).
+      const decoded = await auth().verifyIdToken(token, true);
       return callerOf({ uid: decoded.uid, token: decoded });
     },
     consumeQuota: consumeBudget,

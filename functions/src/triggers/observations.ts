@@ -1,9 +1,10 @@
 import { onCall } from 'firebase-functions/https';
 import { onSchedule } from 'firebase-functions/scheduler';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION, config } from '../config.js';
-import { defaultBucket, firestore } from '../firebase.js';
+import { accountState, defaultBucket, firestore } from '../firebase.js';
 import { listObservations as listObservationsHandler } from '../handlers/observations.js';
-import { guarded, requireAuth } from '../common/errors.js';
+import { guarded } from '../common/errors.js';
+import { requireLiveCaller, type VerifiedAuth } from '../common/caller.js';
 import {
   deleteObservation as deleteObservationHandler,
   getObservation as getObservationHandler,
@@ -12,11 +13,18 @@ import {
   setObservationShare as setObservationShareHandler,
 } from '../handlers/observation-actions.js';
 
+/**
+ * The caller's uid once Auth confirms the account still exists and the session was not
+ * revoked: a deleted account's token (valid up to an hour) reads and writes nothing.
+ */
+const liveUid = async (auth: VerifiedAuth | undefined): Promise<string> =>
+  (await requireLiveCaller(auth, accountState)).uid;
+
 export const listObservations = onCall(
   { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
   (request) =>
-    guarded('observations.list', () =>
-      listObservationsHandler(requireAuth(request.auth), request.data, { db: firestore() }),
+    guarded('observations.list', async () =>
+      listObservationsHandler(await liveUid(request.auth), request.data, { db: firestore() }),
     ),
 );
 
@@ -24,16 +32,16 @@ export const listObservations = onCall(
 export const getObservation = onCall(
   { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
   (request) =>
-    guarded('observations.get', () =>
-      getObservationHandler(requireAuth(request.auth), request.data, { db: firestore() }),
+    guarded('observations.get', async () =>
+      getObservationHandler(await liveUid(request.auth), request.data, { db: firestore() }),
     ),
 );
 
 export const deleteObservation = onCall(
   { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
   (request) =>
-    guarded('observations.delete', () =>
-      deleteObservationHandler(requireAuth(request.auth), request.data, {
+    guarded('observations.delete', async () =>
+      deleteObservationHandler(await liveUid(request.auth), request.data, {
         db: firestore(),
         bucket: defaultBucket(),
         now: () => new Date(),
@@ -44,8 +52,8 @@ export const deleteObservation = onCall(
 export const setObservationFeedback = onCall(
   { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
   (request) =>
-    guarded('observations.feedback', () =>
-      setObservationFeedbackHandler(requireAuth(request.auth), request.data, {
+    guarded('observations.feedback', async () =>
+      setObservationFeedbackHandler(await liveUid(request.auth), request.data, {
         db: firestore(),
         bucket: defaultBucket(),
         now: () => new Date(),
@@ -56,8 +64,8 @@ export const setObservationFeedback = onCall(
 export const setObservationShare = onCall(
   { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
   (request) =>
-    guarded('observations.share', () =>
-      setObservationShareHandler(requireAuth(request.auth), request.data, {
+    guarded('observations.share', async () =>
+      setObservationShareHandler(await liveUid(request.auth), request.data, {
         db: firestore(),
         bucket: defaultBucket(),
         now: () => new Date(),

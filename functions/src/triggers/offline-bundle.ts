@@ -1,8 +1,9 @@
 import { onCall } from 'firebase-functions/https';
 import { onDocumentWritten } from 'firebase-functions/firestore';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION } from '../config.js';
-import { defaultBucket, firestore } from '../firebase.js';
-import { guarded, requireAuth } from '../common/errors.js';
+import { accountState, defaultBucket, firestore } from '../firebase.js';
+import { guarded } from '../common/errors.js';
+import { requireLiveCaller } from '../common/caller.js';
 import {
   exportActiveOfflineBundle,
   getOfflineBundle as getOfflineBundleHandler,
@@ -28,7 +29,11 @@ export const exportActiveModelBundle = onDocumentWritten(
 export const getOfflineBundle = onCall(
   { region: FUNCTIONS_REGION, enforceAppCheck: ENFORCE_APP_CHECK },
   (request) =>
-    guarded('offline_bundle.get', () =>
-      getOfflineBundleHandler(requireAuth(request.auth), request.data, deps()),
+    guarded('offline_bundle.get', async () =>
+      getOfflineBundleHandler(
+        (await requireLiveCaller(request.auth, accountState)).uid,
+        request.data,
+        deps(),
+      ),
     ),
 );

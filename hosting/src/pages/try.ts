@@ -6,7 +6,7 @@ import { signInAnonymously } from 'firebase/auth';
 import { frenchError } from '../errors.js';
 import { call, firebase } from '../firebase.js';
 import { setupOfflineMode } from '../offline.js';
-import { loadSpecies, speciesName, type SpeciesSheet } from '../species.js';
+import { loadSpecies, speciesName, trackRows, type SpeciesSheet } from '../species.js';
 import { byId, currentUser, formatPercent, h, renderHeader, renderSession, say } from '../ui.js';
 
 interface IdentifyResult {
@@ -65,6 +65,7 @@ function factSheet(sheet: SpeciesSheet): HTMLElement {
     ['Répartition', sheet.region],
     ['Habitat', sheet.habitat],
     ['Empreinte', sheet.track?.description],
+    ...trackRows(sheet),
     ['Le saviez-vous ?', sheet.funFact],
   ];
   const image = sheet.exampleImage?.path ?? `/species/${sheet.speciesId}.svg`;

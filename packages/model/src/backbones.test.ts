@@ -53,8 +53,8 @@ describe('backbones', () => {
   });
 
   it('describes ensembles as concatenations', () => {
-    const spec = getBackboneSpec('mobilenet-v1-0.75+tm-mobilenet-v2-0.35');
-    expect(spec.featureDim).toBe(768 + 1280);
+    const spec = getBackboneSpec('mobilenet-v1-0.75+nsfw-mobilenet-v2-mid');
+    expect(spec.featureDim).toBe(768 + 1792);
     expect(() => getBackboneSpec('nope')).toThrow(/unknown backbone/);
   });
 
@@ -96,7 +96,12 @@ describe('backbones', () => {
     });
 
     it('downloads once into the cache, then hits the cache', async () => {
-      const modelDir = path.join(SHARED_DIR, 'models', 'tm-mobilenet-v2-0.35');
+      const modelDir = path.join(SHARED_DIR, 'models', 'mobilenet-v1-0.75');
+      const shards = (
+        JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8')) as {
+          weightsManifest: { paths: string[] }[];
+        }
+      ).weightsManifest.flatMap((g) => g.paths);
       const requests: string[] = [];
       const server = createServer(async (req, res) => {
         requests.push(req.url ?? '');
@@ -113,16 +118,16 @@ describe('backbones', () => {
       const options = {
         localDir: '/nonexistent',
         cacheDir,
-        urlOverride: `http://127.0.0.1:${port}/tm/model.json`,
+        urlOverride: `http://127.0.0.1:${port}/v1/model.json`,
       };
       try {
-        const first = await loadBackbone('tm-mobilenet-v2-0.35', options);
-        expect(requests).toEqual(['/tm/model.json', '/tm/weights.bin']);
+        const first = await loadBackbone('mobilenet-v1-0.75', options);
+        expect(requests).toEqual(['/v1/model.json', ...shards.map((p) => `/v1/${p}`)]);
         first.dispose();
-        const second = await loadBackbone('tm-mobilenet-v2-0.35', options);
-        expect(requests).toHaveLength(2);
+        const second = await loadBackbone('mobilenet-v1-0.75', options);
+        expect(requests).toHaveLength(1 + shards.length);
         const out = second.embed(tf.zeros([1, 224, 224, 3]));
-        expect(out.shape).toEqual([1, 1280]);
+        expect(out.shape).toEqual([1, 768]);
         out.dispose();
         second.dispose();
       } finally {
@@ -154,13 +159,13 @@ describe('backbones', () => {
     });
 
     it('loads a concatenated ensemble from the local models dir', async () => {
-      const backbone = await loadBackbone('mobilenet-v1-0.75+tm-mobilenet-v2-0.35', {
+      const backbone = await loadBackbone('mobilenet-v1-0.75+nsfw-mobilenet-v2-mid', {
         localDir: path.join(SHARED_DIR, 'models'),
       });
       const out = backbone.embed(tf.randomUniform([1, 224, 224, 3]));
-      expect(out.shape).toEqual([1, 2048]);
+      expect(out.shape).toEqual([1, 768 + 1792]);
       const norms = tf.tidy(() =>
-        [tf.norm(tf.slice(out, [0, 0], [1, 768])), tf.norm(tf.slice(out, [0, 768], [1, 1280]))].map(
+        [tf.norm(tf.slice(out, [0, 0], [1, 768])), tf.norm(tf.slice(out, [0, 768], [1, 1792]))].map(
           (t) => t.dataSync()[0],
         ),
       );

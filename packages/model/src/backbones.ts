@@ -44,8 +44,6 @@ export interface BackboneSpec {
   sources: BackboneSource[];
   /** Layer (layers model) or node (graph model) names whose outputs form the features (4-D outputs are average-pooled). */
   featureOutputs: string[];
-  /** For nested Sequential exports (Teachable Machine): index of the sub-model to use. */
-  subModelIndex?: number;
   license: string;
   origin: string;
 }
@@ -121,21 +119,16 @@ export function backboneCacheDir(): string {
 const BACKBONES_ENV = 'WILDLENS_BACKBONES_DIR';
 
 const NSFW_LICENSE = 'MIT (nsfwjs by Infinite Red; weights shipped inside the npm package)';
-const MID_PREFIX =
-  'StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/StatefulPartitionedCall/predict/MobilenetV2/';
-const MID_LAST_CONV = `${MID_PREFIX}Conv_1/Relu6`;
+const MID_LAST_CONV =
+  'StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/StatefulPartitionedCall/predict/MobilenetV2/Conv_1/Relu6';
 
+/**
+ * The backbones a default or documented path uses: the two parts of the `auto` ensemble (the
+ * npm-shipped MobileNetV2-1.4, also the offline fallback, and MobileNetV1 0.75), plus any URL
+ * backbone (url-backbones.ts). The bake-off's other candidates (packages/model/README.md) were
+ * removed once measured.
+ */
 const BASE_SPECS: BackboneSpec[] = [
-  {
-    id: 'nsfw-mobilenet-v2',
-    inputSize: 224,
-    featureDim: 1280,
-    preprocessing: 'unit',
-    sources: [{ kind: 'npm', packageName: 'nsfwjs', modelDir: 'mobilenet_v2', format: 'layers' }],
-    featureOutputs: ['out_relu'],
-    license: NSFW_LICENSE,
-    origin: 'nsfwjs 4.4.0 MobileNetV2 (alpha 1.0, 224) fine-tuned for NSFW classes; head discarded',
-  },
   {
     id: 'nsfw-mobilenet-v2-mid',
     inputSize: 224,
@@ -149,33 +142,6 @@ const BASE_SPECS: BackboneSpec[] = [
     license: NSFW_LICENSE,
     origin:
       'nsfwjs 4.4.0 MobileNetV2-mid (TF-Hub MobileNetV2 alpha 1.4 feature vector, 1792-d, graph model); head discarded',
-  },
-  {
-    id: 'nsfw-inception-v3',
-    inputSize: 299,
-    featureDim: 2048,
-    preprocessing: 'unit',
-    sources: [{ kind: 'npm', packageName: 'nsfwjs', modelDir: 'inception_v3', format: 'layers' }],
-    featureOutputs: ['mixed10'],
-    license: NSFW_LICENSE,
-    origin: 'nsfwjs 4.4.0 InceptionV3 (299) fine-tuned for NSFW classes; head discarded',
-  },
-  {
-    id: 'tm-mobilenet-v2-0.35',
-    inputSize: 224,
-    featureDim: 1280,
-    preprocessing: 'mobilenet',
-    sources: [
-      { kind: 'local', envVar: BACKBONES_ENV, defaultDir: DEFAULT_BACKBONES_DIR },
-      {
-        kind: 'url',
-        url: 'https://storage.googleapis.com/teachable-machine-models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top/model.json',
-      },
-    ],
-    featureOutputs: [],
-    subModelIndex: 0,
-    license: 'Apache-2.0 (Google Teachable Machine / Keras MobileNetV2 ImageNet weights)',
-    origin: "Teachable Machine's truncated MobileNetV2 alpha 0.35 (224) + global average pooling",
   },
   {
     id: 'mobilenet-v1-0.75',
@@ -195,31 +161,7 @@ const BASE_SPECS: BackboneSpec[] = [
   },
 ];
 
-/** Variants exposing intermediate blocks: GAP of earlier blocks often transfers better to textures. */
-const VARIANT_SPECS: BackboneSpec[] = [
-  {
-    ...(BASE_SPECS[0] as BackboneSpec),
-    id: 'nsfw-mobilenet-v2-multi',
-    featureDim: 576 + 960 + 1280,
-    featureOutputs: ['block_13_expand_relu', 'block_16_expand_relu', 'out_relu'],
-    origin:
-      'nsfwjs MobileNetV2: GAP of block_13_expand, block_16_expand and out_relu, each L2-normalised',
-  },
-  {
-    ...(BASE_SPECS[1] as BackboneSpec),
-    id: 'nsfw-mobilenet-v2-mid-multi',
-    featureDim: 816 + 1344 + 1792,
-    featureOutputs: [
-      `${MID_PREFIX}expanded_conv_13/expand/Relu6`,
-      `${MID_PREFIX}expanded_conv_16/expand/Relu6`,
-      MID_LAST_CONV,
-    ],
-    origin:
-      'nsfwjs MobileNetV2-mid: GAP of expanded_conv_13/16 expand and the feature vector, each L2-normalised',
-  },
-];
-
-export const BACKBONE_SPECS: readonly BackboneSpec[] = [...BASE_SPECS, ...VARIANT_SPECS];
+export const BACKBONE_SPECS: readonly BackboneSpec[] = BASE_SPECS;
 /** Shipped inside an npm dependency: works on a fresh machine, offline. */
 export const DEFAULT_BACKBONE_ID = 'nsfw-mobilenet-v2-mid';
 /** Best measured recipe (README bake-off); its MobileNetV1 part is a local file or an official URL download. */
@@ -617,9 +559,7 @@ function layersRunner(
   spec: BackboneSpec,
 ): { run: (x: tf.Tensor4D) => tf.Tensor[]; disposeModel: () => void } {
   let model: tfl.LayersModel;
-  if (spec.subModelIndex !== undefined) {
-    model = full.layers[spec.subModelIndex] as unknown as tfl.LayersModel;
-  } else if (spec.featureOutputs.length === 0) {
+  if (spec.featureOutputs.length === 0) {
     model = full;
   } else {
     const outputs = spec.featureOutputs.map(
@@ -666,7 +606,7 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
   } else {
     const full = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
     const fused =
-      spec.subModelIndex === undefined && spec.featureOutputs.length === 1
+      spec.featureOutputs.length === 1
         ? foldConvChain(full, spec.featureOutputs[0] as string)
         : null;
     if (fused) {

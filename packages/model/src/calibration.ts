@@ -1,4 +1,7 @@
+import { NEVER_IDENTIFIED, verdictOf } from '@wildlens/shared';
 import { softmax } from './classifier.js';
+
+export { NEVER_IDENTIFIED, verdictOf };
 
 function negativeLogLikelihood(
   logits: Float32Array[],
@@ -90,8 +93,6 @@ export function wilsonLowerBound(right: number, n: number, z = IDENTIFIED_PRECIS
 export const NOT_FOOTPRINT_FALSE_REJECT_TARGET = 0.02;
 /** Domains with fewer held-out photos are too small to set a threshold on their own. */
 export const MIN_DOMAIN_SAMPLES = 20;
-/** An `identified` threshold no calibrated probability reaches: the model never says "identified". */
-export const NEVER_IDENTIFIED = 1.01;
 
 /** Temperature and thresholds of one group of photos (all of them, or one predicted domain). */
 export interface GroupCalibration {
@@ -250,14 +251,4 @@ export function calibrateGroup(samples: CalibrationSample[]): GroupCalibration {
       byDomain: byDomainRejects,
     },
   };
-}
-
-/** The verdict a calibrated model gives (same rule as FootprintModel.classify). */
-export function verdictOf(
-  confidence: number,
-  oodScore: number,
-  thresholds: { identified: number; notFootprint: number },
-): 'identified' | 'uncertain' | 'not_a_footprint' {
-  if (oodScore < thresholds.notFootprint) return 'not_a_footprint';
-  return confidence >= thresholds.identified ? 'identified' : 'uncertain';
 }

@@ -2,10 +2,11 @@
  * Embedding → calibrated probabilities and verdict (plain JS, browser-safe): the one rule the
  * server (FootprintModel) and the on-device runtime (packages/offline-runtime) both apply.
  */
+import { verdictOf, type Verdict } from '@wildlens/shared';
 import { headLogits, maxCentroidSimilarity, softmax } from './head-math.js';
 import type { FootprintModelData } from './model-manifest.js';
 
-export type Verdict = 'identified' | 'uncertain' | 'not_a_footprint';
+export type { Verdict };
 
 export interface Prediction {
   verdict: Verdict;
@@ -25,38 +26,45 @@ export type ClassifierData = Pick<
   'manifest' | 'head' | 'centroids' | 'domainHead'
 >;
 
-/** Turns an embedding into calibrated probabilities and a verdict. */
+/**
+ * Turns an embedding into calibrated probabilities and a verdict, in the photo's predicted
+ * domain, or in `domain` when the caller knows it (a framed print is a crop).
+ */
 export function classifyEmbedding(
   model: ClassifierData,
   embedding: Float32Array,
+  domain?: string,
 ): Omit<Prediction, 'timingsMs'> {
   const { labels } = model.manifest;
-  const { domain, temperature, thresholds } = calibrationOf(model, embedding);
+  const calibration = calibrationOf(model, embedding, domain);
+  const { temperature, thresholds } = calibration;
   const probabilities = softmax(headLogits(model.head, embedding), temperature);
   const top = labels
     .map((speciesId, i) => ({ speciesId, probability: probabilities[i] as number }))
     .sort((a, b) => b.probability - a.probability);
   const oodScore = maxCentroidSimilarity(model.centroids, embedding);
-  const best = top[0]?.probability ?? 0;
-  const verdict: Verdict =
-    oodScore < thresholds.notFootprint
-      ? 'not_a_footprint'
-      : best >= thresholds.identified
-        ? 'identified'
-        : 'uncertain';
+  const verdict = verdictOf(
+    top[0]?.probability ?? 0,
+    oodScore < thresholds.notFootprint,
+    thresholds.identified,
+  );
   return {
     verdict,
     top,
     probabilities: Object.fromEntries(top.map((t) => [t.speciesId, t.probability])),
     oodScore,
-    ...(domain ? { domain } : {}),
+    ...(calibration.domain ? { domain: calibration.domain } : {}),
   };
 }
 
-/** The temperature and thresholds for this photo: its predicted domain's, when the model has them. */
+/**
+ * The temperature and thresholds for this photo: its domain's (given, else predicted by the
+ * domain head), when the model has them.
+ */
 function calibrationOf(
   model: ClassifierData,
   embedding: Float32Array,
+  given?: string,
 ): {
   domain?: string;
   temperature: number;
@@ -64,12 +72,16 @@ function calibrationOf(
 } {
   const { temperature, thresholds, domainCalibration } = model.manifest;
   const domainHead = model.domainHead;
-  if (!domainCalibration || !domainHead) return { temperature, thresholds };
-  const scores = headLogits(domainHead, embedding);
-  let best = 0;
-  for (let i = 1; i < scores.length; i++)
-    if ((scores[i] as number) > (scores[best] as number)) best = i;
-  const domain = domainCalibration.domains[best] as string;
+  if (!domainCalibration || !domainHead)
+    return { ...(given ? { domain: given } : {}), temperature, thresholds };
+  let domain = given;
+  if (!domain) {
+    const scores = headLogits(domainHead, embedding);
+    let best = 0;
+    for (let i = 1; i < scores.length; i++)
+      if ((scores[i] as number) > (scores[best] as number)) best = i;
+    domain = domainCalibration.domains[best] as string;
+  }
   const own = domainCalibration.byDomain[domain];
   return own
     ? {

@@ -12,7 +12,13 @@ import {
   type ProjectionBases,
   type RenderedViews,
 } from './feature-maps.js';
-import { cropResize, decodeToRgb, toInputTensor, type RgbImage } from './image-pipeline.js';
+import {
+  cropResize,
+  decodeToRgb,
+  toInputTensor,
+  type PhotoRegion,
+  type RgbImage,
+} from './image-pipeline.js';
 import {
   CellSampler,
   basisTensors,
@@ -179,9 +185,12 @@ export class PhotoFeaturizer {
     this.key = `${recipeKey(recipe)}@${recipe.pooling.includes('bilinear') ? basesFingerprint(bases) : 'none'}`;
   }
 
-  /** Decodes a photo into the working image every view is rendered from. */
-  decode(bytes: Buffer | Uint8Array): Promise<RgbImage> {
-    return decodeToRgb(bytes, workingShortSide(this.recipe));
+  /**
+   * Decodes a photo (or the region of it a hiker framed: then that part is the photo) into the
+   * working image every view is rendered from.
+   */
+  decode(bytes: Buffer | Uint8Array, region?: PhotoRegion): Promise<RgbImage> {
+    return decodeToRgb(bytes, workingShortSide(this.recipe), region);
   }
 
   /** The feature vector of a decoded photo (or of its mirror image: training rows). */

@@ -4,6 +4,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NEVER_IDENTIFIED, assessObservation, loadSpeciesCatalog } from '@wildlens/shared';
+import { MemoryEmbeddingCache } from './embedding-cache.js';
 import type { FootprintModel, Prediction } from './footprint-model.js';
 import {
   dirReader,
@@ -30,6 +32,7 @@ describe('FootprintModel', () => {
   let model: FootprintModel;
   let dir: string;
   const images: { id: string; label: string; read: () => Promise<Buffer> }[] = [];
+  const embeddingCache = new MemoryEmbeddingCache();
 
   beforeAll(async () => {
     for (let kind = 0; kind < 3; kind++)
@@ -46,6 +49,7 @@ describe('FootprintModel', () => {
       calibrationFolds: 3,
       syntheticNegatives: 6,
       head: { epochs: 60 },
+      embeddingCache,
     }));
     dir = await mkdtemp(path.join(os.tmpdir(), 'wl-model-'));
     await saveModel(model, dir);
@@ -113,6 +117,51 @@ describe('FootprintModel', () => {
     expect(tf.memory().numTensors).toBe(afterFirst);
     loaded.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('classifies a framed region as a crop, through the crop calibration', async () => {
+    const photo = await images[3]!.read();
+    const whole = await model.predict(photo);
+    const framed = await model.predict(photo, {
+      region: { x: 0.2, y: 0.1, width: 0.5, height: 0.8 },
+    });
+    expect(framed.domain).toBe('crop');
+    expect(Object.values(framed.probabilities).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(framed.oodScore).not.toBe(whole.oodScore);
+    await expect(
+      model.predict(photo, { region: { x: 0.8, y: 0, width: 0.5, height: 0.5 } }),
+    ).rejects.toThrow(/not inside the photo/);
+  });
+
+  it('stores the dialogue parameters in the manifest, which the dialogue then uses', async () => {
+    const loaded = await loadFootprintModelFromDir(dir);
+    const parameters = loaded.manifest.dialogue;
+    expect(parameters).toEqual(model.manifest.dialogue);
+    expect(parameters?.coverage).toBe(0.9);
+    const p = await loaded.predict(await images[0]!.read());
+    const result = assessObservation({
+      photos: [{ probabilities: p.probabilities }],
+      parameters,
+      species: loadSpeciesCatalog().species,
+    });
+    expect(result.candidates.coverage).toBe(0.9);
+    expect(result.candidates.speciesIds.length).toBeGreaterThan(0);
+    loaded.dispose();
+  });
+
+  it('an uncalibrated model never says "identified"', async () => {
+    const { model: uncalibrated } = await trainFootprintModel({
+      images,
+      calibrationFolds: 0,
+      syntheticNegatives: 0,
+      head: { epochs: 5 },
+      embeddingCache,
+      bases: model.toData().bases,
+    });
+    expect(uncalibrated.manifest.thresholds.identified).toBe(NEVER_IDENTIFIED);
+    expect(uncalibrated.manifest.dialogue).toBeUndefined();
+    expect((await uncalibrated.predict(await images[0]!.read())).verdict).not.toBe('identified');
+    uncalibrated.dispose();
   });
 
   it('rejects a corrupt upload with an error, not a crash', async () => {

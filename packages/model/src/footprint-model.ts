@@ -2,10 +2,21 @@ import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbon
 import { classifyEmbedding, type Prediction } from './classify.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
 import { PhotoFeaturizer } from './features.js';
-import { decodeToRgb, ttaViews } from './image-pipeline.js';
+import { decodeToRgb, ttaViews, type PhotoRegion } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
 export type { Prediction, Verdict } from './classify.js';
+
+/** The domain a framed print is classified in: it is then a tight crop of one print. */
+export const REGION_DOMAIN = 'crop';
+
+export interface PredictOptions {
+  /**
+   * The print the hiker framed, as fractions of the photo as seen (EXIF orientation applied):
+   * only that part (with a margin) is classified, through the crop domain's calibration.
+   */
+  region?: PhotoRegion;
+}
 
 export class FootprintModel {
   private disposed = false;
@@ -48,14 +59,15 @@ export class FootprintModel {
     return this.data;
   }
 
-  /** Decodes and embeds one image with the model's test-time views (averaged). */
+  /** Decodes and embeds one image (or its framed region) with the model's test-time views. */
   async embed(
     image: Buffer | Uint8Array,
+    region?: PhotoRegion,
   ): Promise<{ embedding: Float32Array; preprocessMs: number; inferenceMs: number }> {
     if (this.disposed) throw new Error('FootprintModel is disposed');
     const t0 = performance.now();
     if (this.featurizer) {
-      const decoded = await this.featurizer.decode(image);
+      const decoded = await this.featurizer.decode(image, region);
       const t1 = performance.now();
       const embedding = await this.featurizer.features(decoded);
       if (embedding.length !== this.data.head.featureDim)
@@ -64,7 +76,7 @@ export class FootprintModel {
         );
       return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
     }
-    const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide);
+    const rgb = await decodeToRgb(image, this.manifest.preprocessing.workingShortSide, region);
     const views = await renderViews(
       rgb,
       this.backbone.spec.inputSize,
@@ -75,16 +87,23 @@ export class FootprintModel {
     return { embedding, preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
   }
 
-  /** Turns an embedding into calibrated probabilities and a verdict. */
-  classify(embedding: Float32Array): Omit<Prediction, 'timingsMs'> {
-    return classifyEmbedding(this.data, embedding);
+  /**
+   * Turns an embedding into calibrated probabilities and a verdict, in the photo's predicted
+   * domain, or in `domain` when the caller knows it (a framed print is a crop).
+   */
+  classify(embedding: Float32Array, domain?: string): Omit<Prediction, 'timingsMs'> {
+    return classifyEmbedding(this.data, embedding, domain);
   }
 
-  /** Safe to call concurrently: decoding runs in sharp's thread pool, inference is synchronous and tidied. */
-  async predict(image: Buffer | Uint8Array): Promise<Prediction> {
-    const { embedding, preprocessMs, inferenceMs } = await this.embed(image);
+  /**
+   * Safe to call concurrently: decoding runs in sharp's thread pool, inference is synchronous
+   * and tidied. With a `region`, the framed print is classified as a crop (REGION_DOMAIN).
+   */
+  async predict(image: Buffer | Uint8Array, options: PredictOptions = {}): Promise<Prediction> {
+    const { region } = options;
+    const { embedding, preprocessMs, inferenceMs } = await this.embed(image, region);
     const t = performance.now();
-    const result = this.classify(embedding);
+    const result = this.classify(embedding, region ? REGION_DOMAIN : undefined);
     return {
       ...result,
       timingsMs: { preprocess: preprocessMs, inference: inferenceMs + performance.now() - t },

@@ -2,7 +2,13 @@ import sharp, { type Sharp } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
-import { cropResize, decodeToRgb, toInputTensor, type RgbImage } from './image-pipeline.js';
+import {
+  cropResize,
+  decodeToRgb,
+  regionBox,
+  toInputTensor,
+  type RgbImage,
+} from './image-pipeline.js';
 import { readDataset } from './dataset.js';
 import { FOOTPRINTS_DIR, hasShared } from './test-helpers.js';
 import { NEEDS } from '../../../tests/requirements.js';
@@ -59,6 +65,44 @@ describe('image pipeline', () => {
     expect(pixel(rgb, 20, 30)[0]).toBeGreaterThan(180); // red half on the left
     expect(pixel(rgb, 50, 30)[2]).toBeGreaterThan(180); // blue half on the right
     expect(b).toBeLessThan(80);
+  });
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])(
+    'frames a region of the photo as seen (EXIF orientation %i applied first)',
+    async (orientation) => {
+      const photo = await withOrientation(orientation);
+      // The upright photo: green marker top-left, red left half, blue right half.
+      const left = await decodeToRgb(photo, 40, { x: 0, y: 0, width: 0.4, height: 0.5 });
+      expect(left.width / left.height).toBeCloseTo(27 / 22, 1);
+      expect(pixel(left, 2, 2)[1]).toBeGreaterThan(180);
+      expect(pixel(left, left.width - 3, left.height - 3)[0]).toBeGreaterThan(180);
+      const right = await decodeToRgb(photo, 40, { x: 0.6, y: 0.4, width: 0.35, height: 0.5 });
+      expect(pixel(right, right.width / 2, right.height / 2)[2]).toBeGreaterThan(180);
+    },
+  );
+
+  it('adds a margin around a region and refuses regions outside the photo, tiny or elongated', () => {
+    expect(regionBox({ x: 0.25, y: 0.25, width: 0.5, height: 0.5 }, 1000, 800)).toEqual({
+      left: 200,
+      top: 160,
+      width: 600,
+      height: 480,
+    });
+    expect(regionBox({ x: 0, y: 0, width: 1, height: 1 }, 1000, 800)).toEqual({
+      left: 0,
+      top: 0,
+      width: 1000,
+      height: 800,
+    });
+    for (const region of [
+      { x: -0.1, y: 0, width: 0.5, height: 0.5 },
+      { x: 0.6, y: 0, width: 0.5, height: 0.5 },
+      { x: 0, y: 0, width: 0, height: 0.5 },
+      { x: Number.NaN, y: 0, width: 0.5, height: 0.5 },
+      { x: 0, y: 0, width: 0.01, height: 0.01 },
+      { x: 0, y: 0, width: 1, height: 0.05 },
+    ])
+      expect(() => regionBox(region, 1000, 800), JSON.stringify(region)).toThrow();
   });
 
   it.each(['png', 'webp', 'jpeg'] as const)(

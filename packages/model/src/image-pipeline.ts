@@ -21,22 +21,90 @@ export {
 sharp.cache(false);
 
 /**
+ * A part of a photo the hiker framed (one print), as fractions of the photo as seen, i.e.
+ * after its EXIF orientation: x, y of the top-left corner, width and height.
+ */
+export interface PhotoRegion {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Context kept around a framed print, as a share of the frame's size on each side. */
+export const REGION_MARGIN = 0.1;
+/** A framed region smaller than this (pixels, each side, margin included) is refused. */
+export const MIN_REGION_PIXELS = 16;
+
+/**
+ * The pixel box of a region (with `margin` around it, clipped to the image) in an image of
+ * width × height. Throws on a region that is not inside the photo, too small or too elongated.
+ */
+export function regionBox(
+  region: PhotoRegion,
+  width: number,
+  height: number,
+  margin = REGION_MARGIN,
+): { left: number; top: number; width: number; height: number } {
+  const { x, y } = region;
+  const values = [x, y, region.width, region.height];
+  const tolerance = 1e-6;
+  if (
+    values.some((v) => !Number.isFinite(v)) ||
+    x < 0 ||
+    y < 0 ||
+    region.width <= 0 ||
+    region.height <= 0 ||
+    x + region.width > 1 + tolerance ||
+    y + region.height > 1 + tolerance
+  )
+    throw new Error(`region ${JSON.stringify(region)} is not inside the photo (fractions 0..1)`);
+  const x0 = Math.max(0, x - margin * region.width);
+  const y0 = Math.max(0, y - margin * region.height);
+  const x1 = Math.min(1, x + region.width * (1 + margin));
+  const y1 = Math.min(1, y + region.height * (1 + margin));
+  const left = Math.floor(x0 * width);
+  const top = Math.floor(y0 * height);
+  const box = {
+    left,
+    top,
+    width: Math.min(width - left, Math.ceil(x1 * width) - left),
+    height: Math.min(height - top, Math.ceil(y1 * height) - top),
+  };
+  if (Math.min(box.width, box.height) < MIN_REGION_PIXELS)
+    throw new Error(`region ${box.width}×${box.height} px is too small to show a print`);
+  if (exceedsAspectRatio(box.width, box.height))
+    throw new Error(
+      `region ${box.width}×${box.height} px is more elongated than ${MAX_ASPECT_RATIO}:1`,
+    );
+  return box;
+}
+
+/**
  * Decodes any supported format (JPEG, PNG, WebP, TIFF, GIF, AVIF…), applies the EXIF orientation,
  * flattens alpha on white, converts grayscale/CMYK to sRGB and resizes so the short side is
  * `shortSide` px (never larger than the source's own resolution is useful, but enlarging keeps
  * tiny images usable). Shapes beyond MAX_ASPECT_RATIO are refused from the header, before any
  * decoding, so the output is at most shortSide × (shortSide × MAX_ASPECT_RATIO) pixels.
+ * With a `region`, only that part of the oriented photo (with REGION_MARGIN) is kept, cut
+ * from the full-resolution photo before resizing.
  */
 export async function decodeToRgb(
   input: Buffer | Uint8Array,
   shortSide = WORKING_SIZE,
+  region?: PhotoRegion,
 ): Promise<RgbImage> {
-  const { width = 0, height = 0 } = await sharp(input).metadata();
+  const { width = 0, height = 0, orientation = 1 } = await sharp(input).metadata();
   if (exceedsAspectRatio(width, height)) {
     throw new Error(`image ${width}×${height} is more elongated than ${MAX_ASPECT_RATIO}:1`);
   }
-  const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
-    .rotate()
+  let pipeline = sharp(input, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' }).rotate();
+  if (region) {
+    // Orientations 5–8 turn the photo a quarter: the region is given on the photo as seen.
+    const [seenWidth, seenHeight] = orientation >= 5 ? [height, width] : [width, height];
+    pipeline = pipeline.extract(regionBox(region, seenWidth, seenHeight));
+  }
+  const { data, info } = await pipeline
     .flatten({ background: '#ffffff' })
     .toColourspace('srgb')
     .resize({ width: shortSide, height: shortSide, fit: 'outside', kernel: 'lanczos3' })

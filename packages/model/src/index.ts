@@ -24,11 +24,15 @@ export {
 } from './url-backbones.js';
 export {
   MAX_INPUT_PIXELS,
+  MIN_REGION_PIXELS,
+  REGION_MARGIN,
   WORKING_SIZE,
   cropResize,
   decodeToRgb,
+  regionBox,
   toInputTensor,
   ttaViews,
+  type PhotoRegion,
   type Preprocessing,
   type RgbImage,
   type TtaMode,
@@ -56,13 +60,52 @@ export {
   type LoadFootprintModelOptions,
   type ModelFileReader,
 } from './model-format.js';
-export { FootprintModel, type Prediction, type Verdict } from './footprint-model.js';
+export {
+  FootprintModel,
+  REGION_DOMAIN,
+  type PredictOptions,
+  type Prediction,
+  type Verdict,
+} from './footprint-model.js';
+export {
+  HARSH_HIKER,
+  HIKER_PROFILES,
+  NOMINAL_HIKER,
+  SimulatedHiker,
+  type HikerNoiseProfile,
+} from './hiker-simulator.js';
+export {
+  DEFAULT_CONFORMAL_SCORE,
+  DIALOGUE_COVERAGE,
+  chooseDialogueThreshold,
+  dialogueFigures,
+  fitDialogueParameters,
+  fitPhotoCorrelation,
+  photoPairs,
+  simulateDialogue,
+  type DialogueFigures,
+  type DialogueFitOptions,
+  type DialoguePhoto,
+  type DialogueStep,
+} from './dialogue-fitting.js';
+export {
+  DIALOGUE_SCENARIOS,
+  DialogueTrajectories,
+  crossFittedDialogue,
+  jitteredFrame,
+  simulateScenarios,
+  type DialogueEvaluation,
+  type DialogueScenario,
+} from './dialogue-evaluation.js';
 export {
   BASIS_SAMPLE_SIZE,
   DEFAULT_HEAD_RECIPE,
   MIRROR_VIEW,
   PHOTO_VIEW,
+  REGION_VIEW,
   calibrationSamples,
+  dialoguePhotos,
+  fitDialogue,
   crossFittedSamples,
   crossValidateEmbeddings,
   crossValidationReport,

@@ -2,6 +2,7 @@
  * The model's manifest and head.bin layout (browser-safe: no fs, no sharp), read by the server
  * (model-format.ts) and by the on-device runtime from an offline bundle.
  */
+import type { DialogueParameters } from '@wildlens/shared';
 import type { BackboneSource } from './backbones.js';
 import type { FeatureRecipe, ProjectionBases } from './feature-maps.js';
 import type { LinearHead } from './head-math.js';
@@ -56,6 +57,13 @@ export interface FootprintModelManifest {
     domains: string[];
     byDomain: Record<string, { temperature: number; identified: number; notFootprint: number }>;
   };
+  /**
+   * The dialogue's fitted parameters (photo correlation, identified threshold on the fused
+   * posterior and conformal quantiles per predicted domain): what the API passes to
+   * assessObservation. Absent in models trained before it: never identified, sets without a
+   * stated coverage.
+   */
+  dialogue?: DialogueParameters;
   tta: { mode: TtaMode; views: number };
   temperature: number;
   thresholds: {

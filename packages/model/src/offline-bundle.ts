@@ -284,7 +284,7 @@ async function exportPart(
     license: spec.license,
     origin: spec.origin,
   });
-  if (spec.standardise || spec.subModelIndex !== undefined || spec.featureOutputs.length !== 1)
+  if (spec.standardise || spec.featureOutputs.length !== 1)
     throw new Error(`backbone ${partId} cannot go into an offline bundle yet`);
   const output = spec.featureOutputs[0] as string;
   const { artifacts, format } = await resolveArtifacts(spec, options);

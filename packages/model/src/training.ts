@@ -1,3 +1,4 @@
+import { loadSpeciesCatalog, type DialogueParameters } from '@wildlens/shared';
 import {
   getBackboneSpec,
   loadBackbone,
@@ -8,6 +9,7 @@ import {
 } from './backbones.js';
 import {
   MIN_DOMAIN_SAMPLES,
+  NEVER_IDENTIFIED,
   calibrate,
   calibrationFor,
   rate,
@@ -24,6 +26,11 @@ import {
   type HeadTrainingOptions,
   type LinearHead,
 } from './classifier.js';
+import {
+  fitDialogueParameters,
+  type DialogueFitOptions,
+  type DialoguePhoto,
+} from './dialogue-fitting.js';
 import { embeddingCacheKey, sha256Hex, type EmbeddingCache } from './embedding-cache.js';
 import {
   evaluateByDomain,
@@ -45,6 +52,7 @@ import {
   type ProjectionBases,
 } from './features.js';
 import { FootprintModel } from './footprint-model.js';
+import type { PhotoRegion, RgbImage } from './image-pipeline.js';
 import {
   MODEL_FORMAT,
   MODEL_FORMAT_VERSION,
@@ -101,11 +109,23 @@ export interface EmbeddedImage {
 export const PHOTO_VIEW = 'photo';
 export const MIRROR_VIEW = 'mirror';
 
+/** The print a hiker framed on the photo: a row scored by the evaluation, never trained on. */
+export const REGION_VIEW = 'region';
+
 export interface EmbedOptions {
   cache?: EmbeddingCache;
   /** Rows per photo (default both the photo and its mirror). */
   views?: string[];
+  /** A frame drawn on some photos: their REGION_VIEW row is that region's features. */
+  frames?: (image: TrainingImage) => PhotoRegion | undefined;
   onProgress?: (p: TrainingProgress) => void;
+}
+
+/** The cache variant of a view (a framed row is keyed by its frame too). */
+function viewVariant(featurizerKey: string, view: string, frame?: PhotoRegion): string {
+  if (view !== REGION_VIEW || !frame) return `${featurizerKey}/${view}`;
+  const f = [frame.x, frame.y, frame.width, frame.height].map((v) => v.toFixed(4)).join(',');
+  return `${featurizerKey}/${view}@${f}`;
 }
 
 /**
@@ -126,22 +146,27 @@ export async function embedImages(
     const sha256 = image.sha256 ?? sha256Hex(bytes as Buffer);
     const rows = new Map<string, Float32Array>();
     const missing: string[] = [];
-    for (const view of views) {
-      const key = embeddingCacheKey(sha256, backboneId, `${featurizer.key}/${view}`);
-      const cached = await options.cache?.get(key);
+    const frame = options.frames?.(image);
+    const imageViews = frame ? [...views, REGION_VIEW] : views;
+    const keyOf = (view: string) =>
+      embeddingCacheKey(sha256, backboneId, viewVariant(featurizer.key, view, frame));
+    for (const view of imageViews) {
+      const cached = await options.cache?.get(keyOf(view));
       if (cached) rows.set(view, cached);
       else missing.push(view);
     }
     if (missing.length) {
       bytes ??= await image.read();
-      const decoded = await featurizer.decode(bytes);
+      const decoded = missing.some((v) => v !== REGION_VIEW)
+        ? await featurizer.decode(bytes)
+        : undefined;
       for (const view of missing) {
-        const row = await featurizer.features(decoded, view === MIRROR_VIEW);
+        const row =
+          view === REGION_VIEW
+            ? await featurizer.features(await featurizer.decode(bytes, frame))
+            : await featurizer.features(decoded as RgbImage, view === MIRROR_VIEW);
         rows.set(view, row);
-        await options.cache?.set(
-          embeddingCacheKey(sha256, backboneId, `${featurizer.key}/${view}`),
-          row,
-        );
+        await options.cache?.set(keyOf(view), row);
       }
     }
     out.push({
@@ -267,6 +292,15 @@ export interface CrossValidationResult {
   /** Out-of-fold OOD scores (centroids of the training folds). */
   oodScores: number[];
   folds: number[];
+  /** Each image's group (photos of one trail: crops of one source photo). */
+  groups: string[];
+  /** Out-of-fold logits of other rows of the images that have them (e.g. a framed region). */
+  viewLogits?: Record<string, (Float32Array | undefined)[]>;
+}
+
+export interface CrossValidationOptions {
+  /** Rows scored with each fold's head besides the test view, where an image has them. */
+  scoreViews?: string[];
 }
 
 /** Grouped stratified K-fold on precomputed feature rows. */
@@ -277,6 +311,7 @@ export function crossValidateEmbeddings(
   folds = 5,
   seed = 1,
   onFold?: (fold: number) => void,
+  options: CrossValidationOptions = {},
 ): CrossValidationResult {
   const labelIndex = new Map(labels.map((l, i) => [l, i]));
   const assignment = groupedStratifiedKFold(embedded, folds, seed);
@@ -285,6 +320,10 @@ export function crossValidateEmbeddings(
   const domains = embedded.map((e) => e.domain ?? UNSPECIFIED_DOMAIN);
   const headDomains = learnableDomains(domains);
   const predictedDomains: string[] = new Array(embedded.length);
+  const scoreViews = options.scoreViews ?? [];
+  const viewLogits: Record<string, (Float32Array | undefined)[]> = Object.fromEntries(
+    scoreViews.map((v) => [v, new Array<Float32Array | undefined>(embedded.length)]),
+  );
   for (let f = 0; f < folds; f++) {
     const train = assignment.flatMap((a, i) => (a === f ? [] : [i]));
     const test = assignment.flatMap((a, i) => (a === f ? [i] : []));
@@ -306,6 +345,10 @@ export function crossValidateEmbeddings(
       oodScores[i] = maxCentroidSimilarity(centroids, e);
       if (domainHead)
         predictedDomains[i] = headDomains[argmax(headLogits(domainHead, e))] as string;
+      for (const view of scoreViews) {
+        const row = (embedded[i] as EmbeddedImage).views.get(view);
+        if (row) (viewLogits[view] as (Float32Array | undefined)[])[i] = headLogits(head, row);
+      }
     }
     onFold?.(f);
   }
@@ -317,6 +360,8 @@ export function crossValidateEmbeddings(
     logits,
     oodScores,
     folds: assignment,
+    groups: embedded.map((e) => `${e.label}/${e.group ?? e.id}`),
+    ...(scoreViews.length ? { viewLogits } : {}),
   };
 }
 
@@ -328,6 +373,46 @@ export function calibrationSamples(cv: CrossValidationResult): CalibrationSample
     domain: cv.domains[i] as string,
     ...(cv.predictedDomains ? { predictedDomain: cv.predictedDomains[i] } : {}),
   }));
+}
+
+/**
+ * Held-out photos as the API stores them (calibrated probabilities, predicted domain, the
+ * not-a-footprint gate), under `calibration`, for the dialogue's fitting and evaluation.
+ */
+export function dialoguePhotos(
+  cv: CrossValidationResult,
+  calibration: Calibration,
+  indices: number[] = cv.logits.map((_, i) => i),
+): DialoguePhoto[] {
+  return indices.map((i) => {
+    const predictedDomain = cv.predictedDomains?.[i];
+    const group = calibrationFor(calibration, predictedDomain);
+    return {
+      probabilities: softmax(cv.logits[i] as Float32Array, group.temperature),
+      truth: cv.truth[i] as number,
+      domain: cv.domains[i] as string,
+      ...(predictedDomain ? { predictedDomain } : {}),
+      notFootprint: (cv.oodScores[i] as number) < group.notFootprint.threshold,
+      group: cv.groups[i] as string,
+    };
+  });
+}
+
+/** The dialogue's parameters, when every label is a catalogue species (the simulated hiker needs its traits). */
+export function fitDialogue(
+  cv: CrossValidationResult,
+  calibration: Calibration,
+  options: DialogueFitOptions & { seed: number },
+  indices?: number[],
+): DialogueParameters | undefined {
+  const species = loadSpeciesCatalog().species;
+  if (!cv.labels.every((l) => species.some((s) => s.id === l))) return undefined;
+  return fitDialogueParameters(
+    dialoguePhotos(cv, calibration, indices),
+    cv.labels,
+    species,
+    options,
+  );
 }
 
 /**
@@ -349,10 +434,11 @@ export function crossFittedSamples(cv: CrossValidationResult): ScoredSample[] {
         probabilities,
         truth: s.truth,
         domain: s.domain,
-        verdict: verdictOf(Math.max(...probabilities), s.oodScore, {
-          identified: group.identified.threshold,
-          notFootprint: group.notFootprint.threshold,
-        }),
+        verdict: verdictOf(
+          Math.max(...probabilities),
+          s.oodScore < group.notFootprint.threshold,
+          group.identified.threshold,
+        ),
       };
     });
   }
@@ -541,6 +627,7 @@ export async function trainFootprintModel(
     };
 
     let calibration: Calibration | undefined;
+    let dialogue: DialogueParameters | undefined;
     let crossValidation: TrainingMetrics['crossValidation'];
     const folds = Math.min(
       options.calibrationFolds ?? 5,
@@ -553,6 +640,7 @@ export async function trainFootprintModel(
       );
       progress({ phase: 'calibration' });
       calibration = calibrate(calibrationSamples(cv));
+      dialogue = fitDialogue(cv, calibration, { seed });
       crossValidation = {
         ...crossValidationReport(cv),
         eceBeforeCalibration: reportOf(cv).ece,
@@ -612,10 +700,12 @@ export async function trainFootprintModel(
         crop: 'center-square',
       },
       features: featurizer.recipe,
+      ...(dialogue ? { dialogue } : {}),
       tta: { mode: 'center', views: 1 },
       temperature: calibration?.temperature ?? 1,
       thresholds: {
-        identified: calibration?.identified.threshold ?? 0.5,
+        // Uncalibrated (no held-out photos): never "identified".
+        identified: calibration?.identified.threshold ?? NEVER_IDENTIFIED,
         notFootprint: calibration?.notFootprint.threshold ?? -1,
         oodScore: 'max-centroid-cosine',
       },

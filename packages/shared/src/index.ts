@@ -5,3 +5,4 @@ export * from './domains.js';
 export * from './image-shape.js';
 export * from './storage-reader.js';
 export * from './sources.js';
+export * from './dialogue/index.js';

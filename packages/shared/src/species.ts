@@ -14,8 +14,70 @@ export interface Species {
   habitat: string;
   description: string;
   funFact: string;
-  track: { toes: string; claws: boolean; lengthCm: string; description: string };
+  track: TrackTraits;
+  range: SpeciesRange;
   exampleImage: { path: string; alt: string; credit: string };
+}
+
+/** A [min, max] range in centimetres. */
+export type CmRange = [number, number];
+
+/** One foot's print: the toe counts that commonly register, and typical size (claws excluded). */
+export interface FootPrint {
+  /** Toe counts a clear print commonly shows (e.g. [4, 5] when the thumb registers only sometimes). */
+  toes: number[];
+  lengthCm: CmRange;
+  widthCm: CmRange;
+}
+
+/** How often claw marks show in a print. */
+export type ClawMarks = 'usually' | 'sometimes' | 'rarely';
+
+/**
+ * The negative space between toes and the main pad: an X that touches no pad (canids), a C /
+ * crescent around the pad (felids), or neither (every other family: not applicable).
+ */
+export type PadShape = 'x' | 'c' | 'none';
+
+/**
+ * What a print looks like, for everything the label holds (a dataset label can cover several
+ * species, e.g. "lynx" photos include bobcats): the fact sheets show it, the dialogue's
+ * questions are answered against it (packages/shared/src/dialogue).
+ */
+export interface TrackTraits {
+  /** Prose for the fact sheet. */
+  description: string;
+  front: FootPrint;
+  hind: FootPrint;
+  claws: ClawMarks;
+  padShape: PadShape;
+  largerFoot: 'front' | 'hind';
+  /** The species the dataset label really holds (French, shown on the sheet). */
+  labelCovers: string;
+  /** Field guides the figures come from. */
+  sources: string[];
+}
+
+/** Coarse world regions (see dialogue/regions.ts for their boundaries). */
+export const REGION_IDS = [
+  'europe',
+  'north-america',
+  'latin-america',
+  'africa',
+  'asia',
+  'oceania',
+] as const;
+export type RegionId = (typeof REGION_IDS)[number];
+
+/** Presence in a region: over much of it, in parts of it only, or not in the wild. */
+export type Presence = 'widespread' | 'local' | 'absent';
+
+/** Where the label's species live in the wild (native or established), region by region. */
+export interface SpeciesRange {
+  regions: Record<RegionId, Presence>;
+  /** Prose for the fact sheet (French). */
+  description: string;
+  sources: string[];
 }
 
 /**

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { DialogueEvaluation } from '../dialogue-evaluation.js';
 import { verdictFigures, type VerdictFigures } from '../evaluation.js';
 
 /** --backbone help shared by train, cv and bench. */
@@ -101,4 +102,23 @@ export function jsonFigures(r: DomainFigures & { perSpeciesRecall?: Record<strin
     ...verdictFigures(r),
     ...(r.perSpeciesRecall ? { perSpeciesRecall: r.perSpeciesRecall } : {}),
   };
+}
+
+/** The dialogue's figures: per noise profile, domain and situation, after 0 … 3 answers. */
+export function printDialogueTables(dialogue: Pick<DialogueEvaluation, 'figures'>): void {
+  for (const [profile, byDomain] of Object.entries(dialogue.figures)) {
+    console.log(
+      `\ndialogue, ${profile} hiker (top-1 / top-3 / identified coverage @ precision / set coverage, mean size):`,
+    );
+    for (const [domain, byScenario] of Object.entries(byDomain))
+      for (const [scenario, steps] of Object.entries(byScenario)) {
+        const cells = (steps ?? []).map(
+          (f, k) =>
+            `${k}: ${pct(f.top1)} / ${pct(f.top3)} / ${pct(f.identifiedCoverage)} @ ${pct(f.identifiedPrecision)} / ${pct(f.setCoverage)}, ${f.meanSetSize.toFixed(1)}`,
+        );
+        console.log(
+          `  ${domain.padEnd(6)} ${scenario.padEnd(13)} n=${String(steps?.[0]?.n ?? 0).padStart(4)}  ${cells.join(' | ')}`,
+        );
+      }
+  }
 }

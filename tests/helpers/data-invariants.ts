@@ -1,0 +1,305 @@
+/**
+ * The data-protection invariants (issue 20), checked over everything Firestore and Storage
+ * hold, after any sequence of calls, races and erasures:
+ * - no Storage object without its record (a user's photo without its observation, a training
+ *   JPEG without its training image, a rejected upload without its upload record);
+ * - no record without its Storage object (an observation without its photo or thumbnail, a
+ *   training image without its JPEG, a rejection record without its copy);
+ * - nothing derived from an erased photo: no review candidate, training image, upload record,
+ *   queued copy under incoming/ or cached embedding of a photo whose observation is gone or no
+ *   longer shared for training (or, for embeddings, whose training image is gone);
+ * - nothing of a deleted account: no observation, photo, candidate, training image, upload,
+ *   queued copy, quota ticket or users/ document of it, and its uid no longer names the author
+ *   of an admin action. Deleted accounts are those with an erasure marker, plus any the caller
+ *   names.
+ * Each violation says which rule, where, and whose data it is. The checker reads everything, so
+ * it is meant for the emulators' test data (each e2e file starts from an empty suite).
+ */
+import type { Firestore, QueryDocumentSnapshot } from 'firebase-admin/firestore';
+import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
+import type { Bucket } from '../../functions/src/firebase.js';
+import { ACTOR_FIELDS } from '../../functions/src/handlers/erasure.js';
+import {
+  ERASED_ACCOUNTS_COLLECTION,
+  erasureMarkerId,
+} from '../../functions/src/handlers/erasure-marker.js';
+
+export type InvariantRule =
+  | 'object-without-record'
+  | 'record-without-object'
+  | 'erased-photo-derivative'
+  | 'deleted-account-data';
+
+export interface Violation {
+  rule: InvariantRule;
+  /** `firestore:<path>` or `storage:<object name>`. */
+  where: string;
+  /** The account whose data it is, when known. */
+  uid?: string;
+  detail: string;
+}
+
+export interface InvariantOptions {
+  /** Accounts to treat as deleted besides those with an erasure marker. */
+  deletedUids?: string[];
+}
+
+interface StoredObject {
+  name: string;
+  metadata: Record<string, string>;
+}
+
+async function allObjects(bucket: Bucket): Promise<StoredObject[]> {
+  const [files] = await bucket.getFiles();
+  return files.map((f) => ({
+    name: f.name,
+    metadata: (f.metadata.metadata ?? {}) as Record<string, string>,
+  }));
+}
+
+const str = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.length > 0 ? value : undefined;
+
+/** Every violation of the invariants in the whole emulator state (empty when all hold). */
+export async function dataInvariantViolations(
+  env: { db: Firestore; bucket: Bucket },
+  options: InvariantOptions = {},
+): Promise<Violation[]> {
+  const { db, bucket } = env;
+  const [objects, observations, trainingImages, candidates, uploads, markers, userDocs, quotaDocs] =
+    await Promise.all([
+      allObjects(bucket),
+      db.collectionGroup(COLLECTIONS.observations).get(),
+      db.collection(COLLECTIONS.trainingImages).get(),
+      db.collection(COLLECTIONS.reviewCandidates).get(),
+      db.collection(COLLECTIONS.uploads).get(),
+      db.collection(ERASED_ACCOUNTS_COLLECTION).get(),
+      db.collection(COLLECTIONS.users).listDocuments(),
+      db.collection(COLLECTIONS.rateLimits).listDocuments(),
+    ]);
+  const trainingRuns = await db.collection(COLLECTIONS.trainingRuns).get();
+  const violations: Violation[] = [];
+  const add = (v: Violation) => violations.push(v);
+
+  const objectNames = new Set(objects.map((o) => o.name));
+  const markerIds = new Set(markers.docs.map((m) => m.id));
+  const explicitlyDeleted = new Set(options.deletedUids ?? []);
+  const deleted = (uid: string | undefined): uid is string =>
+    uid !== undefined && (explicitlyDeleted.has(uid) || markerIds.has(erasureMarkerId(uid)));
+
+  /** users/{uid}/observations/{id} records by path, with what they point at. */
+  const records = new Map<string, QueryDocumentSnapshot>();
+  for (const doc of observations.docs) {
+    if (doc.ref.parent.parent?.parent.id === COLLECTIONS.users) records.set(doc.ref.path, doc);
+  }
+  const observationPath = (uid: string, observationId: string) =>
+    `${COLLECTIONS.users}/${uid}/${COLLECTIONS.observations}/${observationId}`;
+
+  // Observations: their photos exist; nothing of a deleted account.
+  for (const [path, doc] of records) {
+    const uid = doc.ref.parent.parent?.id;
+    for (const field of ['photoPath', 'thumbnailPath']) {
+      const name = str(doc.get(field));
+      if (!name || !objectNames.has(name)) {
+        add({
+          rule: 'record-without-object',
+          where: `firestore:${path}`,
+          uid,
+          detail: `${field} ${name ?? '(absent)'} does not exist`,
+        });
+      }
+    }
+    if (deleted(uid)) {
+      add({
+        rule: 'deleted-account-data',
+        where: `firestore:${path}`,
+        uid,
+        detail: 'observation of a deleted account',
+      });
+    }
+  }
+
+  // Training images: their JPEG exists, their source observation still shares them.
+  const trainingPaths = new Set<string>();
+  const storedHashes = new Set<string>();
+  for (const doc of trainingImages.docs) {
+    const storagePath = str(doc.get('storagePath'));
+    if (storagePath) trainingPaths.add(storagePath);
+    const sha = str(doc.get('storedSha256'));
+    if (sha) storedHashes.add(sha);
+    if (!storagePath || !objectNames.has(storagePath)) {
+      add({
+        rule: 'record-without-object',
+        where: `firestore:${doc.ref.path}`,
+        uid: str(doc.get('ownerUid')),
+        detail: `storagePath ${storagePath ?? '(absent)'} does not exist`,
+      });
+    }
+  }
+
+  /** A document or object derived from a user's observation photo. */
+  const derivedFromObservation = (
+    where: string,
+    uid: string | undefined,
+    observationId: string | undefined,
+    what: string,
+  ) => {
+    if (deleted(uid)) {
+      add({ rule: 'deleted-account-data', where, uid, detail: `${what} of a deleted account` });
+      return;
+    }
+    const source =
+      uid && observationId ? records.get(observationPath(uid, observationId)) : undefined;
+    if (!source) {
+      add({
+        rule: 'erased-photo-derivative',
+        where,
+        uid,
+        detail: `${what} of observation ${observationId ?? '(absent)'}, which no longer exists`,
+      });
+    } else if (source.get('shareForTraining') !== true) {
+      add({
+        rule: 'erased-photo-derivative',
+        where,
+        uid,
+        detail: `${what} of observation ${observationId}, no longer shared for training`,
+      });
+    }
+  };
+  for (const doc of trainingImages.docs) {
+    if (doc.get('source') === 'observation' || doc.get('ownerUid') !== undefined) {
+      derivedFromObservation(
+        `firestore:${doc.ref.path}`,
+        str(doc.get('ownerUid')),
+        str(doc.get('observationId')),
+        'training image',
+      );
+    }
+  }
+  for (const doc of candidates.docs) {
+    derivedFromObservation(
+      `firestore:${doc.ref.path}`,
+      str(doc.get('ownerUid')),
+      str(doc.get('observationId')),
+      'review candidate',
+    );
+  }
+  const rejectedPaths = new Set<string>();
+  for (const doc of uploads.docs) {
+    const rejectedPath = str(doc.get('rejectedPath'));
+    if (rejectedPath) {
+      rejectedPaths.add(rejectedPath);
+      if (!objectNames.has(rejectedPath)) {
+        add({
+          rule: 'record-without-object',
+          where: `firestore:${doc.ref.path}`,
+          detail: `rejectedPath ${rejectedPath} does not exist`,
+        });
+      }
+    }
+    if (doc.get('ownerUid') !== undefined) {
+      derivedFromObservation(
+        `firestore:${doc.ref.path}`,
+        str(doc.get('ownerUid')),
+        str(doc.get('observationId')),
+        'upload record',
+      );
+    }
+  }
+
+  // Storage objects: each has its record.
+  for (const object of objects) {
+    const where = `storage:${object.name}`;
+    if (object.name.startsWith(STORAGE_PREFIX.users)) {
+      // users/{uid}/observations/{id}/{file}
+      const [, uid, kind, observationId] = object.name.split('/');
+      const record =
+        uid && kind === COLLECTIONS.observations && observationId
+          ? records.get(observationPath(uid, observationId))
+          : undefined;
+      const named =
+        record && [record.get('photoPath'), record.get('thumbnailPath')].includes(object.name);
+      if (deleted(uid)) {
+        add({ rule: 'deleted-account-data', where, uid, detail: 'object of a deleted account' });
+      } else if (!named) {
+        add({
+          rule: 'object-without-record',
+          where,
+          uid,
+          detail: 'no observation record points at this object',
+        });
+      }
+    } else if (object.name.startsWith(STORAGE_PREFIX.training)) {
+      if (!trainingPaths.has(object.name)) {
+        add({
+          rule: 'object-without-record',
+          where,
+          detail: 'no training image points at this object',
+        });
+      }
+    } else if (object.name.startsWith(STORAGE_PREFIX.rejected)) {
+      if (!rejectedPaths.has(object.name)) {
+        add({ rule: 'object-without-record', where, detail: 'no upload record points at it' });
+      }
+    } else if (object.name.startsWith(STORAGE_PREFIX.embeddings)) {
+      const sha = /\/([0-9a-f]{64})\.bin$/.exec(object.name)?.[1];
+      if (!sha || !storedHashes.has(sha)) {
+        add({
+          rule: 'erased-photo-derivative',
+          where,
+          detail: 'cached embedding of a JPEG no training image holds',
+        });
+      }
+    } else if (object.name.startsWith(STORAGE_PREFIX.incoming) && object.metadata.ownerUid) {
+      // A hiker's photo queued for ingestion: only while its candidate is accepted.
+      const candidate = candidates.docs.find((c) => c.id === object.metadata.candidateId);
+      if (deleted(object.metadata.ownerUid)) {
+        add({
+          rule: 'deleted-account-data',
+          where,
+          uid: object.metadata.ownerUid,
+          detail: 'queued copy of a deleted account’s photo',
+        });
+      } else if (candidate?.get('status') !== 'accepted') {
+        add({
+          rule: 'erased-photo-derivative',
+          where,
+          uid: object.metadata.ownerUid,
+          detail: 'queued copy of a photo whose review candidate is gone or not accepted',
+        });
+      }
+    }
+  }
+
+  // Anything else keyed by a deleted account: users/{uid}, quota tickets, actor fields.
+  for (const ref of [...userDocs, ...quotaDocs]) {
+    if (deleted(ref.id)) {
+      add({
+        rule: 'deleted-account-data',
+        where: `firestore:${ref.path}`,
+        uid: ref.id,
+        detail: 'document (or subcollection) keyed by a deleted account',
+      });
+    }
+  }
+  const byCollection = new Map<string, QueryDocumentSnapshot[]>([
+    [COLLECTIONS.trainingImages, trainingImages.docs],
+    [COLLECTIONS.uploads, uploads.docs],
+    [COLLECTIONS.reviewCandidates, candidates.docs],
+    [COLLECTIONS.trainingRuns, trainingRuns.docs],
+  ]);
+  for (const [collection, field] of ACTOR_FIELDS) {
+    for (const doc of byCollection.get(collection) ?? []) {
+      const uid = str(doc.get(field));
+      if (deleted(uid)) {
+        add({
+          rule: 'deleted-account-data',
+          where: `firestore:${doc.ref.path}`,
+          uid,
+          detail: `${field} still names a deleted account`,
+        });
+      }
+    }
+  }
+  return violations;
+}

@@ -38,6 +38,7 @@ export const APP_CALLABLES = [
   'addObservationPhoto',
   'listSpecies',
   'getSpecies',
+  'getOfflineBundle',
 ];
 export const ADMIN_CALLABLES = [
   'createUploadUrls',
@@ -49,6 +50,7 @@ export const ADMIN_CALLABLES = [
   'getTrainingBacklog',
   'acceptReviewCandidate',
   'rejectReviewCandidate',
+  'exportOfflineBundle',
 ];
 
 const number = (n: number) => (Math.abs(n) >= 1e15 ? '2⁵³' : n.toLocaleString('fr-FR'));

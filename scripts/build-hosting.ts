@@ -10,8 +10,9 @@
  * `npm run build` (hence `npm start`) and the hosting predeploy call it; the e2e tests call
  * buildHosting() before opening the pages.
  */
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Metafile } from 'esbuild';
 import { REPO_ROOT } from './emulators/stack.js';
@@ -53,6 +54,21 @@ ${content}
 `;
 }
 
+/**
+ * tfjs's wasm binaries, fetched by the try page's offline mode (setWasmPaths): served from the
+ * site itself, so identifying offline needs no CDN.
+ */
+function copyWasmBinaries(): void {
+  const require = createRequire(join(REPO_ROOT, 'package.json'));
+  const dist = dirname(
+    require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'),
+  );
+  const target = join(HOSTING_ASSETS, 'tfjs-wasm');
+  mkdirSync(target, { recursive: true });
+  for (const file of readdirSync(dist).filter((f) => f.endsWith('.wasm')))
+    copyFileSync(join(dist, file), join(target, file));
+}
+
 function writePages(pagesDir: string, names: string[]): void {
   for (const name of names) {
     const source = readFileSync(join(pagesDir, `${name}.html`), 'utf8');
@@ -85,6 +101,7 @@ export async function buildHosting(options: { quiet?: boolean } = {}): Promise<M
     // App Check's provider and site key (hosting/src/app-check.ts), from this build's environment.
     define: { __WILDLENS_APP_CHECK__: JSON.stringify(appCheckBuildConfig(process.env)) },
   });
+  copyWasmBinaries();
   if (!options.quiet) {
     const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
     const total = outputs.reduce((sum, [, o]) => sum + o.bytes, 0);

@@ -24,5 +24,7 @@ export {
   acceptReviewCandidate,
   rejectReviewCandidate,
   autoRetrainModel,
+  exportOfflineBundle,
 } from './triggers/admin.js';
 export { eraseDeletedAccount } from './triggers/accounts.js';
+export { exportActiveModelBundle, getOfflineBundle } from './triggers/offline-bundle.js';

@@ -24,7 +24,9 @@ import {
 } from '@wildlens/model';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SHARED_DIR = path.resolve(REPO_ROOT, '..', 'shared');
+/** ../shared, or WILDLENS_SHARED_DIR (a git worktree whose parent has no shared/). */
+export const SHARED_DIR =
+  process.env.WILDLENS_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared');
 export const FOOTPRINTS_DIR = path.join(SHARED_DIR, 'datasets', 'footprints-dev');
 export const hasFootprints = existsSync(path.join(FOOTPRINTS_DIR, 'manifest.json'));
 

@@ -54,6 +54,7 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   addObservationPhoto: { observationId: 'c2v8Qd0mWm1nYkTqfH3R', photo, region: REGION },
   listSpecies: null,
   getSpecies: { speciesId: 'renard' },
+  getOfflineBundle: null,
   createUploadUrls: {
     speciesId: 'renard',
     files: [{ name: 'p.jpg', size: 1000, contentType: 'image/jpeg' }],
@@ -66,6 +67,7 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   acceptReviewCandidate: { candidateId: 'a'.repeat(32), speciesId: 'loup' },
   rejectReviewCandidate: { candidateId: 'a'.repeat(32), reason: 'Photo floue.' },
   getTrainingBacklog: null,
+  exportOfflineBundle: { version: '20260501T080000', force: true },
 };
 
 /** Fields whose value becomes a document id or a path segment (free text such as a reason does not). */

@@ -546,6 +546,21 @@ export const promoteModelRequest = z.strictObject(
   objectFr('Requête invalide : un objet { version } est attendu.'),
 );
 
+export const exportOfflineBundleRequest = z
+  .strictObject(
+    {
+      version: modelVersionSchema
+        .optional()
+        .describe('version du modèle à exporter (par défaut : le modèle actif)'),
+      force: z
+        .boolean(fr('« force » doit valoir true ou false.'))
+        .optional()
+        .describe('reconstruire le paquet même s’il existe déjà'),
+    },
+    objectFr('Requête invalide : un objet { version?, force? } est attendu.'),
+  )
+  .nullish();
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------------
@@ -671,6 +686,7 @@ export function callableInputs(
     addObservationPhoto: addObservationPhotoRequest({ maxBytes }),
     listSpecies: noParameters,
     getSpecies: speciesRequest,
+    getOfflineBundle: noParameters,
     createUploadUrls: createUploadUrlsRequest,
     relabelTrainingImage: relabelTrainingImageRequest,
     deleteTrainingImage: deleteTrainingImageRequest,
@@ -680,5 +696,6 @@ export function callableInputs(
     acceptReviewCandidate: acceptReviewCandidateRequest,
     rejectReviewCandidate: rejectReviewCandidateRequest,
     getTrainingBacklog: noParameters,
+    exportOfflineBundle: exportOfflineBundleRequest,
   };
 }

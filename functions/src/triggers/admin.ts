@@ -23,6 +23,7 @@ import {
   promoteModel as promoteModelHandler,
   rollbackModel as rollbackModelHandler,
 } from '../handlers/admin/models.js';
+import { exportOfflineBundleOnDemand } from '../handlers/offline-bundle.js';
 import {
   CloudRunJobLauncher,
   LocalProcessLauncher,
@@ -165,4 +166,15 @@ export const reapStaleTrainingRuns = onSchedule(
   async () => {
     await reapStaleRuns({ db: firestore(), now, staleness: staleness() });
   },
+);
+
+export const exportOfflineBundle = onCall(
+  { region: FUNCTIONS_REGION, memory: '1GiB', timeoutSeconds: 300 },
+  (request) =>
+    guarded('admin.offline_bundle_export', async () =>
+      exportOfflineBundleOnDemand(await requireAdmin(request.auth), request.data, {
+        db: firestore(),
+        bucket: defaultBucket(),
+      }),
+    ),
 );

@@ -13,10 +13,11 @@ async function deployedWith(flag: string | undefined) {
   vi.resetModules();
   if (flag === undefined) delete process.env.WILDLENS_ENFORCE_APP_CHECK;
   else process.env.WILDLENS_ENFORCE_APP_CHECK = flag;
-  const [identify, observations, dialogue] = await Promise.all([
+  const [identify, observations, dialogue, offlineBundle] = await Promise.all([
     import('./identify.js'),
     import('./observations.js'),
     import('./dialogue.js'),
+    import('./offline-bundle.js'),
   ]);
   return {
     callables: {
@@ -28,6 +29,7 @@ async function deployedWith(flag: string | undefined) {
       setObservationShare: observations.setObservationShare,
       refineObservation: dialogue.refineObservation,
       addObservationPhoto: dialogue.addObservationPhoto,
+      getOfflineBundle: offlineBundle.getOfflineBundle,
     } as Record<string, Handler>,
     http: identify.identify as unknown as Handler,
   };

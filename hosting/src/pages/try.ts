@@ -7,6 +7,7 @@ import { signInAnonymously } from 'firebase/auth';
 import { frenchError } from '../errors.js';
 import { call, firebase } from '../firebase.js';
 import { photoPayload, photoTypeProblem } from '../photo-upload.js';
+import { setupOfflineMode } from '../offline.js';
 import { loadSpecies, speciesName, trackRows, type SpeciesSheet } from '../species.js';
 import { chosenPlace, createDialogue, type DialogueResult } from '../try-dialogue.js';
 import { byId, currentUser, formatPercent, h, renderHeader, renderSession, say } from '../ui.js';
@@ -18,6 +19,7 @@ const input = byId<HTMLInputElement>('photo');
 const preview = byId<HTMLImageElement>('preview');
 const button = byId<HTMLButtonElement>('identify');
 const status = byId('try-status');
+const offline = setupOfflineMode(byId('offline-mode'));
 let species: SpeciesSheet[] = [];
 const dialogue = createDialogue({ onResult: showResult, species: () => species });
 
@@ -58,7 +60,10 @@ function factSheet(sheet: SpeciesSheet): HTMLElement {
   );
 }
 
-function showResult(result: IdentifyResult): void {
+/** Shows a server answer, or the page's own (offline mode: no observation is stored). */
+function showResult(
+  result: Pick<IdentifyResult, 'verdict' | 'top' | 'species' | 'hint' | 'model'>,
+): void {
   const section = byId('result');
   section.hidden = false;
   section.dataset.verdict = result.verdict;
@@ -109,6 +114,12 @@ async function identify(): Promise<void> {
   }
   button.disabled = true;
   try {
+    if (offline.active) {
+      say(status, 'Analyse de la photo sur cet appareil…');
+      showResult(await offline.identify(file));
+      say(status, 'Analyse terminée, sur cet appareil (hors ligne).', 'success');
+      return;
+    }
     const fb = await firebase();
     if (!fb.auth.currentUser) {
       say(status, 'Connexion anonyme…');

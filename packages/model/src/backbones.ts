@@ -10,7 +10,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { initBackend } from './backend.js';
 import { foldConvChain } from './fused-chain.js';
-import type { Preprocessing } from './image-pipeline.js';
+import { adaptInput } from './ensemble-input.js';
+import type { Preprocessing } from './tensor-input.js';
 import {
   checkUrlBackboneWeights,
   isUrlBackboneId,
@@ -256,7 +257,7 @@ function baseIdOf(id: string): string {
 }
 
 /** Lets a fixed-size export accept any spatial size (all layers before pooling are convolutional). */
-function freeSpatialDims(topology: unknown): unknown {
+export function freeSpatialDims(topology: unknown): unknown {
   if (Array.isArray(topology)) return topology.map(freeSpatialDims);
   if (topology && typeof topology === 'object') {
     const out: Record<string, unknown> = {};
@@ -465,7 +466,8 @@ async function locateWeights(
   throw new Error(`backbone ${spec.id} unavailable: ${errors.join('; ')}`);
 }
 
-async function resolveArtifacts(
+/** A backbone's tfjs artifacts, from its first available source (the offline bundle exports them). */
+export async function resolveArtifacts(
   spec: BackboneSpec,
   options: LoadBackboneOptions,
 ): Promise<{
@@ -648,22 +650,6 @@ async function loadSingle(spec: BackboneSpec, options: LoadBackboneOptions): Pro
     disposeModel();
     throw new Error(`backbone ${spec.id}: ${(error as Error).message}`);
   }
-}
-
-/** Converts an input normalised for `from` into the range expected by `to`, resizing if needed. */
-function adaptInput(
-  input: tf.Tensor4D,
-  from: Preprocessing,
-  to: BackboneSpec,
-  keepSize = false,
-): tf.Tensor4D {
-  let x = input;
-  if (from !== to.preprocessing)
-    x = from === 'unit' ? tf.sub(tf.mul(x, 2), 1) : tf.div(tf.add(x, 1), 2);
-  if (!keepSize && (x.shape[1] !== to.inputSize || x.shape[2] !== to.inputSize)) {
-    x = tf.image.resizeBilinear(x, [to.inputSize, to.inputSize], true);
-  }
-  return x;
 }
 
 const loaded = new Map<string, { promise: Promise<Backbone>; refs: number }>();

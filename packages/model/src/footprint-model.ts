@@ -1,12 +1,11 @@
 import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbones.js';
-import { headLogits, maxCentroidSimilarity, softmax } from './classifier.js';
+import { classifyEmbedding, type Prediction } from './classify.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
 import { PhotoFeaturizer } from './features.js';
-import { verdictOf, type Verdict } from '@wildlens/shared';
 import { MAX_INPUT_PIXELS, decodeToRgb, ttaViews, type PhotoRegion } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
-export type { Verdict };
+export type { Prediction, Verdict } from './classify.js';
 
 /** The domain a framed print is classified in: it is then a tight crop of one print. */
 export const REGION_DOMAIN = 'crop';
@@ -17,18 +16,6 @@ export interface PredictOptions {
    * only that part (with a margin) is classified, through the crop domain's calibration.
    */
   region?: PhotoRegion;
-}
-
-export interface Prediction {
-  verdict: Verdict;
-  /** All labels, most probable first (callers show the first 3). */
-  top: { speciesId: string; probability: number }[];
-  probabilities: Record<string, number>;
-  /** Max cosine similarity of the embedding to the class centroids (higher = more footprint-like). */
-  oodScore: number;
-  /** The kind of photo the model recognised ('crop', 'field'…), when it tells domains apart. */
-  domain?: string;
-  timingsMs: { preprocess: number; inference: number };
 }
 
 export class FootprintModel {
@@ -117,60 +104,7 @@ export class FootprintModel {
    * domain, or in `domain` when the caller knows it (a framed print is a crop).
    */
   classify(embedding: Float32Array, domain?: string): Omit<Prediction, 'timingsMs'> {
-    const { labels } = this.manifest;
-    const calibration = this.calibrationOf(embedding, domain);
-    const { temperature, thresholds } = calibration;
-    const probabilities = softmax(headLogits(this.data.head, embedding), temperature);
-    const top = labels
-      .map((speciesId, i) => ({ speciesId, probability: probabilities[i] as number }))
-      .sort((a, b) => b.probability - a.probability);
-    const oodScore = maxCentroidSimilarity(this.data.centroids, embedding);
-    const verdict = verdictOf(
-      top[0]?.probability ?? 0,
-      oodScore < thresholds.notFootprint,
-      thresholds.identified,
-    );
-    return {
-      verdict,
-      top,
-      probabilities: Object.fromEntries(top.map((t) => [t.speciesId, t.probability])),
-      oodScore,
-      ...(calibration.domain ? { domain: calibration.domain } : {}),
-    };
-  }
-
-  /**
-   * The temperature and thresholds for this photo: its domain's (given, else predicted by the
-   * domain head), when the model has them.
-   */
-  private calibrationOf(
-    embedding: Float32Array,
-    given?: string,
-  ): {
-    domain?: string;
-    temperature: number;
-    thresholds: { identified: number; notFootprint: number };
-  } {
-    const { temperature, thresholds, domainCalibration } = this.manifest;
-    const domainHead = this.data.domainHead;
-    if (!domainCalibration || !domainHead)
-      return { ...(given ? { domain: given } : {}), temperature, thresholds };
-    let domain = given;
-    if (!domain) {
-      const scores = headLogits(domainHead, embedding);
-      let best = 0;
-      for (let i = 1; i < scores.length; i++)
-        if ((scores[i] as number) > (scores[best] as number)) best = i;
-      domain = domainCalibration.domains[best] as string;
-    }
-    const own = domainCalibration.byDomain[domain];
-    return own
-      ? {
-          domain,
-          temperature: own.temperature,
-          thresholds: { identified: own.identified, notFootprint: own.notFootprint },
-        }
-      : { domain, temperature, thresholds };
+    return classifyEmbedding(this.data, embedding, domain);
   }
 
   /**

@@ -13,10 +13,12 @@ export interface FusedConvChain {
   run(input: tf.Tensor4D): tf.Tensor;
   /** The last conv output ([n, h, w, c]), before any global pooling. */
   spatial(input: tf.Tensor4D): tf.Tensor4D;
+  /** The folded kernels in order (the offline bundle exports them as a graph model). */
+  readonly ops: readonly FusedOp[];
   dispose(): void;
 }
 
-interface FusedOp {
+export interface FusedOp {
   kind: 'conv' | 'depthwise';
   filter: tf.Tensor4D;
   bias: tf.Tensor1D;
@@ -155,6 +157,7 @@ export function foldConvChain(model: tfl.LayersModel, until: string): FusedConvC
       return {
         run: (input) => tf.tidy(() => (pooled ? tf.mean(spatial(input), [1, 2]) : spatial(input))),
         spatial,
+        ops,
         dispose: () => tf.dispose(owned),
       };
     }

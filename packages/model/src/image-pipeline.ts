@@ -1,30 +1,30 @@
 import sharp, { type OutputInfo, type Sharp } from 'sharp';
-import * as tf from '@tensorflow/tfjs-core';
 import {
-  DEFAULT_MAX_INPUT_PIXELS,
   MAX_ASPECT_RATIO,
   exceedsAspectRatio,
   photoDecodeOptions,
   regionBox,
   type PhotoRegion,
 } from '@wildlens/shared';
+import {
+  MAX_INPUT_PIXELS,
+  WORKING_SIZE,
+  cropBoxPixels,
+  type CropBox,
+  type RgbImage,
+} from './tensor-input.js';
+
+export {
+  MAX_INPUT_PIXELS,
+  WORKING_SIZE,
+  toInputTensor,
+  type CropBox,
+  type Preprocessing,
+  type RgbImage,
+} from './tensor-input.js';
 
 // Each request decodes a different photo: sharp's operation cache only costs memory here.
 sharp.cache(false);
-
-/** Refuses decompression bombs unless the caller gives its own bound (the functions' param). */
-export const MAX_INPUT_PIXELS = DEFAULT_MAX_INPUT_PIXELS;
-/** Images are first normalised to this short side, then cropped/augmented from it. */
-export const WORKING_SIZE = 320;
-
-export type Preprocessing = 'mobilenet' | 'unit';
-
-/** An sRGB, 3-channel, 8-bit image in row-major interleaved order. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
 
 /** The photo itself cannot be decoded (corrupt, truncated, too many pixels, too elongated). */
 export class ImageDecodeError extends Error {
@@ -109,14 +109,6 @@ async function toRgb(pipeline: Sharp): Promise<RgbImage> {
   };
 }
 
-export interface CropBox {
-  /** Fractions of the image (0..1). */
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
-
 export interface ViewOptions {
   crop?: CropBox;
   flip?: boolean;
@@ -128,17 +120,7 @@ export async function cropResize(
   size: number,
   view: ViewOptions = {},
 ): Promise<RgbImage> {
-  const side = Math.min(image.width, image.height);
-  const crop = view.crop ?? {
-    left: (1 - side / image.width) / 2,
-    top: (1 - side / image.height) / 2,
-    width: side / image.width,
-    height: side / image.height,
-  };
-  const left = Math.max(0, Math.min(image.width - 1, Math.round(crop.left * image.width)));
-  const top = Math.max(0, Math.min(image.height - 1, Math.round(crop.top * image.height)));
-  const width = Math.max(1, Math.min(image.width - left, Math.round(crop.width * image.width)));
-  const height = Math.max(1, Math.min(image.height - top, Math.round(crop.height * image.height)));
+  const { left, top, width, height } = cropBoxPixels(image, view.crop);
   let pipeline = rawSharp(image)
     .extract({ left, top, width, height })
     .resize({ width: size, height: size, fit: 'fill', kernel: 'lanczos3' });
@@ -178,21 +160,4 @@ export function viewOfImage(image: RgbImage, view: ViewOptions): ViewOptions {
       height: view.crop.height * sy,
     },
   };
-}
-
-/** Stacks same-size RGB images into a normalised NHWC float tensor. */
-export function toInputTensor(images: RgbImage[], preprocessing: Preprocessing): tf.Tensor4D {
-  const first = images[0];
-  if (!first) throw new Error('toInputTensor: no image');
-  const { width, height } = first;
-  const pixels = width * height * 3;
-  const values = new Float32Array(pixels * images.length);
-  const [scale, offset] = preprocessing === 'mobilenet' ? [1 / 127.5, -1] : [1 / 255, 0];
-  images.forEach((image, n) => {
-    if (image.width !== width || image.height !== height)
-      throw new Error('toInputTensor: mixed sizes');
-    const base = n * pixels;
-    for (let i = 0; i < pixels; i++) values[base + i] = (image.data[i] as number) * scale + offset;
-  });
-  return tf.tensor4d(values, [images.length, height, width, 3]);
 }

@@ -188,3 +188,23 @@ export {
   type Dataset,
   type DatasetImage,
 } from './dataset.js';
+export {
+  DEFAULT_BUNDLE_QUANTIZATION,
+  buildOfflineBundle,
+  stableJson,
+  writeOfflineBundle,
+  type OfflineBundle,
+  type OfflineBundleInput,
+} from './offline-bundle.js';
+export { float16Bits, quantizeWeights, type QuantizedWeights } from './quantize.js';
+export {
+  OFFLINE_BUNDLE_FORMAT,
+  OFFLINE_BUNDLE_FORMAT_VERSION,
+  OFFLINE_BUNDLE_MANIFEST,
+  OfflineBundleError,
+  parseOfflineBundleManifest,
+  verifyBundleFile,
+  type OfflineBundleManifest,
+  type OfflineBundlePart,
+  type WeightQuantization,
+} from './offline-bundle-format.js';

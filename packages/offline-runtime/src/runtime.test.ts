@@ -1,0 +1,210 @@
+/**
+ * The runtime end to end under Node (wasm backend): a bundle exported from a model answers
+ * like the server's FootprintModel on the same photos; a bundle that fails its checks is refused.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_BACKBONE_ID,
+  FootprintModel,
+  buildOfflineBundle,
+  dirReader,
+  initBackend,
+  readModelData,
+  saveModel,
+  type OfflineBundle,
+} from '@wildlens/model';
+import { NEEDS } from '../../../tests/requirements.js';
+import { hasShared, syntheticFormat2Model, texturedPhoto } from '../../model/src/test-helpers.js';
+import { jpegOrientation, sniffFormat } from './image-header.js';
+import type { DecodedPhoto } from './pipeline.js';
+import {
+  loadOfflineBundle,
+  onDeviceResult,
+  type BundleReader,
+  type OfflineModel,
+} from './runtime.js';
+
+async function decoded(bytes: Buffer): Promise<DecodedPhoto> {
+  const { data, info } = await sharp(bytes)
+    .rotate()
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const format = sniffFormat(bytes);
+  return {
+    data: new Uint8Array(data),
+    width: info.width,
+    height: info.height,
+    channels: 4,
+    format,
+    orientation: format === 'jpeg' ? jpegOrientation(bytes) : 1,
+    oriented: true,
+  };
+}
+
+function readerOf(files: Map<string, Uint8Array>): BundleReader {
+  return {
+    readFile: async (p) => {
+      const bytes = files.get(p);
+      if (!bytes) throw new Error('absent');
+      return bytes;
+    },
+  };
+}
+
+const SPECIES = [{ speciesId: 'loup', nameFr: 'Loup gris' }];
+
+async function exported(
+  backboneId: string,
+  quantization?: 'float32' | 'float16',
+): Promise<{ bundle: OfflineBundle; server: FootprintModel }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'wl-runtime-model-'));
+  await saveModel(await syntheticFormat2Model(backboneId, 3), dir);
+  const bundle = await buildOfflineBundle({
+    model: dirReader(dir),
+    version: 'runtime-test',
+    species: SPECIES,
+    ...(quantization ? { quantization } : {}),
+  });
+  return { bundle, server: await FootprintModel.create(await readModelData(dirReader(dir))) };
+}
+
+/** Photos of every path: enlarged, reduced, oriented, PNG, and one shrunk on load by sharp. */
+const PHOTOS: [number, number, Parameters<typeof texturedPhoto>[2]][] = [
+  [300, 400, { seed: 31 }],
+  [1024, 683, { seed: 32 }],
+  [800, 600, { orientation: 6, seed: 33 }],
+  [600, 450, { format: 'png', seed: 34 }],
+  [2000, 1500, { seed: 35 }],
+];
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe('loadOfflineBundle on the npm-shipped backbone', () => {
+  let bundle: OfflineBundle;
+  let server: FootprintModel;
+  let model: OfflineModel;
+
+  beforeAll(async () => {
+    ({ bundle, server } = await exported(DEFAULT_BACKBONE_ID));
+    model = await loadOfflineBundle(bundle.manifest, readerOf(bundle.files));
+  }, 180_000);
+
+  afterAll(() => {
+    model?.dispose();
+    server?.dispose();
+  });
+
+  it('answers like the server: same verdict, same probabilities', async () => {
+    for (const [width, height, options] of PHOTOS) {
+      const bytes = await texturedPhoto(width, height, options);
+      const expected = await server.predict(bytes);
+      const actual = model.identify(await decoded(bytes));
+      const label = `${width}×${height} ${JSON.stringify(options)}`;
+      expect(actual.verdict, label).toBe(expected.verdict);
+      expect(actual.domain, label).toBe(expected.domain);
+      expect(
+        actual.top.map((t) => t.speciesId),
+        label,
+      ).toEqual(expected.top.map((t) => t.speciesId));
+      // Bit-exact pixels give the server's features; the shrunk-on-load JPEG is a few levels off.
+      const tolerance = width >= 2000 ? 0.01 : 1e-5;
+      for (const { speciesId, probability } of expected.top)
+        expect(Math.abs(actual.probabilities[speciesId]! - probability), label).toBeLessThan(
+          tolerance,
+        );
+      expect(actual.bundleVersion).toBe('runtime-test');
+    }
+  });
+
+  it('keeps what a later sync sends: verdict, top 3 rounded, domain, bundle version', async () => {
+    const result = onDeviceResult(model.identify(await decoded(await texturedPhoto(400, 300))));
+    expect(Object.keys(result).sort()).toEqual([
+      'bundleVersion',
+      'domain',
+      'oodScore',
+      'top',
+      'verdict',
+    ]);
+    expect(result.top).toHaveLength(3);
+    expect(result.top[0]!.probability).toBe(Math.round(result.top[0]!.probability * 1e4) / 1e4);
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+  });
+
+  it('exposes the French sheets it carries', () => {
+    expect(model.species.find((s) => s.speciesId === 'loup')?.nameFr).toBe('Loup gris');
+  });
+
+  it('refuses a tampered file before using anything', async () => {
+    const files = new Map(bundle.files);
+    const weights = Uint8Array.from(files.get('backbone/0/weights.bin')!);
+    weights[1234] = (weights[1234]! + 1) % 256;
+    files.set('backbone/0/weights.bin', weights);
+    await expect(loadOfflineBundle(bundle.manifest, readerOf(files))).rejects.toMatchObject({
+      code: 'digest-mismatch',
+      file: 'backbone/0/weights.bin',
+    });
+    const truncated = new Map(bundle.files);
+    truncated.set('model/head.bin', bundle.files.get('model/head.bin')!.subarray(8));
+    await expect(loadOfflineBundle(bundle.manifest, readerOf(truncated))).rejects.toMatchObject({
+      code: 'size-mismatch',
+    });
+    const missing = new Map(bundle.files);
+    missing.delete('species.json');
+    await expect(loadOfflineBundle(bundle.manifest, readerOf(missing))).rejects.toMatchObject({
+      code: 'missing-file',
+      file: 'species.json',
+    });
+  });
+
+  it('refuses a bundle whose format version it does not know', async () => {
+    await expect(
+      loadOfflineBundle({ ...bundle.manifest, formatVersion: 2 }, readerOf(bundle.files)),
+    ).rejects.toMatchObject({ code: 'unsupported-format' });
+    await expect(
+      loadOfflineBundle({ ...bundle.manifest, format: 'something-else' }, readerOf(bundle.files)),
+    ).rejects.toMatchObject({ code: 'unsupported-format' });
+    await expect(
+      loadOfflineBundle({ ...bundle.manifest, totalSize: 1 }, readerOf(bundle.files)),
+    ).rejects.toMatchObject({ code: 'invalid-manifest' });
+  });
+});
+
+describe.skipIf(!hasShared)(
+  'loadOfflineBundle on the default recipe (MobileNetV2 + MobileNetV1)',
+  NEEDS.shared,
+  () => {
+    it('agrees with the server with float32 and float16 MobileNetV1 weights', async () => {
+      for (const quantization of ['float32', 'float16'] as const) {
+        const { bundle, server } = await exported(
+          'nsfw-mobilenet-v2-mid+mobilenet-v1-0.75@192',
+          quantization,
+        );
+        const model = await loadOfflineBundle(bundle.manifest, readerOf(bundle.files));
+        try {
+          for (const [width, height, options] of PHOTOS.slice(0, 4)) {
+            const bytes = await texturedPhoto(width, height, options);
+            const expected = await server.predict(bytes);
+            const actual = model.identify(await decoded(bytes));
+            expect(actual.top[0]!.speciesId).toBe(expected.top[0]!.speciesId);
+            const tolerance = quantization === 'float32' ? 1e-5 : 0.01;
+            for (const { speciesId, probability } of expected.top)
+              expect(
+                Math.abs(actual.probabilities[speciesId]! - probability),
+                quantization,
+              ).toBeLessThan(tolerance);
+          }
+        } finally {
+          model.dispose();
+          server.dispose();
+        }
+      }
+    }, 600_000);
+  },
+);

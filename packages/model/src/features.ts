@@ -139,21 +139,37 @@ export async function renderViews(
   };
 }
 
+/**
+ * Receives the wall time of each stage of one photo's features (benchmarks, `bench --profile`):
+ * `views`, `backbone <view>/<part id>`, `pooling`; FootprintModel adds `decode` and `head`.
+ * Kernels run synchronously on the CPU backends (wasm, tensorflow), so a stage's time is its own.
+ */
+export type StageTimer = (stage: string, ms: number) => void;
+
 /** Each view's feature map for each of its parts: `maps[view][part]` (caller disposes). */
 export function featureMaps(
   backbone: Backbone,
   views: RenderedViews,
   recipe: FeatureRecipe,
+  onStage?: StageTimer,
 ): Map<FeatureView['name'], Map<number, tf.Tensor4D>> {
-  if (!backbone.spatialParts)
-    throw new Error(`backbone ${backbone.spec.id} has no spatial feature map`);
+  const spatialParts = backbone.spatialParts?.bind(backbone);
+  if (!spatialParts) throw new Error(`backbone ${backbone.spec.id} has no spatial feature map`);
+  const partIds = backbone.spec.id.split('+');
   const out = new Map<FeatureView['name'], Map<number, tf.Tensor4D>>();
   for (const view of recipe.views) {
     if (!view.parts.length) continue;
     const input = toInputTensor([views[view.name]], backbone.spec.preprocessing);
+    const byPart = new Map<number, tf.Tensor4D>();
+    out.set(view.name, byPart);
     // Only the parts this view uses run: the whole photo through MobileNetV2 as well would
     // cost ~90 ms for nothing.
-    out.set(view.name, backbone.spatialParts(input, view.name === 'whole', view.parts));
+    for (const part of view.parts) {
+      const start = performance.now();
+      for (const [index, map] of spatialParts(input, view.name === 'whole', [part]))
+        byPart.set(index, map);
+      onStage?.(`backbone ${view.name}/${partIds[part] ?? part}`, performance.now() - start);
+    }
     input.dispose();
   }
   return out;
@@ -300,8 +316,10 @@ export class PhotoFeaturizer {
   }
 
   /** The feature vector of a decoded photo (or of its mirror image: training rows). */
-  async features(image: RgbImage, mirror = false): Promise<Float32Array> {
+  async features(image: RgbImage, mirror = false, onStage?: StageTimer): Promise<Float32Array> {
+    const start = performance.now();
     const views = await renderViews(image, this.backbone.spec.inputSize, this.recipe, mirror);
+    onStage?.('views', performance.now() - start);
     if (!this.backbone.spatialParts) {
       // The backbone pools itself (GAP of each part, L2-normalised): the same blocks.
       if (!isVectorOnly(this.recipe))
@@ -313,12 +331,31 @@ export class PhotoFeaturizer {
       output.dispose();
       return values;
     }
-    const maps = featureMaps(this.backbone, views, this.recipe);
+    const maps = featureMaps(this.backbone, views, this.recipe, onStage);
     try {
-      return poolFeatures(maps, this.recipe, this.bases, (name) => this.basisTensorsOf(name));
+      const poolingStart = performance.now();
+      const pooled = poolFeatures(maps, this.recipe, this.bases, (name) =>
+        this.basisTensorsOf(name),
+      );
+      onStage?.('pooling', performance.now() - poolingStart);
+      return pooled;
     } finally {
       disposeMaps(maps);
     }
+  }
+
+  /**
+   * Computes the features of a blank photo of the largest size the recipe renders (square: the
+   * whole view at its long side on both sides), so that the backend grows its memory and the
+   * bases are uploaded at load rather than on the first photo (wasm: ~0.4 s once).
+   */
+  async warmUp(): Promise<void> {
+    const side = workingShortSide(this.recipe);
+    await this.features({
+      data: new Uint8Array(side * side * 3).fill(128),
+      width: side,
+      height: side,
+    });
   }
 
   private basisTensorsOf(name: string): BasisTensors {

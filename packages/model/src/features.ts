@@ -120,7 +120,6 @@ export async function renderViews(
   recipe: FeatureRecipe,
   mirror = false,
 ): Promise<RenderedViews> {
-  const center = await cropResize(image, inputSize, { flip: mirror });
   const scale = recipe.wholeLongSide / Math.max(image.width, image.height);
   const width = Math.max(32, Math.round(image.width * scale));
   const height = Math.max(32, Math.round(image.height * scale));
@@ -128,7 +127,11 @@ export async function renderViews(
     raw: { width: image.width, height: image.height, channels: 3 },
   }).resize({ width, height, fit: 'fill', kernel: 'lanczos3' });
   if (mirror) pipeline = pipeline.flop();
-  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  // Both resizes at once: sharp runs them on two threads of its pool.
+  const [center, { data, info }] = await Promise.all([
+    cropResize(image, inputSize, { flip: mirror }),
+    pipeline.raw().toBuffer({ resolveWithObject: true }),
+  ]);
   return {
     center,
     whole: {

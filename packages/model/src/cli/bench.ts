@@ -217,6 +217,8 @@ const result = {
   loadAverage: { atStart: loadAverageAtStart, atEnd: os.loadavg(), cores: os.cpus().length },
   reference: { id: REFERENCE_PASS.id, origin: REFERENCE_PASS.origin, ms: p50p95(referenceMs) },
   coldLoadMs,
+  /** The first photo after load (memory growth and first-use costs land here unless warmed up). */
+  firstPredictMs: bySet[0]?.total[0] ?? 0,
   preprocessMs: p50p95(bySet.flatMap((s) => s.pre)),
   inferenceMs: p50p95(bySet.flatMap((s) => s.inf)),
   totalMs: overallTotal,
@@ -251,7 +253,9 @@ if (!flags.json) {
   console.log(
     `reference ${REFERENCE_PASS.id} pass: p50 ${f(result.reference.ms.p50)} / p95 ${f(result.reference.ms.p95)} ms`,
   );
-  console.log(`cold load ${coldLoadMs.toFixed(0)} ms`);
+  console.log(
+    `cold load ${coldLoadMs.toFixed(0)} ms, then first photo ${result.firstPredictMs.toFixed(0)} ms`,
+  );
   for (const s of result.byDataset)
     console.log(
       `${s.dataset} (${s.domain}, ${s.images} photos): total p50 ${f(s.totalMs.p50)} / p95 ${f(s.totalMs.p95)} ms = ${s.totalRatio.p50.toFixed(2)}× / ${s.totalRatio.p95.toFixed(2)}× the reference; preprocess p50 ${f(s.preprocessMs.p50)} ms, inference p50 ${f(s.inferenceMs.p50)} ms`,

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { describeBackend, getBackendInfo } from '../backend.js';
@@ -241,6 +242,8 @@ const result = {
 };
 model.dispose();
 reference.dispose();
+// The throwaway model trained above is not worth keeping.
+if (typeof flags.model !== 'string') await rm(modelDir, { recursive: true, force: true });
 
 if (!flags.json) {
   const f = (v: number) => v.toFixed(1);

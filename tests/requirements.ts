@@ -19,6 +19,11 @@ export const TEST_REQUIREMENTS = [
     description: 'runtime officiel des règles Storage absent (mode hors ligne)',
   },
   { name: 'needs-jdk', description: 'JDK absent (java et javac)' },
+  {
+    name: 'needs-tfjs-node',
+    description:
+      "@tensorflow/tfjs-node absent (il ne s'installe qu'avec un accès à internet : libtensorflow)",
+  },
 ] as const;
 
 export type TestRequirement = (typeof TEST_REQUIREMENTS)[number]['name'];
@@ -29,4 +34,5 @@ export const NEEDS = {
   chromium: { tags: ['needs-chromium'] },
   rulesRuntime: { tags: ['needs-official-storage-rules'] },
   jdk: { tags: ['needs-jdk'] },
+  tfjsNode: { tags: ['needs-tfjs-node'] },
 } satisfies Record<string, TestOptions & { tags: TestRequirement[] }>;

@@ -308,8 +308,9 @@ function artifactsOf(modelJson: ModelJson, shards: Uint8Array[]): tf.io.ModelArt
   };
 }
 
-async function readNpmArtifacts(
-  source: Extract<BackboneSource, { kind: 'npm' }>,
+/** A tfjs model bundled inside an npm package (nsfwjs's models: offline on every machine). */
+export async function readNpmArtifacts(
+  source: Pick<Extract<BackboneSource, { kind: 'npm' }>, 'packageName' | 'modelDir'>,
 ): Promise<tf.io.ModelArtifacts> {
   const require = createRequire(import.meta.url);
   // nsfwjs's export map hides the model bundles: resolve the package root from its main entry.

@@ -11,15 +11,22 @@ export interface BackendInfo {
 let backendInfo: BackendInfo | null = null;
 let initPromise: Promise<BackendInfo> | null = null;
 
-/** The native binding downloads libtensorflow at install time, so it is optional: probe it. */
-async function tryTensorflowNode(): Promise<boolean> {
-  if (process.env.WILDLENS_DISABLE_TFJS_NODE === '1') return false;
+/**
+ * The native binding downloads libtensorflow at install time, so it is optional: probe it.
+ * WILDLENS_DISABLE_TFJS_NODE=1 leaves it out (e.g. to benchmark wasm where tfjs-node installed).
+ */
+async function tryTensorflowNode(): Promise<BackendInfo | null> {
+  if (process.env.WILDLENS_DISABLE_TFJS_NODE === '1') return null;
   const moduleName = '@tensorflow/tfjs-node';
   try {
     await import(moduleName);
-    return await tf.setBackend('tensorflow');
-  } catch {
-    return false;
+    if (!(await tf.setBackend('tensorflow'))) return null;
+    await tf.ready();
+    // libtensorflow runs its own thread pool (threads: 0 = its default, every core).
+    return { name: 'tensorflow', simd: true, threads: 0 };
+  } catch (error) {
+    if (process.env.WILDLENS_DEBUG) console.error('tfjs-node failed', error);
+    return null;
   }
 }
 
@@ -45,10 +52,8 @@ async function tryWasm(): Promise<BackendInfo | null> {
 }
 
 async function selectBackend(): Promise<BackendInfo> {
-  if (await tryTensorflowNode()) {
-    await tf.ready();
-    return { name: 'tensorflow', simd: true, threads: 0 };
-  }
+  const native = await tryTensorflowNode();
+  if (native) return native;
   const wasmInfo = await tryWasm();
   if (wasmInfo) return wasmInfo;
   if (process.env.WILDLENS_ALLOW_CPU_BACKEND === '1') {
@@ -80,4 +85,25 @@ export function initBackend(): Promise<BackendInfo> {
 
 export function getBackendInfo(): BackendInfo | null {
   return backendInfo;
+}
+
+/**
+ * Moves this process to another backend (tests comparing native and wasm features on one
+ * machine): later tensors and loaded backbones live there. Throws when it cannot be had here.
+ */
+export async function switchBackend(name: 'tensorflow' | 'wasm'): Promise<BackendInfo> {
+  await initBackend();
+  const info = name === 'tensorflow' ? await tryTensorflowNode() : await tryWasm();
+  if (!info) throw new Error(`the ${name} backend cannot be initialised on this machine`);
+  backendInfo = info;
+  initPromise = Promise.resolve(info);
+  return info;
+}
+
+/** One line for logs and benchmarks: which backend ran, and how. */
+export function describeBackend(info: BackendInfo): string {
+  if (info.name === 'tensorflow') return 'tensorflow (tfjs-node, native libtensorflow)';
+  if (info.name === 'wasm')
+    return `wasm (${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`;
+  return 'cpu (pure JavaScript)';
 }

@@ -70,21 +70,41 @@ export interface SpatialBackbone {
   spatialParts?: Backbone['spatialParts'];
 }
 
+/**
+ * Receives the wall time of each stage of one photo's features (benchmarks, `bench --profile`):
+ * `views`, `backbone <view>/<part id>`, `pooling`; FootprintModel adds `decode` and `head`.
+ * Kernels run synchronously on the CPU backends (wasm, tensorflow), so a stage's time is its own.
+ */
+export type StageTimer = (stage: string, ms: number) => void;
+
 /** Each view's feature map for each of its parts: `maps[view][part]` (caller disposes). */
 export function featureMaps(
   backbone: SpatialBackbone,
   views: RenderedViews,
   recipe: FeatureRecipe,
+  onStage?: StageTimer,
 ): Map<FeatureView['name'], Map<number, tf.Tensor4D>> {
-  if (!backbone.spatialParts)
-    throw new Error(`backbone ${backbone.spec.id} has no spatial feature map`);
+  const spatialParts = backbone.spatialParts?.bind(backbone);
+  if (!spatialParts) throw new Error(`backbone ${backbone.spec.id} has no spatial feature map`);
+  const partIds = backbone.spec.id.split('+');
   const out = new Map<FeatureView['name'], Map<number, tf.Tensor4D>>();
   for (const view of recipe.views) {
     if (!view.parts.length) continue;
     const input = toInputTensor([views[view.name]], backbone.spec.preprocessing);
     // Only the parts this view uses run: the whole photo through MobileNetV2 as well would
-    // cost ~90 ms for nothing.
-    out.set(view.name, backbone.spatialParts(input, view.name === 'whole', view.parts));
+    // cost ~90 ms for nothing. Timed, each part runs on its own (the parts are separate
+    // networks: same maps).
+    if (!onStage) out.set(view.name, spatialParts(input, view.name === 'whole', view.parts));
+    else {
+      const byPart = new Map<number, tf.Tensor4D>();
+      for (const part of view.parts) {
+        const start = performance.now();
+        for (const [index, map] of spatialParts(input, view.name === 'whole', [part]))
+          byPart.set(index, map);
+        onStage(`backbone ${view.name}/${partIds[part] ?? part}`, performance.now() - start);
+      }
+      out.set(view.name, byPart);
+    }
     input.dispose();
   }
   return out;

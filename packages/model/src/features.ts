@@ -11,7 +11,10 @@ import {
   type FeatureRecipe,
   type ProjectionBases,
   type RenderedViews,
+  type StageTimer,
 } from './feature-maps.js';
+
+export type { StageTimer } from './feature-maps.js';
 import {
   cropResize,
   decodeToRgb,
@@ -92,13 +95,16 @@ export async function renderViews(
   recipe: FeatureRecipe,
   mirror = false,
 ): Promise<RenderedViews> {
-  const center = await cropResize(image, inputSize, { flip: mirror });
   const { width, height } = wholeViewSize(image, recipe.wholeLongSide);
   let pipeline = sharp(image.data, {
     raw: { width: image.width, height: image.height, channels: 3 },
   }).resize({ width, height, fit: 'fill', kernel: 'lanczos3' });
   if (mirror) pipeline = pipeline.flop();
-  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  // Both resizes at once: sharp runs them on two threads of its pool.
+  const [center, { data, info }] = await Promise.all([
+    cropResize(image, inputSize, { flip: mirror }),
+    pipeline.raw().toBuffer({ resolveWithObject: true }),
+  ]);
   return {
     center,
     whole: {
@@ -194,8 +200,10 @@ export class PhotoFeaturizer {
   }
 
   /** The feature vector of a decoded photo (or of its mirror image: training rows). */
-  async features(image: RgbImage, mirror = false): Promise<Float32Array> {
+  async features(image: RgbImage, mirror = false, onStage?: StageTimer): Promise<Float32Array> {
+    const start = performance.now();
     const views = await renderViews(image, this.backbone.spec.inputSize, this.recipe, mirror);
+    onStage?.('views', performance.now() - start);
     if (!this.backbone.spatialParts) {
       // The backbone pools itself (GAP of each part, L2-normalised): the same blocks.
       if (!isVectorOnly(this.recipe))
@@ -207,12 +215,31 @@ export class PhotoFeaturizer {
       output.dispose();
       return values;
     }
-    const maps = featureMaps(this.backbone, views, this.recipe);
+    const maps = featureMaps(this.backbone, views, this.recipe, onStage);
     try {
-      return poolFeatures(maps, this.recipe, this.bases, (name) => this.basisTensorsOf(name));
+      const poolingStart = performance.now();
+      const pooled = poolFeatures(maps, this.recipe, this.bases, (name) =>
+        this.basisTensorsOf(name),
+      );
+      onStage?.('pooling', performance.now() - poolingStart);
+      return pooled;
     } finally {
       disposeMaps(maps);
     }
+  }
+
+  /**
+   * Computes the features of a blank photo of the largest size the recipe renders (square: the
+   * whole view at its long side on both sides), so that the backend grows its memory and the
+   * bases are uploaded at load rather than on the first photo (wasm: ~0.4 s once).
+   */
+  async warmUp(): Promise<void> {
+    const side = workingShortSide(this.recipe);
+    await this.features({
+      data: new Uint8Array(side * side * 3).fill(128),
+      width: side,
+      height: side,
+    });
   }
 
   private basisTensorsOf(name: string): BasisTensors {

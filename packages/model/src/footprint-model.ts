@@ -1,7 +1,7 @@
 import { loadBackbone, type Backbone, type LoadBackboneOptions } from './backbones.js';
 import { classifyEmbedding, type Prediction } from './classify.js';
 import { embedRendered, meanOf, renderViews } from './embedding.js';
-import { PhotoFeaturizer } from './features.js';
+import { PhotoFeaturizer, type StageTimer } from './features.js';
 import { MAX_INPUT_PIXELS, decodeToRgb, ttaViews, type PhotoRegion } from './image-pipeline.js';
 import type { FootprintModelData, FootprintModelManifest } from './model-format.js';
 
@@ -16,6 +16,8 @@ export interface PredictOptions {
    * only that part (with a margin) is classified, through the crop domain's calibration.
    */
   region?: PhotoRegion;
+  /** Receives each stage's wall time (benchmarks): decode, views, backbone passes, pooling, head. */
+  onStage?: StageTimer;
 }
 
 export class FootprintModel {
@@ -50,12 +52,20 @@ export class FootprintModel {
         `backbone ${backbone.spec.id} gives ${backbone.spec.featureDim}-d features, head expects ${data.head.featureDim}`,
       );
     }
+    let model: FootprintModel;
     try {
-      return new FootprintModel(data, backbone, maxInputPixels);
+      model = new FootprintModel(data, backbone, maxInputPixels);
     } catch (error) {
       backbone.dispose();
       throw error;
     }
+    try {
+      await model.featurizer?.warmUp();
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+    return model;
   }
 
   toData(): FootprintModelData {
@@ -66,13 +76,15 @@ export class FootprintModel {
   async embed(
     image: Buffer | Uint8Array,
     region?: PhotoRegion,
+    onStage?: StageTimer,
   ): Promise<{ embedding: Float32Array; preprocessMs: number; inferenceMs: number }> {
     if (this.disposed) throw new Error('FootprintModel is disposed');
     const t0 = performance.now();
     if (this.featurizer) {
       const decoded = await this.featurizer.decode(image, region, this.maxInputPixels);
       const t1 = performance.now();
-      const embedding = await this.featurizer.features(decoded);
+      onStage?.('decode', t1 - t0);
+      const embedding = await this.featurizer.features(decoded, false, onStage);
       if (embedding.length !== this.data.head.featureDim)
         throw new Error(
           `features have ${embedding.length} values, the head expects ${this.data.head.featureDim}`,
@@ -112,10 +124,11 @@ export class FootprintModel {
    * and tidied. With a `region`, the framed print is classified as a crop (REGION_DOMAIN).
    */
   async predict(image: Buffer | Uint8Array, options: PredictOptions = {}): Promise<Prediction> {
-    const { region } = options;
-    const { embedding, preprocessMs, inferenceMs } = await this.embed(image, region);
+    const { region, onStage } = options;
+    const { embedding, preprocessMs, inferenceMs } = await this.embed(image, region, onStage);
     const t = performance.now();
     const result = this.classify(embedding, region ? REGION_DOMAIN : undefined);
+    onStage?.('head', performance.now() - t);
     return {
       ...result,
       timingsMs: { preprocess: preprocessMs, inference: inferenceMs + performance.now() - t },

@@ -39,6 +39,7 @@ export const APP_CALLABLES = [
   'listSpecies',
   'getSpecies',
   'getOfflineBundle',
+  'syncOfflineObservations',
 ];
 export const ADMIN_CALLABLES = [
   'createUploadUrls',

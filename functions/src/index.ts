@@ -28,3 +28,4 @@ export {
 } from './triggers/admin.js';
 export { eraseDeletedAccount } from './triggers/accounts.js';
 export { exportActiveModelBundle, getOfflineBundle } from './triggers/offline-bundle.js';
+export { syncOfflineObservations } from './triggers/offline-sync.js';

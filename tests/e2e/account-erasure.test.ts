@@ -73,6 +73,25 @@ const userCallables = (observationId: string): [string, unknown][] => [
   ['setObservationShare', { observationId, shareForTraining: true }],
   ['refineObservation', { observationId, answers: { toes: '4' } }],
   ['addObservationPhoto', { observationId, photo: photo.toString('base64') }],
+  [
+    'syncOfflineObservations',
+    {
+      observations: [
+        {
+          clientId: `hors-ligne-${observationId}`,
+          photo: photo.toString('base64'),
+          takenAt: '2026-04-30T08:00:00Z',
+          shareForTraining: true,
+          onDevice: {
+            bundleVersion: 'paquet-1',
+            verdict: 'uncertain',
+            top: [{ speciesId: 'renard', probability: 0.4 }],
+            identifiedAt: '2026-04-30T08:00:02Z',
+          },
+        },
+      ],
+    },
+  ],
   ['deleteObservation', { observationId }],
 ];
 
@@ -184,6 +203,7 @@ describe('a deleted account’s data does not come back (issue 20, finding 2)', 
         'setObservationFeedback',
         'refineObservation',
         'addObservationPhoto',
+        'syncOfflineObservations',
       ]) {
         const data = userCallables(observationId).find(([n]) => n === name)?.[1];
         const { status, body } = await callWithToken(name, token, data);

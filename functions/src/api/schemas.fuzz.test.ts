@@ -55,6 +55,29 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   listSpecies: null,
   getSpecies: { speciesId: 'renard' },
   getOfflineBundle: null,
+  syncOfflineObservations: {
+    observations: [
+      {
+        clientId: '0b9e6f5c-2f0a-4c1e-9d4b-7a3e2c1f8d60',
+        photo,
+        takenAt: '2026-04-30T08:00:00Z',
+        location: { lat: 45.2, lng: 5.7, accuracyM: 12 },
+        region: REGION,
+        shareForTraining: true,
+        onDevice: {
+          bundleVersion: '20260501T080000',
+          verdict: 'uncertain',
+          top: [
+            { speciesId: 'renard', probability: 0.41 },
+            { speciesId: 'chien', probability: 0.22 },
+          ],
+          domain: 'field',
+          oodScore: 0.8,
+          identifiedAt: '2026-04-30T08:00:05Z',
+        },
+      },
+    ],
+  },
   createUploadUrls: {
     speciesId: 'renard',
     files: [{ name: 'p.jpg', size: 1000, contentType: 'image/jpeg' }],

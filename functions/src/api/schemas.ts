@@ -8,6 +8,7 @@
  */
 import { z } from 'zod/v4';
 import {
+  DOMAIN_PATTERN,
   MIN_REGION_FRACTION,
   QUESTIONS,
   QUESTION_IDS,
@@ -455,6 +456,133 @@ export function addObservationPhotoRequest(limits: { maxBytes: number }) {
   );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Offline observations (syncOfflineObservations)
+// ---------------------------------------------------------------------------------------------
+
+/** Observations one syncOfflineObservations call carries at most. */
+export const MAX_SYNC_OBSERVATIONS = 20;
+
+const probability = z
+  .number(fr('probability doit être un nombre de 0 à 1.'))
+  .min(0, fr('probability doit être un nombre de 0 à 1.'))
+  .max(1, fr('probability doit être un nombre de 0 à 1.'));
+
+/**
+ * What the device's bundle answered (the runtime's `onDeviceResult`, with the moment it
+ * answered): kept beside the server's answer, never used in its place.
+ */
+export function onDeviceResultSchema(now: () => Date) {
+  return z
+    .strictObject(
+      {
+        bundleVersion: modelVersionSchema.describe(
+          'version du paquet hors ligne qui a répondu (celle du modèle)',
+        ),
+        verdict: z
+          .enum(
+            ['identified', 'uncertain', 'not_a_footprint'],
+            fr('onDevice.verdict doit valoir identified, uncertain ou not_a_footprint.'),
+          )
+          .describe('verdict donné sur l’appareil'),
+        top: z
+          .array(
+            z.strictObject(
+              { speciesId: knownSpeciesIdSchema, probability },
+              objectFr('Chaque élément de onDevice.top est un objet { speciesId, probability }.'),
+            ),
+            fr('onDevice.top doit être une liste de 1 à 3 espèces { speciesId, probability }.'),
+          )
+          .min(
+            1,
+            fr('onDevice.top doit être une liste de 1 à 3 espèces { speciesId, probability }.'),
+          )
+          .max(
+            3,
+            fr('onDevice.top doit être une liste de 1 à 3 espèces { speciesId, probability }.'),
+          )
+          .describe('les espèces les plus probables sur l’appareil, la plus probable d’abord'),
+        domain: z
+          .string(fr('onDevice.domain doit être un type de photo, par exemple « field ».'))
+          .regex(
+            DOMAIN_PATTERN,
+            fr('onDevice.domain doit être un type de photo, par exemple « field ».'),
+          )
+          .optional()
+          .describe('type de photo reconnu sur l’appareil (crop, field)'),
+        oodScore: z
+          .number(fr('onDevice.oodScore doit être un nombre de -1 à 1.'))
+          .min(-1, fr('onDevice.oodScore doit être un nombre de -1 à 1.'))
+          .max(1, fr('onDevice.oodScore doit être un nombre de -1 à 1.'))
+          .optional()
+          .describe('ressemblance de la photo aux empreintes connues du modèle (cosinus)'),
+        identifiedAt: takenAtSchema(now).describe(
+          'moment de l’identification sur l’appareil, ISO 8601',
+        ),
+      },
+      objectFr(
+        'onDevice doit être un objet { bundleVersion, verdict, top, identifiedAt, domain?, oodScore? }.',
+      ),
+    )
+    .describe('réponse du modèle sur l’appareil (onDeviceResult du module hors ligne)');
+}
+
+export const clientIdSchema = z
+  .string(fr('clientId doit être une chaîne.'))
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
+    fr('clientId invalide : 1 à 64 lettres, chiffres, « - » ou « _ » (un UUID convient).'),
+  )
+  .describe(
+    'identifiant choisi par l’appareil pour cette observation (un UUID) : le même identifiant ne crée jamais deux observations',
+  );
+
+/** One offline observation: what identifyFootprint takes, its id on the device and its answer. */
+export function syncOfflineObservationItem(limits: { maxBytes: number }, now: () => Date) {
+  return z.strictObject(
+    {
+      clientId: clientIdSchema,
+      photo: photoBase64Schema(limits.maxBytes),
+      takenAt: takenAtSchema(now),
+      location: locationSchema.nullish(),
+      region: identifyFields(now).region,
+      shareForTraining: identifyFields(now).shareForTraining,
+      onDevice: onDeviceResultSchema(now),
+    },
+    objectFr(
+      'Observation invalide : un objet { clientId, photo, takenAt, location?, region?, shareForTraining?, onDevice } est attendu.',
+    ),
+  );
+}
+
+export type SyncOfflineObservationInput = z.output<ReturnType<typeof syncOfflineObservationItem>>;
+
+const SYNC_COUNT_FR = `observations doit être une liste de 1 à ${MAX_SYNC_OBSERVATIONS} observations.`;
+
+function syncBatch(item: z.ZodType) {
+  return z.strictObject(
+    {
+      observations: z
+        .array(item, fr(SYNC_COUNT_FR))
+        .min(1, fr(SYNC_COUNT_FR))
+        .max(MAX_SYNC_OBSERVATIONS, fr(SYNC_COUNT_FR))
+        .describe('observations faites hors ligne, chacune traitée et rapportée à part'),
+    },
+    objectFr('Requête invalide : un objet { observations } est attendu.'),
+  );
+}
+
+/** syncOfflineObservations: `{ observations: [...] }`, as documented (every item's fields). */
+export function syncOfflineObservationsRequest(limits: { maxBytes: number }, now: () => Date) {
+  return syncBatch(syncOfflineObservationItem(limits, now));
+}
+
+/**
+ * The batch as the handler reads it first: its items are then judged one by one
+ * (syncOfflineObservationItem), so one bad item is refused alone and the others are kept.
+ */
+export const syncOfflineObservationsEnvelope = syncBatch(z.unknown());
+
 export const speciesRequest = z.strictObject(
   { speciesId: speciesIdSchema },
   objectFr('Requête invalide : un objet { speciesId } est attendu.'),
@@ -687,6 +815,7 @@ export function callableInputs(
     listSpecies: noParameters,
     getSpecies: speciesRequest,
     getOfflineBundle: noParameters,
+    syncOfflineObservations: syncOfflineObservationsRequest({ maxBytes }, now),
     createUploadUrls: createUploadUrlsRequest,
     relabelTrainingImage: relabelTrainingImageRequest,
     deleteTrainingImage: deleteTrainingImageRequest,

@@ -1,4 +1,10 @@
-import { FieldValue, Timestamp, type DocumentData, type Firestore } from 'firebase-admin/firestore';
+import {
+  FieldValue,
+  Timestamp,
+  type DocumentData,
+  type DocumentReference,
+  type Firestore,
+} from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
 import { COLLECTIONS, observationPhotoPaths } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
@@ -155,6 +161,42 @@ export async function identifyFootprint(
   input: IdentifyInput,
   deps: IdentifyDeps,
 ): Promise<IdentifyResponse> {
+  const ref = deps.db
+    .collection(COLLECTIONS.users)
+    .doc(caller.uid)
+    .collection(COLLECTIONS.observations)
+    .doc();
+  const outcome = await recordIdentification(caller, input, deps, { ref, photoId: null });
+  if (outcome.status === 'present') throw new Error(`observation ${ref.id} already exists`);
+  return outcome.response;
+}
+
+/** Where an identification is recorded (identifyFootprint, syncOfflineObservations). */
+export interface RecordTarget {
+  ref: DocumentReference;
+  /**
+   * null: the first photo's usual names (photo.jpg, thumb.jpg), for a record no one else can
+   * write; an id: names of this attempt's own, for a record a concurrent duplicate may write.
+   */
+  photoId: string | null;
+  /** Fields the record gets besides the identification's (an offline observation's answer). */
+  extra?: DocumentData;
+  /** Write nothing when the record exists already (read in the record's transaction). */
+  onlyIfAbsent?: boolean;
+}
+
+export type RecordOutcome =
+  | { status: 'stored'; response: IdentifyResponse; record: DocumentData }
+  /** The record was there already (onlyIfAbsent): this attempt stored nothing. */
+  | { status: 'present'; record: DocumentData };
+
+/** identifyFootprint's work, recorded at `target` (see identifyFootprint). */
+export async function recordIdentification(
+  caller: Caller,
+  input: IdentifyInput,
+  deps: IdentifyDeps,
+  target: RecordTarget,
+): Promise<RecordOutcome> {
   const started = Date.now();
   const { uid } = caller;
   const region = input.region ?? null;
@@ -196,23 +238,20 @@ export async function identifyFootprint(
   const locationSource = input.location ? 'client' : exifInfo.location ? 'exif' : null;
   const takenAt = input.takenAt ?? exifInfo.takenAt;
 
-  const ref = deps.db
-    .collection(COLLECTIONS.users)
-    .doc(uid)
-    .collection(COLLECTIONS.observations)
-    .doc();
-  const paths = observationPhotoPaths(uid, ref.id);
+  const { ref } = target;
+  const paths = observationPhotoPaths(uid, ref.id, target.photoId ?? undefined);
   const evidence = evidenceOf(prediction.value, model.version);
   const parameters = parametersSnapshot(model.dialogue);
 
   let record: DocumentData;
+  let present: DocumentData | null = null;
   try {
     const [photoUrl, thumbnailUrl] = await Promise.all([
       savePhotoObject(deps.bucket, paths.photo, photo.data, uid, deps.storageOrigin),
       savePhotoObject(deps.bucket, paths.thumbnail, thumbnail, uid, deps.storageOrigin),
     ]);
     const first: StoredPhoto = {
-      photoId: null,
+      photoId: target.photoId,
       photoPath: paths.photo,
       thumbnailPath: paths.thumbnail,
       photoUrl,
@@ -250,6 +289,7 @@ export async function identifyFootprint(
       // The user's consent to training use (never assumed), and when it was given.
       shareForTraining: input.shareForTraining,
       shareForTrainingAt: input.shareForTraining ? FieldValue.serverTimestamp() : null,
+      ...target.extra,
     };
     await deps.beforeRecord?.();
     // A shared observation joins the review queue in the same write: never one without the
@@ -260,10 +300,15 @@ export async function identifyFootprint(
         ? candidateRef(deps.db, uid, ref.id)
         : undefined;
     const written = record;
-    await commitOrUndo(
+    present = await commitOrUndo(
       runUnlessErased(deps.db, uid, async (tx) => {
+        if (target.onlyIfAbsent) {
+          const existing = await tx.get(ref);
+          if (existing.exists) return existing.data() ?? {};
+        }
         tx.create(ref, written);
         if (review) tx.create(review, candidateFromObservation(uid, ref.id, written));
+        return null;
       }),
       // A late record would point at the photos deleted below.
       () => Promise.all([ref.delete(), review?.delete()]),
@@ -272,6 +317,11 @@ export async function identifyFootprint(
   } catch (err) {
     await deleteObjectsQuietly(deps.bucket, [paths.photo, paths.thumbnail]);
     throw err;
+  }
+  if (present) {
+    // Another attempt recorded it first: this one's own objects go.
+    await deleteObjectsQuietly(deps.bucket, [paths.photo, paths.thumbnail]);
+    return { status: 'present', record: present };
   }
 
   const speciesId = record.speciesId as string | null;
@@ -286,7 +336,7 @@ export async function identifyFootprint(
     modelVersion: model.version,
     timingsMs: { ...prediction.value.timingsMs, total: Date.now() - started },
   });
-  return {
+  const response: IdentifyResponse = {
     observationId: ref.id,
     verdict: record.verdict as Verdict,
     top: record.top as IdentifyResponse['top'],
@@ -301,4 +351,5 @@ export async function identifyFootprint(
     shareForTraining: input.shareForTraining,
     ...dialogueView(record),
   };
+  return { status: 'stored', response, record };
 }

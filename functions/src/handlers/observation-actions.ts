@@ -66,6 +66,18 @@ export interface ObservationDetail extends DialogueView {
   /** The user's consent to training use, and when it was last given or withdrawn. */
   shareForTraining: boolean;
   shareForTrainingAt: string | null;
+  /**
+   * An observation made with no network (syncOfflineObservations): what the device's bundle
+   * answered, kept beside the server's answer above; null for the others.
+   */
+  offline: {
+    clientId: string;
+    bundleVersion: string;
+    verdict: string;
+    top: { speciesId: string; probability: number }[];
+    identifiedAt: string | null;
+    syncedAt: string | null;
+  } | null;
 }
 
 function parseId(data: unknown): string {
@@ -107,7 +119,21 @@ export function toDetail(id: string, d: FirebaseFirestore.DocumentData): Observa
       : null,
     shareForTraining: d.shareForTraining === true,
     shareForTrainingAt: iso(d.shareForTrainingAt),
+    offline: offlineView(d.offline),
     ...dialogueView(d),
+  };
+}
+
+function offlineView(value: unknown): ObservationDetail['offline'] {
+  if (typeof value !== 'object' || value === null) return null;
+  const o = value as Record<string, unknown>;
+  return {
+    clientId: String(o.clientId ?? ''),
+    bundleVersion: String(o.bundleVersion ?? ''),
+    verdict: String(o.verdict ?? ''),
+    top: Array.isArray(o.top) ? (o.top as { speciesId: string; probability: number }[]) : [],
+    identifiedAt: iso(o.identifiedAt),
+    syncedAt: iso(o.syncedAt),
   };
 }
 

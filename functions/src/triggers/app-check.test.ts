@@ -13,11 +13,12 @@ async function deployedWith(flag: string | undefined) {
   vi.resetModules();
   if (flag === undefined) delete process.env.WILDLENS_ENFORCE_APP_CHECK;
   else process.env.WILDLENS_ENFORCE_APP_CHECK = flag;
-  const [identify, observations, dialogue, offlineBundle] = await Promise.all([
+  const [identify, observations, dialogue, offlineBundle, offlineSync] = await Promise.all([
     import('./identify.js'),
     import('./observations.js'),
     import('./dialogue.js'),
     import('./offline-bundle.js'),
+    import('./offline-sync.js'),
   ]);
   return {
     callables: {
@@ -30,6 +31,7 @@ async function deployedWith(flag: string | undefined) {
       refineObservation: dialogue.refineObservation,
       addObservationPhoto: dialogue.addObservationPhoto,
       getOfflineBundle: offlineBundle.getOfflineBundle,
+      syncOfflineObservations: offlineSync.syncOfflineObservations,
     } as Record<string, Handler>,
     http: identify.identify as unknown as Handler,
   };

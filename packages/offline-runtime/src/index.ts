@@ -4,6 +4,7 @@ export {
   OfflineModel,
   type BundleReader,
   type LoadOfflineBundleOptions,
+  type OfflineAssessment,
   type OfflineIdentification,
   type OfflineSpeciesSheet,
   type OnDeviceResult,

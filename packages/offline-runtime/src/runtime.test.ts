@@ -2,7 +2,7 @@
  * The runtime end to end under Node (wasm backend): a bundle exported from a model answers
  * like the server's FootprintModel on the same photos; a bundle that fails its checks is refused.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -17,6 +17,7 @@ import {
   saveModel,
   type OfflineBundle,
 } from '@wildlens/model';
+import { assessObservation, loadSpeciesCatalog, type DialogueParameters } from '@wildlens/shared';
 import { NEEDS } from '../../../tests/requirements.js';
 import { hasShared, syntheticFormat2Model, texturedPhoto } from '../../model/src/test-helpers.js';
 import { jpegOrientation, sniffFormat } from './image-header.js';
@@ -124,14 +125,19 @@ describe('loadOfflineBundle on the npm-shipped backbone', () => {
   });
 
   it('keeps what a later sync sends: verdict, top 3 rounded, domain, bundle version', async () => {
-    const result = onDeviceResult(model.identify(await decoded(await texturedPhoto(400, 300))));
+    const result = onDeviceResult(
+      model.identify(await decoded(await texturedPhoto(400, 300))),
+      new Date('2026-05-01T08:00:00Z'),
+    );
     expect(Object.keys(result).sort()).toEqual([
       'bundleVersion',
       'domain',
+      'identifiedAt',
       'oodScore',
       'top',
       'verdict',
     ]);
+    expect(result.identifiedAt).toBe('2026-05-01T08:00:00.000Z');
     expect(result.top).toHaveLength(3);
     expect(result.top[0]!.probability).toBe(Math.round(result.top[0]!.probability * 1e4) / 1e4);
     expect(JSON.parse(JSON.stringify(result))).toEqual(result);
@@ -174,6 +180,104 @@ describe('loadOfflineBundle on the npm-shipped backbone', () => {
       loadOfflineBundle({ ...bundle.manifest, totalSize: 1 }, readerOf(bundle.files)),
     ).rejects.toMatchObject({ code: 'invalid-manifest' });
   });
+});
+
+describe('the dialogue on the device (issue 22: candidate sets, track traits, ranges)', () => {
+  /** Fitted parameters as training writes them (dialogue-fitting.ts), for the test model's labels. */
+  const PARAMETERS: DialogueParameters = {
+    version: 1,
+    coverage: 0.9,
+    score: 'aps',
+    photoCorrelation: 0.5,
+    byDomain: {},
+    default: { identified: 0.97, conformalQuantiles: [0.8, 0.7, 0.6] },
+    fitted: { note: 'informative only' },
+  };
+  const catalogue = loadSpeciesCatalog().species;
+  let model: OfflineModel;
+  let bundle: OfflineBundle;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'wl-runtime-dialogue-'));
+    await saveModel(await syntheticFormat2Model(DEFAULT_BACKBONE_ID, 3), dir);
+    const manifestPath = path.join(dir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, dialogue: PARAMETERS }));
+    // The sheets as the functions export them (toSheet: the catalogue's traits and range).
+    const sheets = catalogue.map(({ id, nameFr, track, range }) => ({
+      speciesId: id,
+      nameFr,
+      track,
+      range,
+    }));
+    bundle = await buildOfflineBundle({
+      model: dirReader(dir),
+      version: 'dialogue',
+      species: sheets,
+    });
+    model = await loadOfflineBundle(bundle.manifest, readerOf(bundle.files));
+  }, 180_000);
+
+  afterAll(() => model?.dispose());
+
+  it('carries the fitted parameters and each species’ track traits and range', () => {
+    const carried = JSON.parse(
+      new TextDecoder().decode(bundle.files.get('model/manifest.json')),
+    ) as { dialogue?: unknown };
+    expect(carried.dialogue).toEqual(PARAMETERS);
+    expect(model.species.map((s) => s.speciesId)).toEqual(['loup', 'lynx', 'renard']);
+    for (const sheet of model.species) {
+      const expected = catalogue.find((s) => s.id === sheet.speciesId);
+      expect(sheet.track).toEqual(expected?.track);
+      expect(sheet.range).toEqual(expected?.range);
+    }
+  });
+
+  it('answers the observation as the server does: verdict, candidates with their coverage, question, zone', async () => {
+    const identification = model.identify(
+      await decoded(await texturedPhoto(640, 480, { seed: 7 })),
+    );
+    const location = { lat: 45.2, lng: 5.7 };
+    for (const answers of [{}, { toes: '4' as const }]) {
+      const assessed = model.assess(identification, { location, answers });
+      // The server's computation (observation-evidence.ts assessedFields) on the same evidence.
+      const server = assessObservation({
+        photos: [
+          {
+            probabilities: identification.probabilities,
+            ...(identification.domain ? { domain: identification.domain } : {}),
+            notFootprint: identification.verdict === 'not_a_footprint',
+          },
+        ],
+        answers,
+        location,
+        parameters: PARAMETERS,
+        species: catalogue,
+      });
+      expect(assessed.candidates).toEqual(server.candidates);
+      expect(assessed.candidates.coverage).toBe(0.9);
+      expect(assessed.verdict).toBe(server.verdict);
+      expect(assessed.top.map((t) => t.speciesId)).toEqual(
+        server.top.slice(0, 3).map((t) => t.speciesId),
+      );
+      expect(assessed.nextQuestion?.id ?? null).toBe(server.nextQuestion?.id ?? null);
+      expect(assessed.zone).toBe('europe');
+    }
+  });
+
+  it('a bundle without fitted parameters gives candidates without a stated coverage', async () => {
+    const { bundle: plain } = await exported(DEFAULT_BACKBONE_ID);
+    const bare = await loadOfflineBundle(plain.manifest, readerOf(plain.files));
+    try {
+      const identification = bare.identify(await decoded(await texturedPhoto(640, 480)));
+      const assessed = bare.assess(identification);
+      expect(assessed.candidates.coverage).toBeNull();
+      expect(assessed.candidates.speciesIds.length).toBeGreaterThan(0);
+      expect(assessed.verdict).not.toBe('identified');
+    } finally {
+      bare.dispose();
+    }
+  }, 180_000);
 });
 
 describe.skipIf(!hasShared)(

@@ -33,6 +33,14 @@ import {
   type ProjectionBases,
   type SpatialBackbone,
 } from '@wildlens/model/inference';
+import {
+  assessObservation,
+  type Answers,
+  type GeoPoint,
+  type Question,
+  type RegionId,
+  type Species,
+} from '@wildlens/shared';
 import { decodeToWorking, renderViews, type DecodedPhoto } from './pipeline.js';
 
 /** Reads a bundle file by its path in the manifest (Cache Storage, IndexedDB, the filesystem…). */
@@ -40,10 +48,12 @@ export interface BundleReader {
   readFile(path: string): Promise<Uint8Array>;
 }
 
-/** A species' French sheet as the bundle carries it (text fields; more may come). */
+/** A species' French sheet as the bundle carries it (text fields, track traits, range). */
 export interface OfflineSpeciesSheet {
   speciesId: string;
   nameFr?: string;
+  track?: Species['track'];
+  range?: Species['range'];
   [field: string]: unknown;
 }
 
@@ -63,12 +73,18 @@ export interface OnDeviceResult {
   top: { speciesId: string; probability: number }[];
   domain?: string;
   oodScore: number;
+  /** When the device answered, ISO 8601. */
+  identifiedAt: string;
 }
 
 const round4 = (x: number): number => Math.round(x * 10_000) / 10_000;
 
-export function onDeviceResult(identification: OfflineIdentification): OnDeviceResult {
+export function onDeviceResult(
+  identification: OfflineIdentification,
+  identifiedAt: Date = new Date(),
+): OnDeviceResult {
   return {
+    identifiedAt: identifiedAt.toISOString(),
     bundleVersion: identification.bundleVersion,
     verdict: identification.verdict,
     top: identification.top
@@ -77,6 +93,23 @@ export function onDeviceResult(identification: OfflineIdentification): OnDeviceR
     ...(identification.domain ? { domain: identification.domain } : {}),
     oodScore: round4(identification.oodScore),
   };
+}
+
+/**
+ * An observation's answer as the server gives it (identifyFootprint's assessObservation): the
+ * photo's probabilities under the place's range prior and the hiker's answers, the verdict and
+ * candidate set from the model's fitted dialogue parameters, the next question from the
+ * species' track traits: all read from the bundle.
+ */
+export interface OfflineAssessment {
+  verdict: Prediction['verdict'];
+  /** The 3 most probable species (rounded like the server's). */
+  top: { speciesId: string; probability: number }[];
+  /** « l'un de ces n, 9 fois sur 10 »: coverage null when the model has no fitted parameters. */
+  candidates: { speciesIds: string[]; coverage: number | null };
+  nextQuestion: Question | null;
+  unexpectedSpeciesIds: string[];
+  zone: RegionId | null;
 }
 
 export interface LoadOfflineBundleOptions {
@@ -233,6 +266,43 @@ export class OfflineModel {
       bundleVersion: this.manifest.version,
       timingsMs: { preprocess: preprocessMs, inference: inferenceMs + performance.now() - t },
     };
+  }
+
+  /** The observation's answer from one identified photo (see OfflineAssessment). */
+  assess(
+    identification: Prediction,
+    context: { location?: GeoPoint | null; answers?: Answers } = {},
+  ): OfflineAssessment {
+    const result = assessObservation({
+      photos: [
+        {
+          probabilities: identification.probabilities,
+          ...(identification.domain ? { domain: identification.domain } : {}),
+          notFootprint: identification.verdict === 'not_a_footprint',
+        },
+      ],
+      answers: context.answers ?? {},
+      location: context.location ?? null,
+      parameters: this.modelManifest.dialogue ?? null,
+      species: this.catalogue,
+    });
+    return {
+      verdict: result.verdict,
+      top: result.top
+        .slice(0, 3)
+        .map((t) => ({ speciesId: t.speciesId, probability: round4(t.probability) })),
+      candidates: result.candidates,
+      nextQuestion: result.nextQuestion,
+      unexpectedSpeciesIds: result.unexpectedSpecies,
+      zone: result.region,
+    };
+  }
+
+  /** The sheets that carry what the dialogue reads (track traits, range). */
+  private get catalogue(): Species[] {
+    return this.species
+      .filter((s) => s.track !== undefined && s.range !== undefined)
+      .map((s) => ({ ...s, id: s.speciesId }) as unknown as Species);
   }
 
   private basisTensorsOf(name: string): BasisTensors {

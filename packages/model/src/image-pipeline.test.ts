@@ -152,7 +152,9 @@ describe('image pipeline', () => {
       .jpeg()
       .toBuffer();
     expect((await decodeToRgb(photo, 64, undefined, 640 * 480)).height).toBe(64);
-    await expect(decodeToRgb(photo, 64, undefined, 640 * 480 - 1)).rejects.toThrow(ImageDecodeError);
+    await expect(decodeToRgb(photo, 64, undefined, 640 * 480 - 1)).rejects.toThrow(
+      ImageDecodeError,
+    );
     await expect(decodeToRgb(photo.subarray(0, photo.length / 2))).rejects.toThrow(
       ImageDecodeError,
     );

@@ -1,10 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import { HANG_BOUND_MS } from './tests/hang-bound.js';
 import { TEST_REQUIREMENTS } from './tests/requirements.js';
 
 export default defineConfig({
   test: {
     // Skip reasons of `npm test`'s summary (see tests/requirements.ts).
     tags: TEST_REQUIREMENTS.map((r) => ({ name: r.name, description: r.description })),
+    // Timeouts only bound a hang (tests/hang-bound.ts).
     projects: [
       {
         test: {
@@ -17,8 +19,8 @@ export default defineConfig({
             'hosting/src/**/*.test.ts',
             'tests/helpers/**/*.test.ts',
           ],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          testTimeout: HANG_BOUND_MS,
+          hookTimeout: HANG_BOUND_MS,
         },
       },
       {
@@ -29,8 +31,8 @@ export default defineConfig({
           setupFiles: ['tests/e2e/reset-emulators.ts'],
           // One emulator suite is shared: files run one after another.
           fileParallelism: false,
-          testTimeout: 120_000,
-          hookTimeout: 180_000,
+          testTimeout: HANG_BOUND_MS,
+          hookTimeout: HANG_BOUND_MS,
         },
       },
       {
@@ -39,8 +41,9 @@ export default defineConfig({
           include: ['tests/stack/**/*.test.ts'],
           // Each test starts and stops `npm start`'s stack on the same ports: one at a time.
           fileParallelism: false,
-          testTimeout: 15 * 60_000,
-          hookTimeout: 5 * 60_000,
+          // Each test is several starts of the stack, with imports and training runs.
+          testTimeout: 2 * HANG_BOUND_MS,
+          hookTimeout: HANG_BOUND_MS,
         },
       },
     ],

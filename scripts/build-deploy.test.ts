@@ -65,5 +65,5 @@ describe('functions deploy bundle and native TensorFlow', () => {
     ]);
     expect(readFileSync(join(outDir, 'index.js'), 'utf8')).toContain(`"${TFJS_NODE}"`);
     expect(existsSync(join(outDir, '.backend-probe'))).toBe(false);
-  }, 120_000);
+  });
 });

@@ -4,6 +4,7 @@ import {
   countsFromReport,
   finalLine,
   renderSummary,
+  slowFiles,
   type StepResult,
   type TestCounts,
   type VitestJsonReport,
@@ -48,6 +49,31 @@ describe('countsFromReport', () => {
       ['../shared absent (photos réelles de traces, jeux de données)', 1],
       [NO_DECLARED_REASON, 1],
     ]);
+  });
+});
+
+describe('slowFiles', () => {
+  it('names the files over the limit, slowest first, relative to the root', () => {
+    const file = (name: string, seconds: number) => ({
+      name,
+      status: 'passed',
+      startTime: 1_000,
+      endTime: 1_000 + seconds * 1000,
+      assertionResults: [],
+    });
+    const report: VitestJsonReport = {
+      testResults: [
+        file('/repo/a.test.ts', 4),
+        file('/repo/pkg/b.test.ts', 12.5),
+        file('/repo/c.test.ts', 31),
+        file('/repo/d.test.ts', 10),
+      ],
+    };
+    expect(slowFiles(report, 10, '/repo')).toEqual([
+      { file: 'c.test.ts', seconds: 31 },
+      { file: 'pkg/b.test.ts', seconds: 12.5 },
+    ]);
+    expect(slowFiles(report, 60, '/repo')).toEqual([]);
   });
 });
 

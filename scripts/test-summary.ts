@@ -12,6 +12,9 @@ export interface VitestJsonReport {
     name: string;
     status: string;
     message?: string;
+    /** Epoch milliseconds: the file's run, collection and hooks included. */
+    startTime?: number;
+    endTime?: number;
     assertionResults: { status: string; fullName: string; tags?: string[] }[];
   }[];
 }
@@ -60,6 +63,25 @@ export function readVitestReport(file: string): TestCounts | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Test files that took longer than `limitSeconds` (slowest first), paths relative to `root`.
+ * Unit files are meant to stay fast by design (≤ 10 s here): `npm test` names the ones that are
+ * not, as a warning (a duration is no test verdict: it depends on the machine's load).
+ */
+export function slowFiles(
+  report: VitestJsonReport,
+  limitSeconds: number,
+  root: string,
+): { file: string; seconds: number }[] {
+  return report.testResults
+    .map((f) => ({
+      file: f.name.startsWith(root) ? f.name.slice(root.length).replace(/^\//, '') : f.name,
+      seconds: ((f.endTime ?? 0) - (f.startTime ?? 0)) / 1000,
+    }))
+    .filter((f) => f.seconds > limitSeconds)
+    .sort((a, b) => b.seconds - a.seconds);
 }
 
 export interface StepResult {

@@ -5,16 +5,26 @@
  *   4. unit and handler tests (Vitest), 5. end-to-end tests inside `firebase emulators:exec`,
  *   6. end-to-end tests of `npm start` itself (saved state round trip), each starting its stack.
  * It ends with a table per step (tests passed, failed, skipped and why) and a last line that
- * says what ran: never "all green" when a step was not run or tests were skipped.
+ * says what ran: never "all green" when a step was not run or tests were skipped. Each step
+ * also prints its CPU time and the machine's load average (a duration alone says little on a
+ * shared machine: compare CPU times), kept in .artifacts/test-reports/steps.json, and the unit
+ * step names its files over 10 s (they are meant to stay fast; a warning, not a verdict).
  * `npm test -- unit` (or lint, typecheck, e2e, stack) runs a subset; arguments after a second
  * `--` go to Vitest, e.g. `npm test -- e2e -- tests/e2e/foundation.test.ts`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './emulators/stack.js';
 import { execUnderEmulators } from './emulators/suite.js';
-import { readVitestReport, renderSummary, type StepResult } from './test-summary.js';
+import {
+  readVitestReport,
+  renderSummary,
+  slowFiles,
+  type StepResult,
+  type VitestJsonReport,
+} from './test-summary.js';
 
 const bin = (name: string): string => `${REPO_ROOT}/node_modules/.bin/${name}`;
 const REPORTS_DIR = path.join(REPO_ROOT, '.artifacts', 'test-reports');
@@ -40,6 +50,39 @@ function vitestArgs(project: string, report: string, extra: string[]): string[] 
     `--outputFile.json=${report}`,
     ...extra,
   ];
+}
+
+/** Unit test files are meant to take at most this long here (issue 21). */
+const UNIT_FILE_SECONDS = 10;
+
+/**
+ * CPU seconds used so far by this process' children that have ended (and their own waited-for
+ * children), from /proc/self/stat's cutime + cstime; undefined off Linux.
+ */
+function childrenCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 of proc(5), counted from the state (field 3) here; 100 ticks a second.
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+function warnSlowUnitFiles(report: string): void {
+  let json: VitestJsonReport;
+  try {
+    json = JSON.parse(readFileSync(report, 'utf8')) as VitestJsonReport;
+  } catch {
+    return;
+  }
+  const slow = slowFiles(json, UNIT_FILE_SECONDS, REPO_ROOT);
+  if (!slow.length) return;
+  console.log(
+    `\n⚠ Fichiers unitaires de plus de ${UNIT_FILE_SECONDS} s (charge ${os.loadavg()[0]!.toFixed(1)}) :`,
+  );
+  for (const f of slow) console.log(`  ${f.seconds.toFixed(1).padStart(6)} s  ${f.file}`);
 }
 
 const STEPS = {
@@ -81,6 +124,7 @@ async function runStep(step: Step): Promise<Omit<StepResult, 'title' | 'seconds'
       };
     case 'unit': {
       const ok = run(bin('vitest'), vitestArgs('unit', report, extraVitestArgs));
+      warnSlowUnitFiles(report);
       return { outcome: ok ? 'ok' : 'failed', tests: readVitestReport(report) };
     }
     case 'e2e': {
@@ -101,6 +145,7 @@ async function runStep(step: Step): Promise<Omit<StepResult, 'title' | 'seconds'
 
 mkdirSync(REPORTS_DIR, { recursive: true });
 const results: StepResult[] = [];
+const timings: { step: Step; seconds: number; cpuSeconds?: number; load: number[] }[] = [];
 let failed = false;
 for (const step of allSteps) {
   const title = STEPS[step];
@@ -114,10 +159,21 @@ for (const step of allSteps) {
   }
   console.log(`\n▶ ${title}`);
   const started = Date.now();
+  const cpuBefore = childrenCpuSeconds();
+  const loadBefore = os.loadavg()[0]!;
   const result = await runStep(step);
   const seconds = (Date.now() - started) / 1000;
+  const cpuAfter = childrenCpuSeconds();
+  const cpuSeconds =
+    cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
+  const load = [loadBefore, os.loadavg()[0]!];
+  timings.push({ step, seconds, cpuSeconds, load });
+  writeFileSync(path.join(REPORTS_DIR, 'steps.json'), `${JSON.stringify(timings, null, 2)}\n`);
   results.push({ title, seconds, ...result });
-  console.log(`${result.outcome === 'ok' ? '✔' : '✖'} ${title} (${seconds.toFixed(1)} s)`);
+  const cpu = cpuSeconds === undefined ? '' : `, CPU ${cpuSeconds.toFixed(0)} s`;
+  console.log(
+    `${result.outcome === 'ok' ? '✔' : '✖'} ${title} (${seconds.toFixed(1)} s${cpu}, charge ${load.map((l) => l.toFixed(1)).join(' → ')})`,
+  );
   if (result.outcome === 'failed') failed = true;
 }
 console.log(`\n${renderSummary(results)}`);

@@ -216,7 +216,7 @@ describe.skipIf(!javaAvailable)('stand-in rules runtime process', NEEDS.jdk, () 
   beforeAll(async () => {
     cacheDir = await mkdtemp(path.join(os.tmpdir(), 'storage-rules-standin-'));
     jarPath = await buildStorageRulesStandIn(cacheDir);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
@@ -297,7 +297,7 @@ describe.skipIf(!javaAvailable)('stand-in rules runtime process', NEEDS.jdk, () 
     } finally {
       expect(await runtime.stop()).toBe(0);
     }
-  }, 60_000);
+  });
 
   it('recognises exactly the same sources as isDenyAllStorageRules', async () => {
     const runtime = new RulesRuntimeClient(jarPath);
@@ -312,7 +312,7 @@ describe.skipIf(!javaAvailable)('stand-in rules runtime process', NEEDS.jdk, () 
     } finally {
       await runtime.stop();
     }
-  }, 60_000);
+  });
 
   it('works with firebase-tools’ own StorageRulesRuntime client', async () => {
     // downloadableEmulators.js reads the override when first loaded.
@@ -346,5 +346,5 @@ describe.skipIf(!javaAvailable)('stand-in rules runtime process', NEEDS.jdk, () 
       await runtime.stop();
       delete process.env.STORAGE_EMULATOR_BINARY_PATH;
     }
-  }, 60_000);
+  });
 });

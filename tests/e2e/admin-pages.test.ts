@@ -242,7 +242,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
         ),
       )
       .toBe(renardCount - 2);
-  }, 120_000);
+  });
 
   it('starts a training run, follows it live to the end and lists the new model', async () => {
     const { page } = admin;
@@ -295,7 +295,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
       expect(
         await page.locator('#domain-figures tr[data-domain="unspecified"] th').textContent(),
       ).toBe('Domaine non précisé');
-  }, 420_000);
+  });
 
   it('promotes a model and rolls back, with the confusion matrix and recall shown', async () => {
     const { page } = admin;
@@ -446,7 +446,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
       })
       .toBe(fixture.version);
     await page.locator('#training-status[data-tone="success"]').waitFor();
-  }, 600_000);
+  });
 
   it('the public "try it" page identifies a photo and explains refusals in French', async () => {
     const visitor = await openPage(browser, TABLET);
@@ -489,5 +489,5 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     } finally {
       await visitor.context.close();
     }
-  }, 180_000);
+  });
 });

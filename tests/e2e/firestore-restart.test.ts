@@ -62,8 +62,6 @@ const identifyWith = (c: Client) =>
     timeout: CALL_TIMEOUT_MS,
   });
 const b64 = (buf: Buffer) => buf.toString('base64');
-/** How long the functions may take to reach the restarted Firestore (reconnection backoff). */
-const RECOVERY_MS = 120_000;
 
 /** A real footprint photo (one species per index) when ../shared is present, else synthetic. */
 async function samplePhoto(index = 0): Promise<Buffer> {
@@ -110,7 +108,6 @@ async function ensureFirestoreUp(): Promise<number | null> {
   const pid = respawn(spec, logFile);
   log(`JVM relancée (pid ${pid}, journal ${logFile})`);
   await eventually(async () => ((await firestoreAnswers()) ? true : undefined), {
-    timeoutMs: 90_000,
     intervalMs: 200,
     what: `Firestore emulator back on port ${FIRESTORE_PORT}`,
   });
@@ -133,7 +130,7 @@ beforeAll(async () => {
   log(`Firestore : pid ${pid}, ${spec.argv.join(' ')}`);
   fixture = await trainFixtureModel({ log });
   await seed();
-}, 600_000);
+});
 
 afterAll(async () => {
   try {
@@ -145,7 +142,7 @@ afterAll(async () => {
   } finally {
     await closeAdmin();
   }
-}, 180_000);
+});
 
 describe('Firestore emulator killed and restarted under the running suite', () => {
   let hiker: Client & { uid: string };
@@ -213,15 +210,15 @@ describe('Firestore emulator killed and restarted under the running suite', () =
         false,
       );
       if (!identifyOutcome.ok) {
-        // A clear, retryable error from the function itself, well before its 60 s timeout
-        // (past it, the platform cuts the request and the client only sees `internal`).
+        // A clear, retryable error from the function itself, before its 60 s timeout: past it,
+        // the emulator cuts the request as the platform does and the client only sees
+        // `internal`. The code says which happened, whatever the machine's speed.
         expect(identifyOutcome.error.code, `answered after ${identifyOutcome.ms} ms`).toBe(
           'functions/unavailable',
         );
         expect(identifyOutcome.error.message).toMatch(/indisponible|réessayez/i);
         expect(identifyOutcome.error.message).toMatch(/[éèêàç]/);
       }
-      expect(identifyOutcome.ms).toBeLessThan(55_000);
     },
     CALL_TIMEOUT_MS + 30_000,
   );
@@ -254,7 +251,7 @@ describe('Firestore emulator killed and restarted under the running suite', () =
           return undefined;
         }
       },
-      { timeoutMs: RECOVERY_MS, intervalMs: 1000, what: 'identifyFootprint after the restart' },
+      { intervalMs: 1000, what: 'identifyFootprint after the restart' },
     );
     log(
       `identifyFootprint réussi ${Date.now() - started} ms après la relance (${attempts} appel(s))`,
@@ -274,16 +271,16 @@ describe('Firestore emulator killed and restarted under the running suite', () =
         const report = (await (await fetch(`${FUNCTIONS_ORIGIN}/health`)).json()) as HealthReport;
         return report.firestore.reachable ? report : undefined;
       },
-      { timeoutMs: RECOVERY_MS, intervalMs: 1000, what: 'health reporting Firestore reachable' },
+      { intervalMs: 1000, what: 'health reporting Firestore reachable' },
     );
     log(`health : Firestore joignable ${Date.now() - healthStarted} ms après la relance`);
     expect(health.firestore).toEqual({ reachable: true, speciesCount: 13 });
     expect(health.model.active).toBe(fixture.version);
-  }, 400_000);
+  });
 
   it('after the restart, the Storage ingestion trigger records uploads again', async () => {
     const { hash, record, ms } = await ingest('apres-relance', await samplePhoto(2));
     log(`ingestion après la relance : ${ms} ms`);
     await expectAcceptedTrainingImage(record, hash, 'renard');
-  }, 120_000);
+  });
 });

@@ -113,7 +113,7 @@ function ingestionOf(ref: DocumentReference) {
       const status = (await ref.get()).get('ingestion.status') as string | undefined;
       return status && status !== 'pending' ? status : undefined;
     },
-    { what: `ingestion of candidate ${ref.id}`, timeoutMs: 60_000 },
+    { what: `ingestion of candidate ${ref.id}` },
   );
 }
 
@@ -192,7 +192,7 @@ beforeAll(async () => {
       'Chromium absent (/usr/bin/chromium) : la file « À vérifier » est traitée par les fonctions appelables, sans le navigateur.',
     );
   }
-}, 600_000);
+});
 
 afterAll(async () => {
   if (page?.errors.length) console.warn('Erreurs de console (admin) :', page.errors);
@@ -250,7 +250,7 @@ describe('data flywheel', () => {
     expect((await candidateDoc(hiker.uid, yes.observationId).get()).get('status')).toBe('pending');
     await call(hiker, 'deleteObservation', { observationId: yes.observationId });
     expect(await ownedBy('reviewCandidates', hiker.uid)).toEqual([]);
-  }, 180_000);
+  });
 
   it('a hiker shares and corrects: both observations wait for review with what the reviewer needs', async () => {
     const first = await identify(hiker, hikerPhotos[0] as Buffer, true);
@@ -453,7 +453,7 @@ describe('data flywheel', () => {
     const outcome = await autoRetrain({ ...deps, minNew: uploads.length + 1 });
     runId = outcome.started ?? '';
     expect(runId).not.toBe('');
-    const run = await runFinished(runId, 300_000);
+    const run = await runFinished(runId);
     expect(run, String(run.error)).toMatchObject({
       status: 'succeeded',
       trigger: 'schedule',
@@ -491,7 +491,7 @@ describe('data flywheel', () => {
       started: null,
       reason: 'not-enough-new-images',
     });
-  }, 420_000);
+  });
 
   it('deleting the observation removes its candidate and training copy; the run says so', async () => {
     await call(hiker, 'deleteObservation', { observationId: shared });
@@ -545,12 +545,12 @@ describe('data flywheel', () => {
         const remaining = await remainsOf(needles);
         return remaining.length === 0 ? remaining : undefined;
       },
-      { what: 'erasure of the deleted account', timeoutMs: 90_000, intervalMs: 2_000 },
+      { what: 'erasure of the deleted account', intervalMs: 2_000 },
     ).catch(async () => remainsOf(needles));
     expect(left).toEqual([]);
     // The admin's work is untouched.
     expect((await adminDb().doc(`models/${version}`).get()).exists).toBe(true);
-  }, 240_000);
+  });
 
   it('an observation upload whose review is not, or no longer, accepted leaves nothing', async () => {
     const user = await signedInClient();
@@ -629,5 +629,5 @@ describe('data flywheel', () => {
     // days after their day, whatever the account.
     const left = await remainsOf([uid, observationId, candidate.id]);
     expect(left.filter((place) => !place.startsWith(`firestore:rateLimits/${uid}`))).toEqual([]);
-  }, 180_000);
+  });
 });

@@ -19,7 +19,7 @@ const { cases } = JSON.parse(readFileSync(new URL('manifest.json', dir), 'utf8')
 
 beforeAll(async () => {
   await installFixtureModel(adminBucket(), adminDb(), await trainFixtureModel());
-}, 300_000);
+});
 
 describe('hostile corpus through identifyFootprint', () => {
   it('answers every file as intended and leaves no orphan', { timeout: 600_000 }, async () => {

@@ -42,7 +42,7 @@ describe('hostile corpus through the ingestion trigger', () => {
             .get();
           return s.exists ? true : undefined;
         },
-        { what: p.file, timeoutMs: 60_000 },
+        { what: p.file },
       );
     }
 

@@ -111,7 +111,7 @@ describe('identification with a trained model', () => {
     fixture = await trainFixtureModel({ log: (m) => console.log(`[identify e2e] ${m}`) });
     await installFixtureModel(adminBucket(), adminDb(), fixture);
     user = await signedInClient();
-  }, 600_000);
+  });
 
   it('identifies a photo and answers the documented shape', async () => {
     const { data } = await identifyWith(user)({ photo: b64(await samplePhoto()) });

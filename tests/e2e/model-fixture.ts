@@ -3,13 +3,14 @@
  * @wildlens/model (the npm-shipped DEFAULT_BACKBONE_ID unless asked: `auto` would make the e2e
  * tests depend on the machine's weights) on a few photos per species from
  * ../shared/datasets/footprints-dev when present, otherwise on synthetic sharp-generated
- * pictures. The trained files are cached under the OS temp dir (never in the repository),
- * then uploaded to `models/{version}/` and activated through `config/activeModel`.
+ * pictures. It is trained once and cached under `.cache/wildlens/fixture-models/` (ignored by
+ * git), keyed by a hash of what the training reads: the photos' bytes, the options, and the
+ * built @wildlens/model and @wildlens/shared: any change to them trains it again. Uploaded
+ * to `models/{version}/` and activated through `config/activeModel`.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Firestore } from 'firebase-admin/firestore';
@@ -24,6 +25,11 @@ import {
 } from '@wildlens/model';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const FIXTURE_CACHE_DIR = path.join(REPO_ROOT, '.cache', 'wildlens', 'fixture-models');
+/** What the training runs: the built @wildlens/model and the @wildlens/shared it imports. */
+const TRAINING_CODE_DIRS = ['model', 'shared'].map((p) =>
+  path.join(REPO_ROOT, 'packages', p, 'dist'),
+);
 /** ../shared, or WILDLENS_SHARED_DIR (a git worktree whose parent has no shared/). */
 export const SHARED_DIR =
   process.env.WILDLENS_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared');
@@ -84,6 +90,28 @@ export async function syntheticFootprint(kind: number, variant: number): Promise
   return sharp(Buffer.from(svg)).jpeg({ quality: 90 }).toBuffer();
 }
 
+const FIXTURE_TRAINING = { calibrationFolds: 3, syntheticNegatives: 6, head: { epochs: 80 } };
+
+/** Every JavaScript file under `dir` (what runs: not the maps, types or build info), sorted. */
+async function scriptsUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const nested = await Promise.all(
+    entries.map((e) => {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) return scriptsUnder(full);
+      return Promise.resolve(e.isFile() && e.name.endsWith('.js') ? [full] : []);
+    }),
+  );
+  return nested.flat().sort();
+}
+
+/** Feeds every script under `dir` (relative path and bytes, in a stable order) into `hash`. */
+async function hashTree(hash: ReturnType<typeof createHash>, dir: string): Promise<void> {
+  const files = existsSync(dir) ? await scriptsUnder(dir) : [];
+  if (!files.length) throw new Error(`${dir} est vide : lancez npm run build.`);
+  for (const file of files) hash.update(path.relative(dir, file)).update(await readFile(file));
+}
+
 export interface FixtureModel {
   dir: string;
   version: string;
@@ -92,7 +120,7 @@ export interface FixtureModel {
 }
 
 /**
- * Trains (or reuses from the temp-dir cache) the fixture model. `perSpecies` real photos per
+ * Trains (or reuses from the cache) the fixture model. `perSpecies` real photos per
  * species; the synthetic fallback uses 3 kinds × 6 images.
  */
 export async function trainFixtureModel(
@@ -122,13 +150,14 @@ export async function trainFixtureModel(
         read: () => syntheticFootprint(i % 3, Math.floor(i / 3)),
       }));
 
-  const key = createHash('sha256')
-    .update(JSON.stringify({ source, perSpecies, backboneId, ids: images.map((i) => i.id), v: 2 }))
-    .digest('hex')
-    .slice(0, 12);
-  const version = `e2e-${key}`;
-  const dir = path.join(os.tmpdir(), 'wildlens-fixture-models', version);
   const labels = [...new Set(images.map((i) => i.label))].sort();
+  const hash = createHash('sha256').update(
+    JSON.stringify({ source, backboneId, labels, training: FIXTURE_TRAINING }),
+  );
+  for (const image of images) hash.update(image.id).update(await image.read());
+  for (const dir of TRAINING_CODE_DIRS) await hashTree(hash, dir);
+  const version = `e2e-${hash.digest('hex').slice(0, 12)}`;
+  const dir = path.join(FIXTURE_CACHE_DIR, version);
   if (existsSync(path.join(dir, 'manifest.json'))) {
     log(`modèle de test ${version} (${source}) repris du cache ${dir}`);
     return { dir, version, source, labels };
@@ -139,16 +168,18 @@ export async function trainFixtureModel(
     backboneId,
     images,
     labels,
-    calibrationFolds: 3,
-    syntheticNegatives: 6,
-    head: { epochs: 80 },
+    ...FIXTURE_TRAINING,
     version,
     trainingInfo: { purpose: 'e2e-fixture', source },
   });
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  await saveModel(model, dir);
+  // Written beside, then renamed: a run killed mid-save never leaves a half model in the cache.
+  const partial = `${dir}.partial-${process.pid}`;
+  await rm(partial, { recursive: true, force: true });
+  await mkdir(partial, { recursive: true });
+  await saveModel(model, partial);
   model.dispose();
+  await rm(dir, { recursive: true, force: true });
+  await rename(partial, dir);
   log(
     `modèle de test ${version} (${source}, ${images.length} images) entraîné en ${Date.now() - started} ms`,
   );

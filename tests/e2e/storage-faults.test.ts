@@ -157,14 +157,14 @@ describe('a training run under Storage faults', () => {
     }
     // A first run dies after 5 photos (straight to the emulator)…
     const crashedId = await launchRun(STORAGE_HOST, 'embedding:5');
-    const crashed = await runFinished(crashedId, 900_000);
+    const crashed = await runFinished(crashedId);
     expect(crashed.status).toBe('failed');
     expect(String(crashed.error)).toMatch(/arrêt simulé après 5 photos/);
 
     // …the next one talks to Storage through the proxy, which breaks a fifth of its requests.
     const { proxy: p, host } = await proxy({ seed: 2026, rate: 0.2, faults: ['hang-up'] });
     const runId = await launchRun(host);
-    const run = await runFinished(runId, 900_000);
+    const run = await runFinished(runId);
     const events = trainerEvents(runId);
     expect(run.status, JSON.stringify(events.slice(-5))).toBe('succeeded');
     expect(run.promoted).toBe(true);

@@ -16,6 +16,7 @@ import { connectFunctionsEmulator, getFunctions, type Functions } from 'firebase
 import { emulatorPorts } from '../../scripts/emulators/stack.js';
 import { functionsOrigin } from '../../scripts/emulators/wait.js';
 import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 export const PROJECT_ID = process.env.GCLOUD_PROJECT ?? 'demo-wildlens';
 export const BUCKET = `${PROJECT_ID}.appspot.com`;
@@ -82,10 +83,10 @@ export async function signedInClient(
   return { ...c, uid: user.uid, email };
 }
 
-/** Polls until `probe` returns a value (not undefined) or the timeout expires. */
+/** Polls until `probe` returns a value (not undefined); the timeout only bounds a hang. */
 export async function eventually<T>(
   probe: () => Promise<T | undefined>,
-  { timeoutMs = 30_000, intervalMs = 250, what = 'condition' } = {},
+  { timeoutMs = HANG_BOUND_MS, intervalMs = 250, what = 'condition' } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -100,7 +101,7 @@ export async function eventually<T>(
 /** The uploads/{id} record ingestion (trigger or handler) writes for an object, once it exists. */
 export function ingestionRecord(
   objectName: string,
-  timeoutMs = 30_000,
+  timeoutMs = HANG_BOUND_MS,
 ): Promise<Record<string, unknown>> {
   return eventually(
     async () => {

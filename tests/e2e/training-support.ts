@@ -5,6 +5,7 @@ import { httpsCallable } from 'firebase/functions';
 import sharp from 'sharp';
 import { speciesIdFromLabel } from '@wildlens/shared';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 import { adminDb, eventually, type Client } from './support.js';
 
 export const DEV_DATASET = path.resolve(REPO_ROOT, '..', 'shared', 'datasets', 'footprints-dev');
@@ -98,7 +99,7 @@ export async function uploadThroughUrls(
   return data;
 }
 
-export async function uploadRecord(uploadId: string, timeoutMs = 60_000) {
+export async function uploadRecord(uploadId: string, timeoutMs = HANG_BOUND_MS) {
   const snap = await eventually(
     async () => {
       const s = await adminDb().doc(`uploads/${uploadId}`).get();
@@ -109,7 +110,7 @@ export async function uploadRecord(uploadId: string, timeoutMs = 60_000) {
   return snap.data() as Record<string, unknown>;
 }
 
-export async function runFinished(runId: string, timeoutMs: number) {
+export async function runFinished(runId: string, timeoutMs = HANG_BOUND_MS) {
   return eventually(
     async () => {
       const s = await adminDb().doc(`trainingRuns/${runId}`).get();

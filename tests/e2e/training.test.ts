@@ -159,7 +159,7 @@ describe('training runs', () => {
     expect(created.get('requestedBy')).toBe((admin as Client & { uid: string }).uid);
     expect(await codeOf(call(admin, 'startTrainingRun', {}))).toBe('functions/failed-precondition');
 
-    const run = await runFinished(runId, 240_000);
+    const run = await runFinished(runId);
     expect(run).toMatchObject({ status: 'succeeded', phase: 'done', promoted: true });
     expect((run.curve as unknown[]).length).toBeGreaterThan(0);
     firstVersion = run.modelVersion as string;
@@ -215,20 +215,20 @@ describe('training runs', () => {
     )({ photo: (photos[0] as LocalPhoto).data.toString('base64') });
     expect(identified.data.model.version).toBe(firstVersion);
     expect(identified.data.top.length).toBeGreaterThan(0);
-  }, 300_000);
+  });
 
   it('a crashing trainer ends failed with a French message', async () => {
     const { runId } = await call<{ runId: string }>(admin, 'startTrainingRun', {
       simulateCrashAt: 'embedding',
     });
-    const run = await runFinished(runId, 90_000);
+    const run = await runFinished(runId);
     expect(run.status).toBe('failed');
     expect(String(run.error)).toMatch(/Échec de l’entraînement/);
-  }, 120_000);
+  });
 
   it('retrains from cached embeddings, keeps the active model on a tie and rolls back', async () => {
     const { runId } = await call<{ runId: string }>(admin, 'startTrainingRun', {});
-    const run = await runFinished(runId, 180_000);
+    const run = await runFinished(runId);
     expect(run.status).toBe('succeeded');
     // Same photos as the first run: every view comes from the cache and no photo is fetched.
     expect(run.embedding).toMatchObject({ photoDownloads: 0, computedViews: 0 });
@@ -268,13 +268,13 @@ describe('training runs', () => {
     expect(await codeOf(call(admin, 'promoteModel', { version: 'inexistant' }))).toBe(
       'functions/not-found',
     );
-  }, 240_000);
+  });
 
   it('replaces an active model that can no longer be loaded, and says so', async () => {
     // The active model's head is gone from Storage: it serves no one any more.
     await adminBucket().file(`models/${firstVersion}/head.bin`).delete();
     const { runId } = await call<{ runId: string }>(admin, 'startTrainingRun', {});
-    const run = await runFinished(runId, 180_000);
+    const run = await runFinished(runId);
     expect(run).toMatchObject({
       status: 'succeeded',
       promoted: true,
@@ -285,5 +285,5 @@ describe('training runs', () => {
       new RegExp(`« ${firstVersion} » ne peut pas être chargé`),
     );
     expect((await adminDb().doc('config/activeModel').get()).get('version')).toBe(run.modelVersion);
-  }, 240_000);
+  });
 });

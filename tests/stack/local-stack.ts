@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 export class LocalStackProcess {
   readonly lines: string[] = [];
@@ -63,8 +64,8 @@ export class LocalStackProcess {
     return this.lines.join('\n');
   }
 
-  /** The first console line matching `re` (already printed or to come). */
-  waitFor(re: RegExp, timeoutMs: number): Promise<string> {
+  /** The first console line matching `re` (already printed or to come); the timeout only bounds a hang. */
+  waitFor(re: RegExp, timeoutMs = HANG_BOUND_MS): Promise<string> {
     const seen = this.lines.find((l) => re.test(l));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {

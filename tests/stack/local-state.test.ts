@@ -32,6 +32,7 @@ import {
 } from '../../scripts/local-state/state.js';
 import { isEmulatorSuite, waitForExit } from '../../scripts/local-state/live.js';
 import { syntheticFootprint } from '../e2e/model-fixture.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 import { LocalStackProcess } from './local-stack.js';
 
 const ADMIN_EMAIL = 'admin@example.org';
@@ -111,7 +112,11 @@ function processesInGroup(pgid: number): number[] {
   return pids;
 }
 
-async function waitUntil(probe: () => boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitUntil(
+  probe: () => boolean,
+  what: string,
+  timeoutMs = HANG_BOUND_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!probe()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -150,9 +155,9 @@ afterAll(async () => {
 describe('npm start keeps its state', () => {
   it('first start: imports the dataset, trains, and saves the state on Ctrl+C', async () => {
     const stack = start();
-    await stack.waitFor(READY, 240_000);
-    await stack.waitFor(/Identification opérationnelle/, 10 * 60_000);
-    await stack.waitFor(/État enregistré \(fin d’entraînement\)/, 120_000);
+    await stack.waitFor(READY);
+    await stack.waitFor(/Identification opérationnelle/);
+    await stack.waitFor(/État enregistré \(fin d’entraînement\)/);
     expect(stack.output).toMatch(/18 photos \(domaine « dataset »\)/);
     modelVersion = (await activeModel()) as string;
     expect(modelVersion).toBeTruthy();
@@ -175,7 +180,7 @@ describe('npm start keeps its state', () => {
   it('second start: same model, admin user and history, no import; exports periodically', async () => {
     const started = Date.now();
     const stack = start([], { WILDLENS_EXPORT_INTERVAL_MINUTES: '0.05' });
-    await stack.waitFor(READY, 240_000);
+    await stack.waitFor(READY);
     console.log(
       `[local state] second start ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
@@ -192,14 +197,10 @@ describe('npm start keeps its state', () => {
     // A user created now is in the next periodic export.
     const before = Date.now();
     await auth().createUser({ email: 'periodic@example.org' });
-    await waitUntil(
-      () => {
-        const saved = readSavedState(layout);
-        return saved?.reason === 'periodic' && Date.parse(saved.savedAt) > before;
-      },
-      60_000,
-      'a periodic export',
-    );
+    await waitUntil(() => {
+      const saved = readSavedState(layout);
+      return saved?.reason === 'periodic' && Date.parse(saved.savedAt) > before;
+    }, 'a periodic export');
     expect(readSavedState(layout)?.summary.users).toBeGreaterThanOrEqual(4);
 
     // Then the launcher is killed (no Ctrl+C): its emulators keep running, orphaned.
@@ -211,8 +212,8 @@ describe('npm start keeps its state', () => {
     const orphan = readStateLock(layout)?.suitePid as number;
     expect(isEmulatorSuite(orphan)).toBe(true);
     const stack = start();
-    await stack.waitFor(/arrêté brutalement/, 60_000);
-    await stack.waitFor(READY, 240_000);
+    await stack.waitFor(/arrêté brutalement/);
+    await stack.waitFor(READY);
     // The orphan and its whole process group (function workers…) are gone.
     expect(processesInGroup(orphan)).toEqual([]);
     // Nothing lost: even the user created after the last periodic export is there.
@@ -226,9 +227,9 @@ describe('npm start keeps its state', () => {
   let aside: string;
   it('--fresh starts empty and sets the saved state aside, untouched', async () => {
     const stack = start(['--fresh'], { WILDLENS_SEED_DATASET: 'none' });
-    const line = await stack.waitFor(/--fresh : l’état précédent est mis de côté dans/, 60_000);
+    const line = await stack.waitFor(/--fresh : l’état précédent est mis de côté dans/);
     aside = (/mis de côté dans (\S+)/.exec(line) as RegExpExecArray)[1] as string;
-    await stack.waitFor(READY, 240_000);
+    await stack.waitFor(READY);
     expect(await activeModel()).toBeNull();
     expect((await auth().listUsers()).users).toEqual([]);
     expect(readSavedState(stateLayout(aside))?.summary.activeModel).toBe(modelVersion);

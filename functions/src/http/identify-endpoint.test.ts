@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { IdentifyInput, IdentifyResponse } from '../handlers/identify.js';
@@ -459,9 +460,12 @@ describe('broken multipart bodies (issue 13, finding 1)', () => {
     const stream = new PassThrough();
     const req = Object.assign(stream, { method: 'POST', headers: full.headers });
     const { out, res } = recorder();
+    // The client leaves once the handler reads its body (the stream resumes when piped into
+    // the form parser): an event, not a delay.
+    const reading = once(stream, 'resume');
     const done = handleIdentifyRequest(req, res, deps().deps);
     stream.write(full.rawBody!.subarray(0, 300));
-    await new Promise((r) => setTimeout(r, 10));
+    await reading;
     stream.destroy(new Error('aborted'));
     await done;
     expect(out.status).toBe(0); // nothing written: there is nobody to answer

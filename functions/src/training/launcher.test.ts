@@ -68,10 +68,11 @@ describe('LocalProcessLauncher', () => {
     mkdirSync(path.join(root, 'trainer', 'dist'), { recursive: true });
     const out = path.join(root, 'out');
     mkdirSync(out);
-    // A stand-in trainer that records the environment it was given.
+    // A stand-in trainer that records the environment it was given, written then renamed: a
+    // file that exists is complete.
     writeFileSync(
       path.join(root, 'trainer', 'dist', 'main.js'),
-      `require('fs').writeFileSync(${JSON.stringify(out)} + '/' + process.env.CLOUD_RUN_TASK_INDEX + '.json', JSON.stringify(process.env));`,
+      `const fs = require('fs'); const f = ${JSON.stringify(out)} + '/' + process.env.CLOUD_RUN_TASK_INDEX + '.json'; fs.writeFileSync(f + '.tmp', JSON.stringify(process.env)); fs.renameSync(f + '.tmp', f);`,
     );
     await new LocalProcessLauncher({
       repoRoot: root,
@@ -83,10 +84,9 @@ describe('LocalProcessLauncher', () => {
       backbone: 'mobilenet-v1-0.75',
       taskCount: 2,
     }).launch('run-42');
-    const deadline = Date.now() + 10_000;
-    while (!(existsSync(`${out}/0.json`) && existsSync(`${out}/1.json`)) && Date.now() < deadline)
+    // Two node processes start: polled until both wrote (Vitest's timeout only bounds a hang).
+    while (!(existsSync(`${out}/0.json`) && existsSync(`${out}/1.json`)))
       await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 100));
     for (const task of ['0', '1']) {
       const env = JSON.parse(readFileSync(`${out}/${task}.json`, 'utf8')) as Record<string, string>;
       expect(env).toMatchObject({

@@ -53,7 +53,7 @@ describe('FootprintModel', () => {
     }));
     dir = await mkdtemp(path.join(os.tmpdir(), 'wl-model-'));
     await saveModel(model, dir);
-  }, 120_000);
+  });
 
   afterAll(() => model?.dispose());
 

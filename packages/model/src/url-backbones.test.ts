@@ -18,44 +18,16 @@ import {
 import { initBackend } from './backend.js';
 import { loadFootprintModelFromDir, saveModel } from './model-format.js';
 import { trainFootprintModel } from './training.js';
+import { TINY_BACKBONE_CHANNELS, TINY_BACKBONE_SIZE, tinyLayersModel } from './tiny-backbone.js';
 import { forgetUrlBackbones, parseUrlBackboneParam, urlBackboneId } from './url-backbones.js';
 
-const SIZE = 32;
-const CHANNELS = 16;
+const SIZE = TINY_BACKBONE_SIZE;
+const CHANNELS = TINY_BACKBONE_CHANNELS;
 
-/** A tiny layers model written as a tfjs export (model.json + one shard): conv → ReLU → GAP. */
+/** The tiny layers model of tiny-backbone.ts, written as a tfjs export (model.json + one shard). */
 async function writeTinyLayersModel(dir: string): Promise<tfl.LayersModel> {
-  const input = tfl.input({ shape: [SIZE, SIZE, 3] });
-  const conv = tfl.layers
-    .conv2d({
-      filters: CHANNELS,
-      kernelSize: 3,
-      strides: 2,
-      activation: 'relu',
-      name: 'features_map',
-      kernelInitializer: tfl.initializers.glorotUniform({ seed: 7 }),
-      biasInitializer: tfl.initializers.constant({ value: 0.05 }),
-    })
-    .apply(input) as tfl.SymbolicTensor;
-  const pooled = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(conv);
-  const model = tfl.model({ inputs: input, outputs: pooled as tfl.SymbolicTensor });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      await writeFile(
-        path.join(dir, 'model.json'),
-        JSON.stringify({
-          format: 'layers-model',
-          modelTopology: artifacts.modelTopology,
-          weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: artifacts.weightSpecs }],
-        }),
-      );
-      await writeFile(
-        path.join(dir, 'group1-shard1of1.bin'),
-        new Uint8Array(artifacts.weightData as ArrayBuffer),
-      );
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
+  const { model, files } = await tinyLayersModel();
+  for (const [name, bytes] of files) await writeFile(path.join(dir, name), bytes);
   return model;
 }
 
@@ -362,7 +334,7 @@ describe('URL backbones, served by a local HTTP server', () => {
         `have SHA-256 [0-9a-f]{64}, expected ${await weightsDigest(layersDir)} .*the copy in ${path.join(tampered, cacheName!)} is corrupt`,
       ),
     );
-  }, 120_000);
+  });
 
   it('says clearly why a URL backbone cannot be had (unreachable, 404, not a model, missing shard, bad output)', async () => {
     const load = async (param: string) => {

@@ -35,6 +35,7 @@ import {
 } from './support.js';
 import { syntheticSubset, uploadRecord, uploadThroughUrls } from './training-support.js';
 import { NEEDS } from '../requirements.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 if (!hasChromium) {
   console.warn(
@@ -132,7 +133,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
 
   it.skipIf(!hasFootprints)(
     'uploads a folder of real photos and follows each file to « accepté » or its refusal reason',
-    { ...NEEDS.shared, timeout: 300_000 },
+    { ...NEEDS.shared, timeout: HANG_BOUND_MS },
     async () => {
       const { page } = admin;
       const { dir, photos } = photoFolder();
@@ -153,7 +154,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
             '#file-rows tr[data-state="accepted"], #file-rows tr[data-state="duplicate"], #file-rows tr[data-state="rejected"]',
           ).length === n,
         photos.length + 1,
-        { timeout: 240_000 },
+        { timeout: HANG_BOUND_MS },
       );
       for (const name of photos) expect(await rowState(page, name)).toBe('accepted');
       expect(await rowState(page, 'pas-une-photo.jpg')).toBe('rejected');
@@ -254,7 +255,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     await page.goto(pageUrl('/training.html'));
     await page.locator('#app').waitFor({ state: 'visible' });
     const start = page.getByRole('button', { name: 'Lancer un entraînement' });
-    await expect.poll(() => start.isEnabled(), { timeout: 60_000 }).toBe(true);
+    await expect.poll(() => start.isEnabled(), { timeout: HANG_BOUND_MS }).toBe(true);
     await start.click();
     await page.locator('#training-status', { hasText: 'Entraînement lancé' }).waitFor();
     await expect.poll(() => start.isDisabled()).toBe(true);
@@ -265,11 +266,11 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     );
     await page
       .locator(`#run[data-status="running"], #run[data-status="succeeded"]`)
-      .waitFor({ timeout: 60_000 });
+      .waitFor({ timeout: HANG_BOUND_MS });
     await screenshot(page, 'entrainement-en-cours');
     await page
       .locator('#run[data-status="succeeded"], #run[data-status="failed"]')
-      .waitFor({ timeout: 300_000 });
+      .waitFor({ timeout: HANG_BOUND_MS });
     const status = await run.getAttribute('data-status');
     expect(status, (await page.locator('#run-error').textContent()) ?? '').toBe('succeeded');
     expect(await page.locator('#run-phase').textContent()).toMatch(/Terminé|terminé/);
@@ -442,7 +443,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     // (the text above is also a prefix of the candidate's name: check the pointer itself)
     await expect
       .poll(async () => (await adminDb().doc('config/activeModel').get()).get('version'), {
-        timeout: 30_000,
+        timeout: HANG_BOUND_MS,
       })
       .toBe(fixture.version);
     await page.locator('#training-status[data-tone="success"]').waitFor();
@@ -457,7 +458,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
       writeFileSync(fake, 'pas une image');
       await page.setInputFiles('#photo', fake);
       await page.getByRole('button', { name: 'Identifier' }).click();
-      await page.locator('#try-status[data-tone="error"]').waitFor({ timeout: 90_000 });
+      await page.locator('#try-status[data-tone="error"]').waitFor({ timeout: HANG_BOUND_MS });
       expect(await page.locator('#try-status').textContent()).toMatch(
         /^Identification impossible : .*[a-zé]/,
       );
@@ -476,7 +477,7 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
       }
       await page.setInputFiles('#photo', photo);
       await page.getByRole('button', { name: 'Identifier' }).click();
-      await page.locator('#result:not([hidden])').waitFor({ timeout: 90_000 });
+      await page.locator('#result:not([hidden])').waitFor({ timeout: HANG_BOUND_MS });
       const top = await page.locator('#top li').count();
       expect(top).toBeGreaterThanOrEqual(1);
       expect(top).toBeLessThanOrEqual(3);

@@ -39,6 +39,7 @@ import {
   closeAdmin,
   eventually,
 } from './support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 /** The anonymous per-minute quota (functions/.env) and twice as many calls. */
 const PER_MINUTE = 5;
@@ -120,7 +121,7 @@ describe.skipIf(!ensemble)('a cold-start storm on the default recipe’s model',
       const identify = httpsCallable<{ photo: string }, { observationId: string }>(
         user.functions,
         'identifyFootprint',
-        { timeout: 600_000 },
+        { timeout: HANG_BOUND_MS },
       );
       const jpeg = await syntheticFootprint(0, 1);
       const photo = jpeg.toString('base64');

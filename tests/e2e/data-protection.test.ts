@@ -42,6 +42,7 @@ import {
   signedInClient,
   type Client,
 } from './support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 type Signed = Client & { uid: string; email: string };
 
@@ -89,7 +90,7 @@ afterAll(closeAdmin);
  * A safety net, not a speed target: the first call of each deployed function starts its emulator
  * worker, which takes minutes on two busy cores.
  */
-const SLOW_START = { timeout: 600_000 };
+const SLOW_START = { timeout: HANG_BOUND_MS };
 
 describe('a linked anonymous account keeps its history (issue 20, finding 3)', SLOW_START, () => {
   it('the retention purge asks Auth: the linked account’s observations stay, the anonymous one’s go', async () => {

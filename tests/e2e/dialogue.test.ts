@@ -45,6 +45,7 @@ import {
   type FixtureModel,
 } from './model-fixture.js';
 import { adminBucket, adminDb, closeAdmin, signedInClient, type Client } from './support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 type Hiker = Client & { uid: string };
 type Payload = Record<string, unknown>;
@@ -53,7 +54,7 @@ const GRENOBLE = { lat: 45.19, lng: 5.72 };
 const b64 = (buf: Buffer) => buf.toString('base64');
 
 function call<T>(user: Client, name: string, data: Payload): Promise<T> {
-  return httpsCallable<Payload, T>(user.functions, name, { timeout: 120_000 })(data).then(
+  return httpsCallable<Payload, T>(user.functions, name, { timeout: HANG_BOUND_MS })(data).then(
     (r) => r.data,
   );
 }
@@ -99,7 +100,7 @@ beforeAll(async () => {
   photos = real.length
     ? await Promise.all(real.slice(0, 6).map((p) => readFile(p.file)))
     : await Promise.all([0, 1, 2, 0, 1, 2].map((k, i) => syntheticFootprint(k, 7 + i)));
-}, 600_000);
+});
 
 afterAll(closeAdmin);
 

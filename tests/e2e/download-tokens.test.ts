@@ -38,6 +38,7 @@ import {
   signedInClient,
   type Client,
 } from './support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 let photoSeed = 100;
 const nextPhoto = () => texturedPhoto(++photoSeed);
@@ -62,7 +63,7 @@ afterAll(closeAdmin);
  * A safety net, not a speed target: the first call of each deployed function starts its emulator
  * worker, which takes minutes on two busy cores.
  */
-const SLOW_START = { timeout: 600_000 };
+const SLOW_START = { timeout: HANG_BOUND_MS };
 
 describe('only the right, current token opens a photo (issue 20, finding 16)', SLOW_START, () => {
   it('a training image: its URL opens it; a wrong, missing or another object’s token gets 403', async () => {

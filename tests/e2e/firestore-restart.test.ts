@@ -75,7 +75,7 @@ async function ingest(batch: string, data: Buffer) {
   const name = `incoming/renard/${batch}/${hash.slice(0, 10)}.jpg`;
   const started = Date.now();
   await adminBucket().file(name).save(data, { resumable: false });
-  const record = await ingestionRecord(name, 60_000);
+  const record = await ingestionRecord(name);
   return { hash, record, ms: Date.now() - started };
 }
 

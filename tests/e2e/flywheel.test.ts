@@ -60,6 +60,7 @@ import {
   uploadThroughUrls,
   type LocalPhoto,
 } from './training-support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 const PASSWORD = 'mot-de-passe-de-test';
 type Signed = Client & { uid: string; email: string };
@@ -76,7 +77,9 @@ let page: PageSession | undefined;
 const hikerTraces = new Set<string>();
 
 const call = <T = unknown>(c: Client, name: string, data: unknown = {}) =>
-  httpsCallable<unknown, T>(c.functions, name, { timeout: 120_000 })(data).then((r) => r.data);
+  httpsCallable<unknown, T>(c.functions, name, { timeout: HANG_BOUND_MS })(data).then(
+    (r) => r.data,
+  );
 
 async function withGps(photo: Buffer): Promise<Buffer> {
   return sharp(photo)
@@ -289,7 +292,7 @@ describe('data flywheel', () => {
 
   it.skipIf(!hasChromium)(
     'an admin filters the queue, accepts and rejects from the keyboard in Chromium',
-    { ...NEEDS.chromium, timeout: 300_000 },
+    { ...NEEDS.chromium, timeout: HANG_BOUND_MS },
     async () => {
       const { page: p } = page as PageSession;
       await signIn(p, admin.email, PASSWORD);
@@ -317,7 +320,9 @@ describe('data flywheel', () => {
         `#review-log li[data-candidate-id="${candidateIdFor(hiker.uid, shared)}"]`,
       );
       await logged.waitFor();
-      await p.locator(`#review-log li[data-ingestion="accepted"]`).waitFor({ timeout: 60_000 });
+      await p
+        .locator(`#review-log li[data-ingestion="accepted"]`)
+        .waitFor({ timeout: HANG_BOUND_MS });
       expect(await logged.textContent()).toMatch(/Acceptée comme Lynx.*ajoutée au jeu de données/);
 
       // Filter by disagreement: the other photo; R, a reason, Enter rejects it.
@@ -341,7 +346,7 @@ describe('data flywheel', () => {
       // on a busy machine (it failed so under load), so the wait is generous.
       await expect
         .poll(() => p.locator('tr[data-source="observation"] td').allTextContents(), {
-          timeout: 60_000,
+          timeout: HANG_BOUND_MS,
         })
         .toEqual(['0', '1', '0', '0', '1']);
       await screenshot(p, 'a-verifier-traite');

@@ -23,12 +23,15 @@ import {
   type FixtureModel,
 } from './model-fixture.js';
 import { NEEDS } from '../requirements.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 afterAll(closeAdmin);
 
 type Payload = Record<string, unknown>;
 const identifyWith = (c: Client) =>
-  httpsCallable<Payload, IdentifyResponse>(c.functions, 'identifyFootprint', { timeout: 120_000 });
+  httpsCallable<Payload, IdentifyResponse>(c.functions, 'identifyFootprint', {
+    timeout: HANG_BOUND_MS,
+  });
 const b64 = (buf: Buffer) => buf.toString('base64');
 
 async function errorOf(promise: Promise<unknown>): Promise<FunctionsError> {

@@ -36,6 +36,7 @@ import {
   signedInClient,
   type Client,
 } from './support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 const FIELD_DIR = path.join(SHARED_DIR, 'datasets', 'footprints-field-dev');
 const FIXTURE_PER_SPECIES = 4;
@@ -44,7 +45,7 @@ afterAll(closeAdmin);
 
 const getBundle = (c: Client) =>
   httpsCallable<Record<string, never>, OfflineBundleResponse>(c.functions, 'getOfflineBundle', {
-    timeout: 60_000,
+    timeout: HANG_BOUND_MS,
   });
 
 async function errorOf(promise: Promise<unknown>): Promise<FunctionsError> {
@@ -92,7 +93,7 @@ describe('offline bundle export and getOfflineBundle', () => {
   beforeAll(async () => {
     user = await signedInClient();
     await installFixtureModel(adminBucket(), adminDb(), fixture);
-  }, 120_000);
+  });
 
   it('exports the bundle when the model becomes active and hands out checked download URLs', async () => {
     const bundle = await activeBundle(user, fixture.version);
@@ -118,7 +119,7 @@ describe('offline bundle export and getOfflineBundle', () => {
     };
     expect(species.species.map((s) => s.speciesId)).toEqual(fixture.labels);
     expect(species.species.every((s) => s.nameFr && s.exampleImage === undefined)).toBe(true);
-  }, 240_000);
+  });
 
   it('is for signed-in users only and takes no parameter', async () => {
     expect((await errorOf(getBundle(client())({}))).code).toBe('functions/unauthenticated');
@@ -134,7 +135,7 @@ describe('offline bundle export and getOfflineBundle', () => {
       httpsCallable<{ version?: string; force?: boolean }, { status: string; totalSize: number }>(
         c.functions,
         'exportOfflineBundle',
-        { timeout: 300_000 },
+        { timeout: HANG_BOUND_MS },
       );
     expect((await errorOf(exportWith(user)({}))).code).toBe('functions/permission-denied');
     const admin = await signedInClient({ admin: true });
@@ -152,7 +153,7 @@ describe('offline bundle export and getOfflineBundle', () => {
     expect(after.equals(before)).toBe(true);
     const missing = await errorOf(exportWith(admin)({ version: 'pas-de-modele' }));
     expect(missing.code).toBe('functions/not-found');
-  }, 600_000);
+  });
 
   it('follows the active pointer: a rollback hands out the previous bundle again', async () => {
     const admin = await signedInClient({ admin: true });
@@ -164,7 +165,7 @@ describe('offline bundle export and getOfflineBundle', () => {
       .set({ version: fixture.version, status: 'active' });
     await registerModel(fixture, first);
     await registerModel(fixture, second);
-    const promote = httpsCallable(admin.functions, 'promoteModel', { timeout: 60_000 });
+    const promote = httpsCallable(admin.functions, 'promoteModel', { timeout: HANG_BOUND_MS });
     await promote({ version: first });
     expect((await activeBundle(user, first)).version).toBe(first);
     await promote({ version: second });
@@ -174,12 +175,12 @@ describe('offline bundle export and getOfflineBundle', () => {
         f.url.includes(encodeURIComponent(`models/${second}/bundle/`)),
       ),
     ).toBe(true);
-    await httpsCallable(admin.functions, 'rollbackModel', { timeout: 60_000 })({});
+    await httpsCallable(admin.functions, 'rollbackModel', { timeout: HANG_BOUND_MS })({});
     const rolledBack = await activeBundle(user, first);
     expect(
       rolledBack.files.every((f) => f.url.includes(encodeURIComponent(`models/${first}/bundle/`))),
     ).toBe(true);
-  }, 600_000);
+  });
 });
 
 interface ManifestEntry {
@@ -237,7 +238,7 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
     await activeBundle(await signedInClient(), fixture.version);
     server = await loadFootprintModelFromDir(fixture.dir);
     browser = await launchChromium();
-  }, 600_000);
+  });
 
   afterAll(async () => {
     server?.dispose();
@@ -256,7 +257,7 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
       try {
         await page.goto(pageUrl('/try.html'));
         await page.getByRole('switch', { name: 'Hors ligne' }).check();
-        await page.locator('#offline-mode[data-state="ready"]').waitFor({ timeout: 300_000 });
+        await page.locator('#offline-mode[data-state="ready"]').waitFor({ timeout: HANG_BOUND_MS });
         expect(await page.locator('#offline-status').textContent()).toMatch(
           new RegExp(`Mode hors ligne prêt : modèle ${fixture.version}`),
         );
@@ -302,7 +303,7 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
           await page.getByRole('button', { name: 'Identifier' }).click();
           await page
             .locator('#try-status[data-tone="success"]', { hasText: 'hors ligne' })
-            .waitFor({ timeout: 120_000 });
+            .waitFor({ timeout: HANG_BOUND_MS });
           const first = page.locator('#top li').first();
           const top1 = (await first.getAttribute('data-species')) as string;
           const p1 = Number(
@@ -348,7 +349,7 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
       await page.goto(pageUrl('/try.html'));
       const toggle = page.getByRole('switch', { name: 'Hors ligne' });
       await toggle.check();
-      await page.locator('#offline-mode[data-state="ready"]').waitFor({ timeout: 300_000 });
+      await page.locator('#offline-mode[data-state="ready"]').waitFor({ timeout: HANG_BOUND_MS });
       // Corrupt one cached weight file, as a disk error or a tampering would.
       const corrupted = await page.evaluate(async () => {
         const cache = await caches.open('wildlens-offline-bundle');
@@ -365,13 +366,13 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
       // A fresh page loads the bundle from the cache: the check refuses it.
       await page.reload();
       await page.getByRole('switch', { name: 'Hors ligne' }).check();
-      await page.locator('#offline-mode[data-state="error"]').waitFor({ timeout: 300_000 });
+      await page.locator('#offline-mode[data-state="error"]').waitFor({ timeout: HANG_BOUND_MS });
       expect(await page.locator('#offline-status').textContent()).toMatch(
         /altéré \(fichier backbone\/0\/weights\.bin\)/,
       );
       // The bad copy was dropped: switching on again downloads a good one.
       await page.getByRole('switch', { name: 'Hors ligne' }).check();
-      await page.locator('#offline-mode[data-state="ready"]').waitFor({ timeout: 300_000 });
+      await page.locator('#offline-mode[data-state="ready"]').waitFor({ timeout: HANG_BOUND_MS });
     } finally {
       await context.close();
     }

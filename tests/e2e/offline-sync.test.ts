@@ -41,6 +41,7 @@ import {
   trainFixtureModel,
 } from './model-fixture.js';
 import { adminBucket, adminDb, closeAdmin, signedInClient, type Client } from './support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 type Payload = Record<string, unknown>;
 type Hiker = Client & { uid: string };
@@ -48,7 +49,7 @@ type Hiker = Client & { uid: string };
 const b64 = (buf: Buffer) => buf.toString('base64');
 
 function call<T>(user: Client, name: string, data: Payload): Promise<T> {
-  return httpsCallable<Payload, T>(user.functions, name, { timeout: 300_000 })(data).then(
+  return httpsCallable<Payload, T>(user.functions, name, { timeout: HANG_BOUND_MS })(data).then(
     (r) => r.data,
   );
 }
@@ -92,7 +93,7 @@ beforeAll(async () => {
   photos = real.length
     ? await Promise.all(real.slice(0, 4).map((p) => readFile(p.file)))
     : await Promise.all([0, 1, 2, 3].map((k) => syntheticFootprint(k, 9)));
-}, 600_000);
+});
 
 afterAll(closeAdmin);
 
@@ -123,7 +124,7 @@ describe('syncOfflineObservations through the deployed function', () => {
     const tickets = await adminDb().collection(`rateLimits/${hiker.uid}/tickets`).count().get();
     expect(tickets.data().count).toBe(2);
     expect(await violations()).toEqual([]);
-  }, 600_000);
+  });
 
   it('a synced observation is an ordinary one: history, getObservation with both answers, the dialogue', async () => {
     const id = syncedObservationId(hiker.uid, 'sortie-1');
@@ -156,7 +157,7 @@ describe('syncOfflineObservations through the deployed function', () => {
     });
     expect(added.photos).toHaveLength(2);
     expect(await violations()).toEqual([]);
-  }, 600_000);
+  });
 
   it('refuses a corrupt photo alone, in French; the good ones around it are stored', async () => {
     const corrupt = (photos[3] as Buffer).subarray(0, 2_000);
@@ -179,7 +180,7 @@ describe('syncOfflineObservations through the deployed function', () => {
       ).exists,
     ).toBe(false);
     expect(await violations()).toEqual([]);
-  }, 600_000);
+  });
 
   it('respects consent: only the shared item joins the review queue', async () => {
     const sharer = await signedInClient();
@@ -205,7 +206,7 @@ describe('syncOfflineObservations through the deployed function', () => {
     const record = await adminDb().doc(`users/${sharer.uid}/observations/${shared}`).get();
     expect(record.get('shareForTraining')).toBe(true);
     expect(await violations()).toEqual([]);
-  }, 600_000);
+  });
 });
 
 describe('syncOfflineObservations races and quota (handler in this process)', () => {

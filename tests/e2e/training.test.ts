@@ -21,6 +21,7 @@ import {
   uploadThroughUrls,
   type LocalPhoto,
 } from './training-support.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 afterAll(closeAdmin);
 
@@ -211,7 +212,7 @@ describe('training runs', () => {
     const identified = await httpsCallable<unknown, { model: { version: string }; top: unknown[] }>(
       user.functions,
       'identifyFootprint',
-      { timeout: 120_000 },
+      { timeout: HANG_BOUND_MS },
     )({ photo: (photos[0] as LocalPhoto).data.toString('base64') });
     expect(identified.data.model.version).toBe(firstVersion);
     expect(identified.data.top.length).toBeGreaterThan(0);

@@ -21,6 +21,7 @@ import {
 } from './model-fixture.js';
 import { adminDb, adminBucket, closeAdmin } from './support.js';
 import { NEEDS } from '../requirements.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 /**
  * Two photos of one species: a puma's (absent from the wild in Europe, so its note shows) when
@@ -55,7 +56,7 @@ describe.skipIf(!hasChromium)(
       await installFixtureModel(adminBucket(), adminDb(), fixture);
       await buildHosting({ quiet: true });
       browser = await launchChromium();
-    }, 600_000);
+    });
 
     afterAll(async () => {
       await browser?.close();
@@ -72,7 +73,7 @@ describe.skipIf(!hasChromium)(
         await page.setInputFiles('#photo', first);
         await page.getByRole('button', { name: 'Identifier' }).click();
         const dialogue = page.locator('#dialogue');
-        await dialogue.waitFor({ state: 'visible', timeout: 120_000 });
+        await dialogue.waitFor({ state: 'visible', timeout: HANG_BOUND_MS });
         const id = (await dialogue.getAttribute('data-observation-id')) ?? '';
         // Its owner is the anonymous account the page signed in with: found by its id.
         const observation = (await adminDb().collectionGroup('observations').get()).docs.find(
@@ -115,7 +116,9 @@ describe.skipIf(!hasChromium)(
         await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.85, { steps: 5 });
         await page.mouse.up();
         await page.getByRole('button', { name: 'Analyser ce cadre' }).click();
-        await page.locator('#dialogue-status[data-tone="success"]').waitFor({ timeout: 120_000 });
+        await page
+          .locator('#dialogue-status[data-tone="success"]')
+          .waitFor({ timeout: HANG_BOUND_MS });
         const region = ((await stored()).photos as { region: Record<string, number> | null }[])[0]
           ?.region;
         expect(region?.x).toBeCloseTo(0.2, 1);
@@ -127,7 +130,7 @@ describe.skipIf(!hasChromium)(
 
         // Answer the question asked (its first choice, or « Je ne sais pas » for a measure).
         const question = page.locator('#question [data-question]');
-        const questionId = await question.getAttribute('data-question', { timeout: 30_000 });
+        const questionId = await question.getAttribute('data-question', { timeout: HANG_BOUND_MS });
         expect(questionId).toBeTruthy();
         await question.locator('button[data-answer]').first().click();
         await page.locator(`#answers li[data-question="${questionId}"]`).waitFor();
@@ -147,7 +150,7 @@ describe.skipIf(!hasChromium)(
         // A second photo of the trail.
         await page.setInputFiles('#extra-photo', second);
         await page.getByRole('button', { name: 'Ajouter la photo' }).click();
-        await page.locator('#photo-strip button').nth(1).waitFor({ timeout: 120_000 });
+        await page.locator('#photo-strip button').nth(1).waitFor({ timeout: HANG_BOUND_MS });
         expect(((await stored()).photos as unknown[]).length).toBe(2);
         await expect(page.locator('#dialogue-status').textContent()).resolves.toMatch(
           /^Photo ajoutée : 2 photos/,
@@ -164,6 +167,6 @@ describe.skipIf(!hasChromium)(
       } finally {
         await visitor.context.close();
       }
-    }, 600_000);
+    });
   },
 );

@@ -88,7 +88,7 @@ describe('buildOfflineBundle (npm-shipped backbone)', () => {
       version: 'v-test',
       species: SPECIES,
     });
-  }, 120_000);
+  });
 
   it('lists every file with its SHA-256 and size, bundle.json last and apart', async () => {
     const manifest = parseOfflineBundleManifest(
@@ -252,7 +252,7 @@ describe.skipIf(!hasShared)(
       }
       tf.dispose([input, whole, expected, expectedWhole]);
       server.dispose();
-    }, 300_000);
+    });
   },
 );
 

@@ -31,5 +31,5 @@ describe('the runtime as a browser bundle', () => {
         ),
     );
     expect(forbidden).toEqual([]);
-  }, 60_000);
+  });
 });

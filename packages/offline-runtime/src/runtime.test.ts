@@ -95,7 +95,7 @@ describe('loadOfflineBundle on the npm-shipped backbone', () => {
   beforeAll(async () => {
     ({ bundle, server } = await exported(DEFAULT_BACKBONE_ID));
     model = await loadOfflineBundle(bundle.manifest, readerOf(bundle.files));
-  }, 180_000);
+  });
 
   afterAll(() => {
     model?.dispose();
@@ -216,7 +216,7 @@ describe('the dialogue on the device (issue 22: candidate sets, track traits, ra
       species: sheets,
     });
     model = await loadOfflineBundle(bundle.manifest, readerOf(bundle.files));
-  }, 180_000);
+  });
 
   afterAll(() => model?.dispose());
 
@@ -277,7 +277,7 @@ describe('the dialogue on the device (issue 22: candidate sets, track traits, ra
     } finally {
       bare.dispose();
     }
-  }, 180_000);
+  });
 });
 
 describe.skipIf(!hasShared)(
@@ -309,6 +309,6 @@ describe.skipIf(!hasShared)(
           server.dispose();
         }
       }
-    }, 600_000);
+    });
   },
 );

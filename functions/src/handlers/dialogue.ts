@@ -328,17 +328,8 @@ export async function addObservationPhoto(
   data: unknown,
   deps: DialogueDeps,
 ): Promise<ObservationResponse> {
-  const charge = await deps.consumeBudget(caller);
-  // A call not served (model still loading, outage) gives its quota back.
-  return serveCharged(charge, () => addPhotoCharged(caller, data, deps));
-}
-
-async function addPhotoCharged(
-  caller: Caller,
-  data: unknown,
-  deps: DialogueDeps,
-): Promise<ObservationResponse> {
   const started = performance.now();
+  const charge = await deps.consumeBudget(caller);
   const request = parseInput(addObservationPhotoRequest({ maxBytes: deps.limits.maxBytes }), data);
   const id = request.observationId;
   const { uid } = caller;
@@ -356,7 +347,9 @@ async function addPhotoCharged(
   }
   const region = request.region ?? null;
   if (region) requireRegionFits(region, width, height);
-  const model = await deps.engine.model();
+  // A call the service could not serve (model still loading) gives its quota back; a refused
+  // photo keeps its charge (a flood of them would otherwise cost nothing).
+  const model = await serveCharged(charge, () => deps.engine.model());
   const [copies, prediction, exif, older] = await Promise.allSettled([
     photoCopies(request.photo, deps.limits, preview),
     model.predict(request.photo, region ? { region } : {}),

@@ -84,6 +84,12 @@ async function horizontalOverflow(page: Page): Promise<number> {
 const text = async (page: Page, selector: string) =>
   ((await page.locator(selector).textContent()) ?? '').replace(/\s/g, ' ');
 
+/**
+ * The dataset page is ready once `getDatasetStats` answered: the first call of a function
+ * loads it in the functions emulator, which takes far longer on a busy machine.
+ */
+const DATASET_READY = { timeout: 180_000 };
+
 /** Leaves every field, so the page's shortcuts apply. */
 const blur = (page: Page) =>
   page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
@@ -136,7 +142,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       const { page } = laptop;
       const [first, second, third] = candidates as [string, string, string];
       await page.goto(pageUrl('/dataset.html'));
-      await page.locator('body[data-ready="true"]').waitFor();
+      await page.locator('body[data-ready="true"]').waitFor(DATASET_READY);
       await page.locator(`#review-card[data-candidate-id="${first}"]`).waitFor();
       expect(await page.locator('#review-pending').textContent()).toBe('3');
       // The reference drawings of the proposed species and of each candidate of the model.
@@ -245,7 +251,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
 
       // The dataset page shows how often the reviews agree with the model, per reviewer.
       await page.reload();
-      await page.locator('body[data-ready="true"]').waitFor();
+      await page.locator('body[data-ready="true"]').waitFor(DATASET_READY);
       expect(await text(page, '#review-agreement')).toBe(
         'Acceptations avec la 1re proposition du modèle : avec présélection, 1 sur 1 (100 %) ; sans présélection, non mesuré.',
       );
@@ -383,7 +389,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
           const overflow: Record<string, number> = {};
           const visit = async (page: Page, path: string, ready: string) => {
             await page.goto(pageUrl(path));
-            await page.locator(ready).first().waitFor();
+            await page.locator(ready).first().waitFor(DATASET_READY);
             overflow[path] = await horizontalOverflow(page);
             await screenshot(page, `largeur-${viewport.width}${path.replace(/[/.]/g, '-')}`);
           };

@@ -89,6 +89,8 @@ const text = async (page: Page, selector: string) =>
  * loads it in the functions emulator, which takes far longer on a busy machine.
  */
 const DATASET_READY = { timeout: 180_000 };
+/** Likewise for what shows only once a callable answered (its first call loads it). */
+const ANSWERED = DATASET_READY;
 
 /** Leaves every field, so the page's shortcuts apply. */
 const blur = (page: Page) =>
@@ -180,7 +182,9 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       await page.locator('#review-empty').waitFor({ state: 'visible' });
       expect(await page.locator('#review-card').isHidden()).toBe(true);
       expect(await page.locator('#review-pending').textContent()).toBe('0');
-      await page.locator('#review-session', { hasText: '2 acceptées, 1 refusée' }).waitFor();
+      await page
+        .locator('#review-session', { hasText: '2 acceptées, 1 refusée' })
+        .waitFor(ANSWERED);
       await screenshot(page, 'revue-vide');
 
       const candidate = async (id: string) =>
@@ -208,12 +212,12 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
 
       // U undoes the last decision: the photo is back on screen and nothing of it stays in the
       // training set, whether its ingestion had finished or not.
-      await page.locator(`#review-log li[data-candidate-id="${third}"]`).waitFor();
-      await page.locator('#review-undo:not([disabled])').waitFor();
+      await page.locator(`#review-log li[data-candidate-id="${third}"]`).waitFor(ANSWERED);
+      await page.locator('#review-undo:not([disabled])').waitFor(ANSWERED);
       await blur(page);
       await page.keyboard.press('u');
-      await page.locator(`#review-card[data-candidate-id="${third}"]`).waitFor();
-      await page.locator('#review-status', { hasText: 'Décision annulée' }).waitFor();
+      await page.locator(`#review-card[data-candidate-id="${third}"]`).waitFor(ANSWERED);
+      await page.locator('#review-status', { hasText: 'Décision annulée' }).waitFor(ANSWERED);
       expect(await page.locator('#review-pending').textContent()).toBe('1');
       expect(await page.locator('#review-undo').isDisabled()).toBe(true);
       expect(await candidate(third)).toMatchObject({ status: 'pending' });
@@ -247,6 +251,9 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       await page.keyboard.press('i');
       await page.locator('#review-empty').waitFor({ state: 'visible' });
       expect(await page.locator('#review-pending').textContent()).toBe('0');
+      await page
+        .locator('#review-status', { hasText: 'Photo refusée : Empreinte ambiguë' })
+        .waitFor(ANSWERED);
       expect((await candidate(third)).status).toBe('rejected');
 
       // The dataset page shows how often the reviews agree with the model, per reviewer.

@@ -113,8 +113,12 @@ export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQ
   /** The session's last decision that the server recorded: what « Annuler » reverts. */
   let lastDecision:
     { entry: QueryDocumentSnapshot; accepted: boolean; item: HTMLElement } | undefined;
-  /** Decisions sent and not answered yet: an undo waits for them. */
-  const inFlight = new Set<Promise<void>>();
+  /**
+   * Decisions are sent one after the other, in the order they were taken (the next photo is on
+   * screen at once all the same): the server's latest decision is then the admin's last one,
+   * which is what an undo reverts. An undo waits for the chain.
+   */
+  let sending: Promise<void> = Promise.resolve();
 
   const choose = h('option', { value: '' }, '— Choisir l’espèce —');
   labelSelect.append(choose, ...speciesOptions(species));
@@ -319,25 +323,25 @@ export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQ
       labelSelect.focus();
       return;
     }
-    const sent = send(entry, decision);
-    inFlight.add(sent);
-    void sent.finally(() => inFlight.delete(sent));
+    const c = entry.data() as CandidateDoc;
+    const preselection = preselecting();
+    decided.add(entry.id);
+    queue.splice(position, 1);
+    // The counters move with the photo; a refused call moves them back.
+    countDecision(c, 'accept' in decision, 1);
+    render();
+    if (position >= queue.length - 5 && !exhausted) void loadMore().then(render);
+    sending = sending.then(() => send(entry, decision, preselection));
   }
 
   async function send(
     entry: QueryDocumentSnapshot,
     decision: { accept: string } | { reject: string },
+    preselection: boolean,
   ): Promise<void> {
     const id = entry.id;
     const c = entry.data() as CandidateDoc;
     const accepted = 'accept' in decision;
-    const preselection = preselecting();
-    decided.add(id);
-    queue.splice(position, 1);
-    // The counters move with the photo; a refused call moves them back.
-    countDecision(c, accepted, 1);
-    render();
-    if (position >= queue.length - 5 && !exhausted) void loadMore().then(render);
     try {
       if ('accept' in decision) {
         await call('acceptReviewCandidate', {
@@ -381,7 +385,7 @@ export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQ
 
   /** Puts the session's last decision back in the queue, on screen (one step only). */
   async function undo(): Promise<void> {
-    await Promise.allSettled([...inFlight]);
+    await sending;
     const last = lastDecision;
     if (!last) {
       say(status, 'Aucune décision à annuler dans cette session.', 'warning');

@@ -140,6 +140,8 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
       await page.locator('#app').waitFor({ state: 'visible' });
       await page.locator('#species option[value="renard"]').waitFor({ state: 'attached' });
       await page.selectOption('#species', 'renard');
+      // footprints-dev holds crops of the track.
+      await page.getByLabel(/Gros plans/).check();
       await page.setInputFiles('#folder', dir);
       await expect.poll(() => page.locator('#file-rows tr').count()).toBe(photos.length + 2);
       expect(await rowState(page, 'notes.txt')).toBe('invalid');
@@ -170,6 +172,8 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
         .where('sourceName', 'in', photos.slice(0, 8))
         .get();
       expect(images.size).toBe(photos.length);
+      expect(new Set(images.docs.map((d) => d.get('domain')))).toEqual(new Set(['crop']));
+      await page.locator('#next-step a[href="/training.html"]').waitFor();
     },
   );
 

@@ -23,6 +23,8 @@ export {
   getTrainingBacklog,
   acceptReviewCandidate,
   rejectReviewCandidate,
+  undoReviewDecision,
+  getDatasetStats,
   autoRetrainModel,
   exportOfflineBundle,
 } from './triggers/admin.js';

@@ -1,14 +1,17 @@
 /**
  * « À vérifier »: the review queue of the dataset page. Observations hikers shared for
- * training are shown one at a time (photo, the model's top-3, the user's correction, the
+ * training are shown one at a time (photo with zoom, the reference track drawings of the
+ * proposed species and of the model's candidates, the model's top-3, the user's correction, the
  * verdict); the admin accepts with a label or rejects with a reason, mostly from the keyboard,
- * and the next one is on screen at once while the decision is sent. Filters: the proposed
- * species, or disagreements (correction ≠ the model's top-1). Counts come from the server.
+ * and the next one is on screen at once while the decision is sent. The last decision can be
+ * undone (`undoReviewDecision`). The preselected label can be turned off (« sans
+ * présélection »), and each decision records whether it was on. Filters: the proposed species,
+ * or disagreements (correction ≠ the model's top-1). Counts come from `getDatasetStats` and
+ * follow each decision on the page.
  */
 import {
   collection,
   doc,
-  getCountFromServer,
   getDocs,
   limit,
   onSnapshot,
@@ -23,6 +26,18 @@ import { frenchError } from './errors.js';
 import { call, type Firebase } from './firebase.js';
 import { speciesName, speciesOptions, type SpeciesSheet } from './species.js';
 import { byId, formatDate, formatNumber, formatPercent, h, say } from './ui.js';
+
+/** The review part of `getDatasetStats` (functions/src/handlers/admin/dataset-stats.ts). */
+export interface ReviewCounts {
+  pending: number;
+  disagreements: number;
+  accepted: number;
+  rejected: number;
+  pendingBySpecies: Record<string, number>;
+}
+
+/** Where the « sans présélection » choice is kept between visits. */
+const PRESELECTION_KEY = 'wildlens.review.preselection';
 
 interface CandidateDoc {
   ownerUid?: string;
@@ -64,10 +79,14 @@ const INGESTION: Record<string, string> = {
 
 const PAGE = 50;
 
-export function startReviewQueue(
-  fb: Firebase,
-  species: SpeciesSheet[],
-): { refresh(): Promise<void> } {
+export interface ReviewQueue {
+  /** Reloads the queue for the current filter. */
+  refresh(): Promise<void>;
+  /** Shows the server's counts (the page then keeps them in step with each decision). */
+  setCounts(counts: ReviewCounts): void;
+}
+
+export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQueue {
   const candidates = collection(fb.db, 'reviewCandidates');
   const status = byId('review-status');
   const filter = byId<HTMLSelectElement>('review-filter');
@@ -76,6 +95,9 @@ export function startReviewQueue(
   const labelSelect = byId<HTMLSelectElement>('review-label');
   const reason = byId<HTMLInputElement>('review-reason');
   const log = byId('review-log');
+  const undoButton = byId<HTMLButtonElement>('review-undo');
+  const preselectBox = byId<HTMLInputElement>('review-preselect');
+  const photoBox = byId('review-photo-box');
   const name = (id: string | null | undefined): string => speciesName(species, id ?? undefined);
 
   let queue: QueryDocumentSnapshot[] = [];
@@ -87,8 +109,21 @@ export function startReviewQueue(
   /** Candidates decided in this session (kept out of the queue while their call runs). */
   const decided = new Set<string>();
   const session = { accepted: 0, rejected: 0 };
+  let counts: ReviewCounts | undefined;
+  /** The session's last decision that the server recorded: what « Annuler » reverts. */
+  let lastDecision:
+    { entry: QueryDocumentSnapshot; accepted: boolean; item: HTMLElement } | undefined;
+  /**
+   * Decisions are sent one after the other, in the order they were taken (the next photo is on
+   * screen at once all the same): the server's latest decision is then the admin's last one,
+   * which is what an undo reverts. An undo waits for the chain.
+   */
+  let sending: Promise<void> = Promise.resolve();
 
-  labelSelect.append(...speciesOptions(species));
+  const choose = h('option', { value: '' }, '— Choisir l’espèce —');
+  labelSelect.append(choose, ...speciesOptions(species));
+  preselectBox.checked = localStorage.getItem(PRESELECTION_KEY) !== 'off';
+  const preselecting = (): boolean => preselectBox.checked;
 
   function filterConstraints(): QueryConstraint[] {
     const value = filter.value;
@@ -98,26 +133,16 @@ export function startReviewQueue(
     return [];
   }
 
-  async function count(...constraints: QueryConstraint[]): Promise<number> {
-    return (await getCountFromServer(query(candidates, ...constraints))).data().count;
-  }
-
-  async function renderCounts(): Promise<void> {
-    const pending = where('status', '==', 'pending');
-    const [waiting, disagreements, accepted, rejected, ...perSpecies] = await Promise.all([
-      count(pending),
-      count(pending, where('disagreement', '==', true)),
-      count(where('status', '==', 'accepted')),
-      count(where('status', '==', 'rejected')),
-      ...species.map((s) => count(pending, where('proposedSpeciesId', '==', s.speciesId))),
-    ]);
-    const counts = byId('review-counts');
-    counts.dataset.pending = String(waiting);
-    counts.replaceChildren(
-      h('li', {}, 'À vérifier', h('strong', { id: 'review-pending' }, formatNumber(waiting))),
-      h('li', {}, 'Désaccords', h('strong', {}, formatNumber(disagreements ?? 0))),
-      h('li', {}, 'Acceptées', h('strong', {}, formatNumber(accepted ?? 0))),
-      h('li', {}, 'Refusées', h('strong', {}, formatNumber(rejected ?? 0))),
+  function renderCounts(): void {
+    if (!counts) return;
+    const c = counts;
+    const list = byId('review-counts');
+    list.dataset.pending = String(c.pending);
+    list.replaceChildren(
+      h('li', {}, 'À vérifier', h('strong', { id: 'review-pending' }, formatNumber(c.pending))),
+      h('li', {}, 'Désaccords', h('strong', {}, formatNumber(c.disagreements))),
+      h('li', {}, 'Acceptées', h('strong', { id: 'review-accepted' }, formatNumber(c.accepted))),
+      h('li', {}, 'Refusées', h('strong', { id: 'review-rejected' }, formatNumber(c.rejected))),
       h(
         'li',
         {},
@@ -125,27 +150,40 @@ export function startReviewQueue(
         h(
           'strong',
           { id: 'review-session' },
-          `${formatNumber(session.accepted)} acceptée(s), ${formatNumber(session.rejected)} refusée(s)`,
+          `${formatNumber(session.accepted)} acceptée${session.accepted > 1 ? 's' : ''}, ${formatNumber(session.rejected)} refusée${session.rejected > 1 ? 's' : ''}`,
         ),
       ),
     );
     const selected = filter.value;
     filter.replaceChildren(
-      h('option', { value: 'all' }, `Toutes les photos à vérifier (${formatNumber(waiting)})`),
+      h('option', { value: 'all' }, `Toutes les photos à vérifier (${formatNumber(c.pending)})`),
       h(
         'option',
         { value: 'disagreement' },
-        `Désaccords : correction ≠ 1re proposition du modèle (${formatNumber(disagreements ?? 0)})`,
+        `Désaccords : correction ≠ 1re proposition du modèle (${formatNumber(c.disagreements)})`,
       ),
-      ...species.map((s, i) =>
+      ...species.map((s) =>
         h(
           'option',
           { value: `species:${s.speciesId}` },
-          `Proposées comme ${s.nameFr} (${formatNumber(perSpecies[i] ?? 0)})`,
+          `Proposées comme ${s.nameFr} (${formatNumber(c.pendingBySpecies[s.speciesId] ?? 0)})`,
         ),
       ),
     );
     filter.value = selected || 'all';
+  }
+
+  /** Moves one candidate between the counters: `sign` 1 for a decision, -1 for its undo. */
+  function countDecision(c: CandidateDoc, accepted: boolean, sign: 1 | -1): void {
+    if (!counts) return;
+    counts.pending -= sign;
+    if (c.disagreement) counts.disagreements -= sign;
+    if (accepted) counts.accepted += sign;
+    else counts.rejected += sign;
+    if (c.proposedSpeciesId)
+      counts.pendingBySpecies[c.proposedSpeciesId] =
+        (counts.pendingBySpecies[c.proposedSpeciesId] ?? 0) - sign;
+    renderCounts();
   }
 
   async function loadMore(): Promise<void> {
@@ -203,19 +241,69 @@ export function startReviewQueue(
     byId('review-correction').textContent = c.correctedSpeciesId
       ? `${name(c.correctedSpeciesId)}${c.disagreement ? ' (désaccord avec le modèle)' : ' (confirme le modèle)'}`
       : 'aucune';
-    labelSelect.value = c.proposedSpeciesId ?? c.top?.[0]?.speciesId ?? labelSelect.value;
+    labelSelect.value = preselecting() ? (c.proposedSpeciesId ?? c.top?.[0]?.speciesId ?? '') : '';
     reason.value = '';
+    setZoom(false);
+    renderReferences(c);
+  }
+
+  /** The reference track drawings: the proposed species, the model's candidates, the choice. */
+  function renderReferences(c: CandidateDoc): void {
+    const ids = [
+      c.proposedSpeciesId,
+      ...(c.top ?? []).slice(0, 3).map((t) => t.speciesId),
+      labelSelect.value,
+    ].filter((id, i, all): id is string => Boolean(id) && all.indexOf(id) === i);
+    byId('review-references').replaceChildren(
+      ...ids.map((id) => {
+        const sheet = species.find((s) => s.speciesId === id);
+        const roles = [
+          id === c.proposedSpeciesId ? 'proposée' : '',
+          (c.top ?? []).some((t) => t.speciesId === id) ? 'candidate du modèle' : '',
+          id === labelSelect.value ? 'retenue' : '',
+        ].filter(Boolean);
+        return h(
+          'figure',
+          { class: 'reference', 'data-species': id },
+          h('img', {
+            src: sheet?.exampleImage?.path ?? `/species/${id}.svg`,
+            alt: sheet?.exampleImage?.alt ?? `Dessin de référence de l’empreinte : ${name(id)}`,
+            width: 120,
+            height: 120,
+            loading: 'lazy',
+          }),
+          h('figcaption', {}, h('strong', {}, name(id)), h('span', {}, roles.join(', '))),
+        );
+      }),
+    );
+  }
+
+  function setZoom(zoomed: boolean): void {
+    photoBox.toggleAttribute('data-zoomed', zoomed);
+    byId('review-zoom').setAttribute('aria-pressed', String(zoomed));
+    byId('review-zoom').replaceChildren(
+      zoomed ? 'Vue d’ensemble' : 'Agrandir la photo',
+      ' (',
+      h('kbd', {}, 'Z'),
+      ')',
+    );
   }
 
   /** Shows the outcome of a decision in the session log, live until the photo is ingested. */
-  function logDecision(id: string, text: string, accepted: boolean): void {
+  function logDecision(id: string, text: string, accepted: boolean): HTMLElement {
     const outcome = h('span', { class: 'outcome' }, accepted ? INGESTION.pending : '');
     const item = h('li', { 'data-candidate-id': id }, text, ' ', outcome);
     log.prepend(item);
     while (log.children.length > 20) log.lastElementChild?.remove();
-    if (!accepted) return;
+    if (!accepted) return item;
     const stop = onSnapshot(doc(candidates, id), (snap) => {
-      const ingestion = (snap.data() as CandidateDoc | undefined)?.ingestion;
+      const data = snap.data() as CandidateDoc | undefined;
+      if (snap.exists() && data?.status !== 'accepted') {
+        // Undone: the photo is back in the queue.
+        stop();
+        return;
+      }
+      const ingestion = data?.ingestion;
       const state = snap.exists() ? (ingestion?.status ?? 'pending') : 'withdrawn';
       item.dataset.ingestion = state;
       outcome.textContent =
@@ -224,32 +312,65 @@ export function startReviewQueue(
           : `${INGESTION[state] ?? state}${ingestion?.reason ? ` : ${ingestion.reason}` : ''}`;
       if (state !== 'pending') stop();
     });
+    return item;
   }
 
-  async function decide(decision: { accept: string } | { reject: string }): Promise<void> {
+  function decide(decision: { accept: string } | { reject: string }): void {
     const entry = current();
     if (!entry) return;
+    if ('accept' in decision && !decision.accept) {
+      say(status, 'Choisissez l’espèce retenue (E), ou refusez la photo.', 'warning');
+      labelSelect.focus();
+      return;
+    }
+    const c = entry.data() as CandidateDoc;
+    const preselection = preselecting();
+    decided.add(entry.id);
+    queue.splice(position, 1);
+    // The counters move with the photo; a refused call moves them back.
+    countDecision(c, 'accept' in decision, 1);
+    render();
+    if (position >= queue.length - 5 && !exhausted) void loadMore().then(render);
+    sending = sending.then(() => send(entry, decision, preselection));
+  }
+
+  async function send(
+    entry: QueryDocumentSnapshot,
+    decision: { accept: string } | { reject: string },
+    preselection: boolean,
+  ): Promise<void> {
     const id = entry.id;
     const c = entry.data() as CandidateDoc;
-    decided.add(id);
-    queue.splice(position, 1);
-    if (position >= queue.length - 5 && !exhausted) await loadMore();
-    render();
+    const accepted = 'accept' in decision;
     try {
       if ('accept' in decision) {
-        await call('acceptReviewCandidate', { candidateId: id, speciesId: decision.accept });
+        await call('acceptReviewCandidate', {
+          candidateId: id,
+          speciesId: decision.accept,
+          preselection,
+        });
         session.accepted++;
-        logDecision(id, `Acceptée comme ${name(decision.accept)} :`, true);
+        const item = logDecision(id, `Acceptée comme ${name(decision.accept)} :`, true);
+        lastDecision = { entry, accepted, item };
         say(status, `Photo acceptée comme ${name(decision.accept)}.`, 'success');
       } else {
-        await call('rejectReviewCandidate', { candidateId: id, reason: decision.reject });
+        await call('rejectReviewCandidate', {
+          candidateId: id,
+          reason: decision.reject,
+          preselection,
+        });
         session.rejected++;
-        logDecision(id, `Refusée (${decision.reject})`, false);
+        // « Refusée : Pas une empreinte. » (the reason ends its own sentence).
+        const item = logDecision(id, `Refusée : ${decision.reject}`, false);
+        lastDecision = { entry, accepted, item };
         say(status, `Photo refusée : ${decision.reject}`, 'success');
       }
+      renderCounts();
+      undoButton.disabled = false;
     } catch (err) {
       // Back in the queue, where it was, unless the user withdrew it meanwhile.
       decided.delete(id);
+      countDecision(c, accepted, -1);
       if (!/introuvable/.test(frenchError(err))) {
         queue.splice(position, 0, entry);
         render();
@@ -260,7 +381,44 @@ export function startReviewQueue(
         'error',
       );
     }
-    void renderCounts().catch(() => undefined);
+  }
+
+  /** Puts the session's last decision back in the queue, on screen (one step only). */
+  async function undo(): Promise<void> {
+    await sending;
+    const last = lastDecision;
+    if (!last) {
+      say(status, 'Aucune décision à annuler dans cette session.', 'warning');
+      return;
+    }
+    lastDecision = undefined;
+    undoButton.disabled = true;
+    try {
+      const result = await call<unknown, { trainingImagesRemoved: number }>('undoReviewDecision', {
+        candidateId: last.entry.id,
+      });
+      decided.delete(last.entry.id);
+      if (last.accepted) session.accepted--;
+      else session.rejected--;
+      countDecision(last.entry.data() as CandidateDoc, last.accepted, -1);
+      last.item.dataset.undone = 'true';
+      last.item.replaceChildren(
+        h('s', {}, last.item.textContent ?? ''),
+        ' — décision annulée, photo remise à vérifier',
+      );
+      queue.splice(position, 0, last.entry);
+      render();
+      card.focus();
+      say(
+        status,
+        result.trainingImagesRemoved
+          ? 'Décision annulée : la photo, déjà ajoutée au jeu de données, en a été retirée ; elle est de nouveau à vérifier.'
+          : 'Décision annulée : la photo est de nouveau à vérifier.',
+        'success',
+      );
+    } catch (err) {
+      say(status, `Annulation impossible : ${frenchError(err)}`, 'error');
+    }
   }
 
   function move(step: number): void {
@@ -283,10 +441,22 @@ export function startReviewQueue(
       reason.focus();
       return;
     }
-    void decide({ reject: text });
+    decide({ reject: text });
   }
 
-  byId('review-accept').addEventListener('click', () => void decide({ accept: labelSelect.value }));
+  byId('review-accept').addEventListener('click', () => decide({ accept: labelSelect.value }));
+  undoButton.addEventListener('click', () => void undo());
+  byId('review-zoom').addEventListener('click', () =>
+    setZoom(!photoBox.hasAttribute('data-zoomed')),
+  );
+  preselectBox.addEventListener('change', () => {
+    localStorage.setItem(PRESELECTION_KEY, preselecting() ? 'on' : 'off');
+    render();
+  });
+  labelSelect.addEventListener('change', () => {
+    const entry = current();
+    if (entry) renderReferences(entry.data() as CandidateDoc);
+  });
   byId('review-reject').addEventListener('click', rejectWithTypedReason);
   byId('review-next').addEventListener('click', () => move(1));
   byId('review-previous').addEventListener('click', () => move(-1));
@@ -297,7 +467,7 @@ export function startReviewQueue(
       h('kbd', {}, key.toUpperCase()),
       ` ${text}`,
     );
-    button.addEventListener('click', () => void decide({ reject: text }));
+    button.addEventListener('click', () => decide({ reject: text }));
     byId('review-quick').append(h('li', {}, button));
   }
   reason.addEventListener('keydown', (event) => {
@@ -312,7 +482,7 @@ export function startReviewQueue(
     if (event.key === 'Enter') {
       event.preventDefault();
       labelSelect.blur();
-      void decide({ accept: labelSelect.value });
+      decide({ accept: labelSelect.value });
     }
   });
   // The keys act on the new queue at once, without first leaving the list.
@@ -333,14 +503,19 @@ export function startReviewQueue(
       ['BUTTON', 'A', 'SUMMARY'].includes(target.tagName)
     )
       return;
+    if (key === 'u') {
+      event.preventDefault();
+      void undo();
+      return;
+    }
     if (!current() || card.hidden) return;
     const top = (current()?.data() as CandidateDoc | undefined)?.top ?? [];
     let handled = true;
-    if (key === 'enter' || key === 'a') void decide({ accept: labelSelect.value });
+    if (key === 'enter' || key === 'a') decide({ accept: labelSelect.value });
     else if (['1', '2', '3'].includes(key) && top[Number(key) - 1])
-      void decide({ accept: top[Number(key) - 1]?.speciesId ?? '' });
-    else if (Object.hasOwn(QUICK_REJECTIONS, key))
-      void decide({ reject: QUICK_REJECTIONS[key] ?? '' });
+      decide({ accept: top[Number(key) - 1]?.speciesId ?? '' });
+    else if (Object.hasOwn(QUICK_REJECTIONS, key)) decide({ reject: QUICK_REJECTIONS[key] ?? '' });
+    else if (key === 'z') setZoom(!photoBox.hasAttribute('data-zoomed'));
     else if (key === 'r') reason.focus();
     else if (key === 'e') labelSelect.focus();
     else if (key === 'arrowright' || key === 'j') move(1);
@@ -356,12 +531,18 @@ export function startReviewQueue(
     last = undefined;
     exhausted = false;
     const asked = generation;
-    await Promise.all([renderCounts(), loadMore()]);
+    await loadMore();
     if (asked !== generation) return;
     render();
     // Which filter the queue on screen answers (the tests wait for it).
     byId('review').dataset.filter = filter.value;
   }
 
-  return { refresh };
+  return {
+    refresh,
+    setCounts(next: ReviewCounts): void {
+      counts = { ...next, pendingBySpecies: { ...next.pendingBySpecies } };
+      renderCounts();
+    },
+  };
 }

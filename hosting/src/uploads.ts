@@ -94,6 +94,44 @@ export async function filesOfEntries(entries: FileSystemEntry[]): Promise<Picked
   return out;
 }
 
+/** « 1 fichier », « 12 fichiers ». */
+export const plural = (n: number, one: string, many: string): string =>
+  `${n} ${n > 1 ? many : one}`;
+
+/** How many files of a batch are in each state of the upload page. */
+export type StateCounts = Record<
+  | 'ready'
+  | 'invalid'
+  | 'requesting'
+  | 'queued'
+  | 'uploading'
+  | 'uploaded'
+  | 'failed'
+  | 'accepted'
+  | 'duplicate'
+  | 'conflict'
+  | 'rejected',
+  number
+>;
+
+/** One line: the files, then only the states that occur (« 12 fichiers : 8 acceptés, 2 doublons. »). */
+export function summaryLine(total: number, counts: StateCounts): string {
+  if (!total) return 'Aucune photo sélectionnée.';
+  const sending = counts.requesting + counts.queued + counts.uploading;
+  const refused = counts.rejected + counts.invalid;
+  const parts = [
+    counts.ready && plural(counts.ready, 'prêt à envoyer', 'prêts à envoyer'),
+    sending && `${sending} en cours d’envoi`,
+    counts.uploaded && `${counts.uploaded} en traitement`,
+    counts.accepted && plural(counts.accepted, 'accepté', 'acceptés'),
+    counts.duplicate && plural(counts.duplicate, 'doublon', 'doublons'),
+    counts.conflict && plural(counts.conflict, 'conflit', 'conflits'),
+    refused && plural(refused, 'refusé', 'refusés'),
+    counts.failed && plural(counts.failed, 'échec d’envoi', 'échecs d’envoi'),
+  ].filter(Boolean);
+  return `${plural(total, 'fichier', 'fichiers')} : ${parts.join(', ')}.`;
+}
+
 export function chunk<T>(list: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));

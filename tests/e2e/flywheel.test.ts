@@ -338,7 +338,7 @@ describe('data flywheel', () => {
       await p.locator('#review-empty:not([hidden])').waitFor();
       await expect
         .poll(() => p.locator('#review-session').textContent())
-        .toBe('1 acceptée(s), 1 refusée(s)');
+        .toBe('1 acceptée, 1 refusée');
       await expect.poll(() => p.locator('#review-pending').textContent()).toBe('0');
       // Provenance counts now show the observation, in the field domain.
       await p.getByRole('button', { name: 'Actualiser' }).click();

@@ -616,8 +616,17 @@ export const createUploadUrlsRequest = z.strictObject(
       )
       .min(1, fr('Indiquez au moins un fichier.'))
       .max(MAX_FILES_PER_BATCH, fr(`Au plus ${MAX_FILES_PER_BATCH} fichiers par envoi.`)),
+    domain: z
+      .enum(
+        ['crop', 'field'],
+        fr('Domaine invalide : « crop » (gros plan) ou « field » (photo de terrain).'),
+      )
+      .optional()
+      .describe(
+        'type de photo du lot : crop (gros plan recadré) ou field (photo de terrain entière)',
+      ),
   },
-  objectFr('Requête invalide : un objet { speciesId, files } est attendu.'),
+  objectFr('Requête invalide : un objet { speciesId, files, domain? } est attendu.'),
 );
 
 export const relabelTrainingImageRequest = z.strictObject(
@@ -641,14 +650,23 @@ export const startTrainingRunRequest = z
   )
   .nullish();
 
+/** Whether the review page preselected the proposed species (recorded with each decision). */
+const preselectionSchema = z
+  .boolean(fr('preselection est un booléen.'))
+  .optional()
+  .describe(
+    'la page présélectionnait-elle l’espèce proposée ? (false : revue « sans présélection » ; vrai par défaut)',
+  );
+
 export const acceptReviewCandidateRequest = z.strictObject(
   {
     candidateId: candidateIdSchema,
     speciesId: knownSpeciesIdSchema.describe(
       'espèce retenue par l’administrateur (l’étiquette de la photo d’entraînement)',
     ),
+    preselection: preselectionSchema,
   },
-  objectFr('Requête invalide : un objet { candidateId, speciesId } est attendu.'),
+  objectFr('Requête invalide : un objet { candidateId, speciesId, preselection? } est attendu.'),
 );
 
 export const MAX_REVIEW_REASON_LENGTH = 200;
@@ -665,8 +683,14 @@ export const rejectReviewCandidateRequest = z.strictObject(
         fr(`La raison du refus tient en ${MAX_REVIEW_REASON_LENGTH} caractères au plus.`),
       )
       .describe('raison du refus, en français (montrée dans la file de vérification)'),
+    preselection: preselectionSchema,
   },
-  objectFr('Requête invalide : un objet { candidateId, reason } est attendu.'),
+  objectFr('Requête invalide : un objet { candidateId, reason, preselection? } est attendu.'),
+);
+
+export const undoReviewDecisionRequest = z.strictObject(
+  { candidateId: candidateIdSchema.describe('candidat de la dernière décision de l’appelant') },
+  objectFr('Requête invalide : un objet { candidateId } est attendu.'),
 );
 
 export const promoteModelRequest = z.strictObject(
@@ -824,6 +848,8 @@ export function callableInputs(
     rollbackModel: noParameters,
     acceptReviewCandidate: acceptReviewCandidateRequest,
     rejectReviewCandidate: rejectReviewCandidateRequest,
+    undoReviewDecision: undoReviewDecisionRequest,
+    getDatasetStats: noParameters,
     getTrainingBacklog: noParameters,
     exportOfflineBundle: exportOfflineBundleRequest,
   };

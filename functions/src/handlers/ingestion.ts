@@ -182,6 +182,11 @@ export function safeFileName(name: string): string {
   return cleaned || 'fichier';
 }
 
+/** The French name of a species id, for messages (the id itself when the catalogue lacks it). */
+function speciesLabel(id: string): string {
+  return findSpecies(id)?.nameFr ?? id;
+}
+
 /** Deterministic id of one upload: the same object name always maps to the same record. */
 export function uploadIdFor(objectName: string): string {
   return createHash('sha256').update(objectName).digest('hex').slice(0, 32);
@@ -432,7 +437,7 @@ export async function ingestUpload(
       trainingImageId: hash,
       ...(status === 'conflict'
         ? {
-            reason: `Photo déjà présente sous l'espèce « ${String(imageSnap.get('speciesId'))} » : étiquettes en conflit.`,
+            reason: `Photo déjà présente sous l’espèce « ${speciesLabel(String(imageSnap.get('speciesId')))} » : étiquettes en conflit.`,
           }
         : {}),
       ...(status === 'duplicate'

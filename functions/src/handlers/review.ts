@@ -101,7 +101,30 @@ export function candidateFromObservation(
   };
 }
 
-const GONE_FR =
+/** Fields of a decision that `undoReviewDecision` clears (with status, label, reason…). */
+export const DECISION_QUALITY_FIELDS = ['preselection', 'keptPreselection', 'agreesWithModel'];
+
+/**
+ * What a decision says about the review itself, so the dataset page can show how often
+ * reviewers only confirm the model: whether the page preselected the proposed species (the
+ * user's correction, else the model's top-1), whether the admin kept that preselection (null
+ * without one), and, for an acceptance, whether the label is the model's top-1 (null for a
+ * rejection, which names no species).
+ */
+export function decisionQuality(
+  candidate: DocumentData,
+  preselection: boolean | undefined,
+  label: string | null,
+): { preselection: boolean; keptPreselection: boolean | null; agreesWithModel: boolean | null } {
+  const shown = preselection ?? true;
+  return {
+    preselection: shown,
+    keptPreselection: shown ? label !== null && label === candidate.proposedSpeciesId : null,
+    agreesWithModel: label === null ? null : label === candidate.predictedSpeciesId,
+  };
+}
+
+export const GONE_FR =
   'Candidat introuvable : l’observation a été supprimée ou son partage retiré entre-temps.';
 
 /**
@@ -116,7 +139,7 @@ export async function acceptReviewCandidate(
   data: unknown,
   deps: ReviewDeps,
 ): Promise<{ candidateId: string; status: 'accepted'; speciesId: string; uploadId: string }> {
-  const { candidateId, speciesId } = parseInput(acceptReviewCandidateRequest, data);
+  const { candidateId, speciesId, preselection } = parseInput(acceptReviewCandidateRequest, data);
   const ref = deps.db.collection(COLLECTIONS.reviewCandidates).doc(candidateId);
   const objectName = observationIncomingPath(speciesId, candidateId);
   const uploadId = uploadIdFor(objectName);
@@ -150,6 +173,7 @@ export async function acceptReviewCandidate(
       label: speciesId,
       reviewerUid,
       reviewedAt: now,
+      ...decisionQuality(snap.data() ?? {}, preselection, speciesId),
       ingestion: { status: 'pending', uploadId, objectName, at: now },
     };
     tx.update(ref, update);
@@ -200,7 +224,7 @@ export async function rejectReviewCandidate(
   data: unknown,
   deps: Pick<ReviewDeps, 'db' | 'now'>,
 ): Promise<{ candidateId: string; status: 'rejected' }> {
-  const { candidateId, reason } = parseInput(rejectReviewCandidateRequest, data);
+  const { candidateId, reason, preselection } = parseInput(rejectReviewCandidateRequest, data);
   const ref = deps.db.collection(COLLECTIONS.reviewCandidates).doc(candidateId);
   await runContendedTransaction(deps.db, async (tx) => {
     const snap = await tx.get(ref);
@@ -213,7 +237,13 @@ export async function rejectReviewCandidate(
         'Ce candidat a déjà été accepté : retirez l’image du jeu de données si besoin.',
       );
     }
-    tx.update(ref, { status: 'rejected', reason, reviewerUid, reviewedAt: deps.now() });
+    tx.update(ref, {
+      status: 'rejected',
+      reason,
+      reviewerUid,
+      reviewedAt: deps.now(),
+      ...decisionQuality(snap.data() ?? {}, preselection, null),
+    });
   });
   logger.info('review.rejected', { candidateId, by: reviewerUid });
   return { candidateId, status: 'rejected' };

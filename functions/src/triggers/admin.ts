@@ -1,7 +1,8 @@
 import { onCall } from '../common/callable.js';
 import { onSchedule } from 'firebase-functions/scheduler';
 import { FUNCTIONS_REGION, config } from '../config.js';
-import { accountState, defaultBucket, firestore } from '../firebase.js';
+import { speciesIds } from '@wildlens/shared';
+import { accountEmails, accountState, defaultBucket, firestore } from '../firebase.js';
 import { guarded } from '../common/errors.js';
 import { requireCurrentAdmin, type AuthContext } from '../common/admin-auth.js';
 import { createUploadUrls as createUploadUrlsHandler } from '../handlers/admin/uploads.js';
@@ -19,6 +20,8 @@ import {
   acceptReviewCandidate as acceptReviewCandidateHandler,
   rejectReviewCandidate as rejectReviewCandidateHandler,
 } from '../handlers/review.js';
+import { undoReviewDecision as undoReviewDecisionHandler } from '../handlers/review-undo.js';
+import { getDatasetStats as getDatasetStatsHandler } from '../handlers/admin/dataset-stats.js';
 import {
   promoteModel as promoteModelHandler,
   rollbackModel as rollbackModelHandler,
@@ -144,6 +147,27 @@ export const rejectReviewCandidate = onCall({ region: FUNCTIONS_REGION }, (reque
       now,
     }),
   ),
+);
+
+export const undoReviewDecision = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.review_undo', async () =>
+    undoReviewDecisionHandler(await requireAdmin(request.auth), request.data, {
+      db: firestore(),
+      bucket: defaultBucket(),
+      now,
+    }),
+  ),
+);
+
+export const getDatasetStats = onCall({ region: FUNCTIONS_REGION }, (request) =>
+  guarded('admin.dataset_stats', async () => {
+    await requireAdmin(request.auth);
+    return getDatasetStatsHandler(request.data, {
+      db: firestore(),
+      speciesIds: speciesIds(),
+      reviewerEmails: accountEmails,
+    });
+  }),
 );
 
 /** Retrains once WILDLENS_AUTO_RETRAIN_MIN_NEW new images arrived since the active model. */

@@ -1,12 +1,12 @@
 /**
- * Dataset page: the « À vérifier » review queue (hosting/src/review.ts), images per species
- * (count aggregation + bar chart), images per source and domain, thumbnails per species with
- * cursor paging, relabel/delete through the admin callables, rejected uploads.
+ * Dataset page: the « À vérifier » review queue (hosting/src/review.ts) and the quality of the
+ * reviews, images per species (bar chart + table), images per source and domain (every count
+ * from one `getDatasetStats` call), thumbnails per species with cursor paging, relabel/delete
+ * through the admin callables, rejected uploads.
  */
 import {
   collection,
   documentId,
-  getCountFromServer,
   getDocs,
   limit,
   orderBy,
@@ -18,13 +18,14 @@ import {
 import { COLOURS, drawChart } from '../charts.js';
 import { frenchError } from '../errors.js';
 import { call, type Firebase } from '../firebase.js';
-import { startReviewQueue } from '../review.js';
+import { startReviewQueue, type ReviewCounts, type ReviewQueue } from '../review.js';
 import { loadSpecies, speciesName, speciesOptions, type SpeciesSheet } from '../species.js';
 import {
   byId,
   formatBytes,
   formatDate,
   formatNumber,
+  formatPercent,
   h,
   requireAdmin,
   say,
@@ -58,19 +59,31 @@ const nextButton = byId<HTMLButtonElement>('next-page');
 let pageStarts: (QueryDocumentSnapshot | undefined)[] = [undefined];
 let pageIndex = 0;
 
-async function loadCounts(): Promise<Map<string, number>> {
-  const images = collection(fb.db, 'trainingImages');
-  const entries = await Promise.all(
-    species.map(async (s) => {
-      const snap = await getCountFromServer(query(images, where('speciesId', '==', s.speciesId)));
-      return [s.speciesId, snap.data().count] as const;
-    }),
-  );
-  return new Map(entries);
+interface AgreementCounts {
+  agreeing: number;
+  differing: number;
 }
 
-async function showCounts(): Promise<void> {
-  const counts = await loadCounts();
+/** What `getDatasetStats` answers (functions/src/handlers/admin/dataset-stats.ts). */
+interface DatasetStats {
+  imagesBySpecies: Record<string, number>;
+  provenance: { source: string; byDomain: Record<string, number>; other: number; total: number }[];
+  review: ReviewCounts & {
+    agreement: { withPreselection: AgreementCounts; withoutPreselection: AgreementCounts };
+    recentByReviewer: {
+      reviewerUid: string;
+      reviewer: string | null;
+      decisions: number;
+      accepted: number;
+      agreeing: number;
+      preselected: number;
+      keptPreselection: number;
+    }[];
+  };
+}
+
+function showCounts(stats: DatasetStats): void {
+  const counts = new Map(Object.entries(stats.imagesBySpecies));
   const rows = byId('count-rows');
   let total = 0;
   rows.replaceChildren(
@@ -125,65 +138,86 @@ async function showCounts(): Promise<void> {
   });
 }
 
-const SOURCE_NAMES: [string, string][] = [
-  ['upload', 'Dépôts'],
-  ['import', 'Imports'],
-  ['observation', 'Observations'],
-];
+const SOURCE_NAMES: Record<string, string> = {
+  upload: 'Dépôts',
+  import: 'Imports',
+  observation: 'Observations',
+  total: 'Total',
+};
 const DOMAIN_NAMES: [string, string][] = [
   ['crop', 'Gros plans'],
   ['field', 'Terrain'],
   ['unspecified', 'Non précisé'],
 ];
 
-/**
- * Images per source × domain, from count aggregations (no image is read). Uploads are what
- * the other sources leave (images recorded before sources existed count as uploads), and
- * « Autres » holds named datasets' domains.
- */
-async function showProvenance(): Promise<void> {
-  const images = collection(fb.db, 'trainingImages');
-  const count = async (...filters: ReturnType<typeof where>[]) =>
-    (await getCountFromServer(query(images, ...filters))).data().count;
-  const explicit = SOURCE_NAMES.slice(1).map(([id]) => id);
-  const [total, byDomain, bySource, cells] = await Promise.all([
-    count(),
-    Promise.all(DOMAIN_NAMES.map(([d]) => count(where('domain', '==', d)))),
-    Promise.all(explicit.map((s) => count(where('source', '==', s)))),
-    Promise.all(
-      explicit.map((s) =>
-        Promise.all(
-          DOMAIN_NAMES.map(([d]) => count(where('source', '==', s), where('domain', '==', d))),
-        ),
-      ),
-    ),
-  ]);
-  const rowOf = (rowTotal: number, perDomain: number[]) => [
-    ...perDomain,
-    rowTotal - perDomain.reduce((a, b) => a + b, 0),
-    rowTotal,
-  ];
-  const rows = [
-    rowOf(
-      total - bySource.reduce((a, b) => a + b, 0),
-      byDomain.map((n, j) => n - cells.reduce((sum, row) => sum + (row[j] ?? 0), 0)),
-    ),
-    ...explicit.map((_, i) => rowOf(bySource[i] ?? 0, cells[i] ?? [])),
-    rowOf(total, byDomain),
-  ];
+/** Images per source × domain; « Autres » holds named datasets' domains. */
+function showProvenance(stats: DatasetStats): void {
   byId('provenance-head').replaceChildren(
     h('th', { scope: 'col' }, 'Source'),
     ...DOMAIN_NAMES.map(([, label]) => h('th', { scope: 'col' }, label)),
     h('th', { scope: 'col' }, 'Autres domaines'),
     h('th', { scope: 'col' }, 'Total'),
   );
+  const cell = (label: string, n: number) =>
+    h('td', { class: 'mono', 'data-label': label }, formatNumber(n));
   byId('provenance-rows').replaceChildren(
-    ...rows.map((values, i) =>
+    ...stats.provenance.map((row) =>
       h(
         'tr',
-        { 'data-source': SOURCE_NAMES[i]?.[0] ?? 'total' },
-        h('th', { scope: 'row' }, SOURCE_NAMES[i]?.[1] ?? 'Total'),
-        ...values.map((n) => h('td', { class: 'mono' }, formatNumber(n))),
+        { 'data-source': row.source },
+        h('th', { scope: 'row' }, SOURCE_NAMES[row.source] ?? row.source),
+        ...DOMAIN_NAMES.map(([d, label]) => cell(label, row.byDomain[d] ?? 0)),
+        cell('Autres domaines', row.other),
+        cell('Total', row.total),
+      ),
+    ),
+  );
+}
+
+/** « 46 sur 50 (92 %) », or « aucune » when nothing was measured. */
+function share(part: number, whole: number): string {
+  return whole
+    ? `${formatNumber(part)} sur ${formatNumber(whole)} (${formatPercent(part / whole)})`
+    : 'non mesuré';
+}
+
+/** How often reviews agree with the model: with and without preselection, then per reviewer. */
+function showReviewQuality(stats: DatasetStats): void {
+  const { withPreselection: on, withoutPreselection: off } = stats.review.agreement;
+  const onTotal = on.agreeing + on.differing;
+  const offTotal = off.agreeing + off.differing;
+  const agreement = byId('review-agreement');
+  agreement.dataset.withPreselection = String(onTotal ? on.agreeing / onTotal : '');
+  agreement.dataset.withoutPreselection = String(offTotal ? off.agreeing / offTotal : '');
+  agreement.textContent =
+    `Acceptations avec la 1re proposition du modèle : avec présélection, ${share(on.agreeing, onTotal)} ; ` +
+    `sans présélection, ${share(off.agreeing, offTotal)}.`;
+  const rows = byId('reviewer-rows');
+  const reviewers = stats.review.recentByReviewer;
+  if (!reviewers.length) {
+    rows.replaceChildren(
+      h('tr', {}, h('td', { colspan: 5 }, 'Aucune décision enregistrée pour l’instant.')),
+    );
+    return;
+  }
+  rows.replaceChildren(
+    ...reviewers.map((r) =>
+      h(
+        'tr',
+        { 'data-reviewer': r.reviewerUid },
+        h('th', { scope: 'row', class: 'file-name' }, r.reviewer ?? r.reviewerUid),
+        h('td', { class: 'mono', 'data-label': 'Décisions' }, formatNumber(r.decisions)),
+        h('td', { class: 'mono', 'data-label': 'Acceptées' }, formatNumber(r.accepted)),
+        h(
+          'td',
+          { class: 'mono agreement', 'data-label': 'D’accord avec le modèle' },
+          share(r.agreeing, r.accepted),
+        ),
+        h(
+          'td',
+          { class: 'mono', 'data-label': 'Présélection gardée' },
+          share(r.keptPreselection, r.preselected),
+        ),
       ),
     ),
   );
@@ -335,12 +369,19 @@ async function showRejected(): Promise<void> {
   );
 }
 
-let review: { refresh(): Promise<void> } | undefined;
+let review: ReviewQueue | undefined;
+
+async function showStats(): Promise<void> {
+  const stats = await call<unknown, DatasetStats>('getDatasetStats', {});
+  showCounts(stats);
+  showProvenance(stats);
+  showReviewQuality(stats);
+  review?.setCounts(stats.review);
+}
 
 async function refreshAll(): Promise<void> {
   const results = await Promise.allSettled([
-    showCounts(),
-    showProvenance(),
+    showStats(),
     showPage(),
     showRejected(),
     review?.refresh(),

@@ -7,9 +7,19 @@ import {
   signOut,
   type User,
 } from 'firebase/auth';
+import { collection, getCountFromServer, query, where } from 'firebase/firestore';
 import { frenchError } from '../errors.js';
 import { firebase, type Firebase } from '../firebase.js';
-import { byId, isAdmin, refusal, renderHeader, renderSession, say, sayError } from '../ui.js';
+import {
+  byId,
+  formatNumber,
+  isAdmin,
+  refusal,
+  renderHeader,
+  renderSession,
+  say,
+  sayError,
+} from '../ui.js';
 
 const { session } = renderHeader();
 const gate = byId('gate');
@@ -60,6 +70,24 @@ async function show(fb: Firebase, user: User | null): Promise<void> {
   byId('welcome-text').textContent =
     `Connecté en tant que ${user.email ?? user.uid} (administrateur).`;
   welcome.hidden = false;
+  await showReviewBacklog(fb).catch((err: unknown) =>
+    sayError(byId('review-backlog'), err, 'Photos à vérifier inconnues : '),
+  );
+}
+
+/** « 8 photos à vérifier », linking to the review queue (one count aggregation). */
+async function showReviewBacklog(fb: Firebase): Promise<void> {
+  const snap = await getCountFromServer(
+    query(collection(fb.db, 'reviewCandidates'), where('status', '==', 'pending')),
+  );
+  const n = snap.data().count;
+  const target = byId('review-backlog');
+  target.dataset.pending = String(n);
+  target.dataset.tone = n ? 'warning' : 'success';
+  target.hidden = false;
+  byId('review-backlog-link').textContent = n
+    ? `${formatNumber(n)} photo${n > 1 ? 's' : ''} à vérifier`
+    : 'Aucune photo à vérifier';
 }
 
 async function main(): Promise<void> {

@@ -9,7 +9,14 @@ import { renderBacklog } from '../backlog.js';
 import { COLOURS, drawChart } from '../charts.js';
 import { frenchError } from '../errors.js';
 import { call, type Firebase } from '../firebase.js';
+import {
+  promotionSentence,
+  promotionVerdict,
+  type PairedTest,
+  type Promotion,
+} from '../promotion-text.js';
 import { loadSpecies, speciesName, type SpeciesSheet } from '../species.js';
+import { labelCells } from '../tables.js';
 import {
   byId,
   formatDate,
@@ -32,27 +39,6 @@ interface Figures {
   identifiedCoverage?: number;
   identifiedPrecision?: number;
   falseRejectRate?: number;
-}
-
-/** The paired test of a candidate against the active model (trainer/src/promotion.ts). */
-interface PairedTest {
-  n: number;
-  candidateTop1: number;
-  activeTop1: number;
-  candidateOnly: number;
-  activeOnly: number;
-  pBetter: number;
-  pWorse: number;
-}
-
-interface Promotion {
-  promote?: boolean;
-  rule?: string;
-  reasonFr?: string;
-  alpha?: number;
-  comparedWith?: string | null;
-  test?: PairedTest | null;
-  byDomain?: Record<string, PairedTest>;
 }
 
 interface RunDoc {
@@ -120,15 +106,6 @@ const DOMAINS: Record<string, string> = {
   field: 'Photos de terrain',
   unspecified: 'Domaine non précisé',
 };
-const RULES: Record<string, string> = {
-  'first-model': 'premier modèle',
-  'active-unloadable': 'modèle actif illisible',
-  better: 'meilleur au-delà du bruit',
-  'worse-on-domain': 'moins bon sur un domaine',
-  worse: 'moins bon au-delà du bruit',
-  tie: 'égalité dans le bruit',
-  'active-changed': 'modèle actif changé entre-temps',
-};
 /** A queued/running run without heartbeat for this long is considered stuck. */
 const STALE_MS = 15 * 60 * 1000;
 
@@ -170,20 +147,9 @@ function formatP(p: number | undefined): string {
   return p < 0.001 ? '< 0,001' : p.toFixed(3).replace('.', ',');
 }
 
-/** The p-value behind the decision: evidence of worse when that refused it, else of better. */
-function decisiveP(promotion: Promotion): number | undefined {
-  if (promotion.rule === 'worse') return promotion.test?.pWorse;
-  if (promotion.rule === 'worse-on-domain')
-    return Math.min(...Object.values(promotion.byDomain ?? {}).map((t) => t.pWorse));
-  return promotion.test?.pBetter;
-}
-
-/** "Promu — meilleur au-delà du bruit (p = 0,004)" */
-function promotionSummary(promotion: Promotion | undefined): string {
-  if (!promotion?.rule) return '—';
-  const p = decisiveP(promotion);
-  const test = p === undefined ? '' : ` (p ${p < 0.001 ? '' : '= '}${formatP(p)})`;
-  return `${promotion.promote ? 'Promu' : 'Non promu'} — ${RULES[promotion.rule] ?? promotion.rule}${test}`;
+/** A rate, or « non mesuré » when nothing was measured (no photo, nothing answered). */
+function measured(rate: number | undefined, over: number | undefined): string {
+  return over ? formatPercent(rate) : 'non mesuré';
 }
 
 function tableOf(caption: string, head: string[], rows: HTMLElement[]): HTMLElement {
@@ -204,11 +170,12 @@ function domainFiguresTable(metrics: NonNullable<ModelDoc['metrics']>): HTMLElem
       { 'data-domain': domain },
       h('th', { scope: 'row' }, name),
       h('td', { class: 'mono' }, f.n === undefined ? '—' : formatNumber(f.n)),
-      h('td', { class: 'mono' }, formatPercent(f.top1)),
-      h('td', { class: 'mono' }, formatPercent(f.top3)),
-      h('td', { class: 'mono' }, formatPercent(f.identifiedPrecision)),
-      h('td', { class: 'mono' }, formatPercent(f.identifiedCoverage)),
-      h('td', { class: 'mono' }, formatPercent(f.falseRejectRate)),
+      h('td', { class: 'mono' }, measured(f.top1, f.n)),
+      h('td', { class: 'mono' }, measured(f.top3, f.n)),
+      // Precision over the photos answered « identifié »: none, nothing measured.
+      h('td', { class: 'mono' }, measured(f.identifiedPrecision, f.identifiedCoverage)),
+      h('td', { class: 'mono' }, measured(f.identifiedCoverage, f.n)),
+      h('td', { class: 'mono' }, measured(f.falseRejectRate, f.n)),
     );
   return tableOf(
     'Résultats du modèle sur le banc d’essai, en tout et par domaine',
@@ -238,8 +205,8 @@ function promotionTestTable(promotion: Promotion): HTMLElement {
       { 'data-domain': domain },
       h('th', { scope: 'row' }, name),
       h('td', { class: 'mono' }, formatNumber(t.n)),
-      h('td', { class: 'mono' }, formatPercent(t.candidateTop1)),
-      h('td', { class: 'mono' }, formatPercent(t.activeTop1)),
+      h('td', { class: 'mono' }, measured(t.candidateTop1, t.n)),
+      h('td', { class: 'mono' }, measured(t.activeTop1, t.n)),
       h('td', { class: 'mono' }, formatNumber(t.candidateOnly)),
       h('td', { class: 'mono' }, formatNumber(t.activeOnly)),
       h('td', { class: 'mono' }, formatP(t.pBetter)),
@@ -250,10 +217,10 @@ function promotionTestTable(promotion: Promotion): HTMLElement {
     [
       'Domaine',
       'Photos',
-      'Top-1 candidat',
-      'Top-1 modèle actif',
-      'Justes pour le candidat seul',
-      'Justes pour le modèle actif seul',
+      'Top-1 nouveau modèle',
+      'Top-1 ancien modèle',
+      'Reconnues par le nouveau seulement',
+      'Reconnues par l’ancien seulement',
       'p (meilleur)',
       'p (moins bon)',
     ],
@@ -322,12 +289,10 @@ function renderFollowedRun(): void {
   error.hidden = !run.error;
   error.textContent = run.error ? `Échec de l’entraînement : ${run.error}` : '';
   const decision = byId('run-promotion');
-  decision.hidden = !run.promotion?.reasonFr;
+  decision.hidden = !run.promotion?.rule;
   decision.dataset.tone = run.promotion?.promote ? 'success' : 'info';
   decision.dataset.rule = run.promotion?.rule ?? '';
-  decision.textContent = run.promotion?.reasonFr
-    ? `${run.promotion.promote ? 'Promu automatiquement' : 'Non promu'} : ${run.promotion.reasonFr}`
-    : '';
+  decision.textContent = run.promotion?.rule ? promotionSentence(run.promotion) : '';
   const curve = run.curve ?? [];
   drawChart(byId<HTMLCanvasElement>('curve-chart'), {
     type: 'line',
@@ -400,7 +365,7 @@ function renderRuns(): void {
         h('td', { class: 'mono' }, formatDate(data.createdAt)),
         h(
           'td',
-          {},
+          { class: 'outcome' },
           h(
             'span',
             { class: `badge badge-${data.status ?? ''}` },
@@ -422,6 +387,7 @@ function renderRuns(): void {
       );
     }),
   );
+  labelCells(byId<HTMLTableElement>('runs'));
 }
 
 async function promote(version: string, button: HTMLButtonElement): Promise<void> {
@@ -486,22 +452,22 @@ function renderModels(): void {
         { 'data-version': version, class: version === detailsVersion ? 'selected' : null },
         h('th', { scope: 'row', class: 'mono' }, version),
         h('td', { class: 'mono' }, formatDate(data.createdAt)),
-        h('td', { class: 'mono' }, formatPercent(m.top1)),
-        h('td', { class: 'mono' }, formatPercent(m.top3)),
-        h('td', { class: 'mono' }, formatPercent(m.macroF1)),
+        h('td', { class: 'mono' }, measured(m.top1, m.n)),
+        h('td', { class: 'mono' }, measured(m.top3, m.n)),
+        h('td', { class: 'mono' }, measured(m.macroF1, m.n)),
         h('td', { class: 'mono' }, m.n === undefined ? '—' : formatNumber(m.n)),
         h(
           'td',
           {
             class: 'promotion',
             'data-rule': data.promotion?.rule ?? '',
-            title: data.promotion?.reasonFr ?? null,
+            title: data.promotion?.rule ? promotionSentence(data.promotion) : null,
           },
-          promotionSummary(data.promotion),
+          promotionVerdict(data.promotion),
         ),
         h(
           'td',
-          {},
+          { class: 'outcome' },
           h(
             'span',
             { class: `badge badge-${statusKey}` },
@@ -512,6 +478,7 @@ function renderModels(): void {
       );
     }),
   );
+  labelCells(byId<HTMLTableElement>('models'));
   if (detailsVersion) renderDetails();
 }
 
@@ -582,9 +549,13 @@ function renderDetails(): void {
       : domainFiguresTable(m),
   );
   const promotion = entry.data.promotion;
-  byId('promotion-reason').textContent = promotion?.reasonFr
-    ? `${promotion.promote ? 'Promu automatiquement' : 'Non promu automatiquement'} : ${promotion.reasonFr}`
+  const reason = byId('promotion-reason');
+  reason.dataset.rule = promotion?.rule ?? '';
+  reason.textContent = promotion?.rule
+    ? promotionSentence(promotion)
     : 'Pas de décision automatique enregistrée pour ce modèle (entraîné avant le banc d’essai figé, ou importé).';
+  byId('promotion-stats').hidden = !promotion?.test;
+  byId('promotion-trainer-reason').textContent = promotion?.reasonFr ?? '';
   byId('promotion-test').replaceChildren(
     ...(promotion?.test ? [promotionTestTable(promotion)] : []),
   );
@@ -638,6 +609,16 @@ function refreshBacklog(): void {
   );
 }
 
+/** The run whose « Entraînement lancé » notice is on screen: it goes once the run ends. */
+let launchNotice: string | undefined;
+function clearLaunchNotice(): void {
+  const run = runs.find((r) => r.id === launchNotice)?.data;
+  if (run && (run.status === 'succeeded' || run.status === 'failed')) {
+    launchNotice = undefined;
+    say(status, '');
+  }
+}
+
 function subscribe(): void {
   const onError = (what: string) => (err: unknown) => sayError(status, err, `${what} : `);
   onSnapshot(
@@ -648,6 +629,7 @@ function subscribe(): void {
       renderFollowedRun();
       renderRuns();
       refreshBacklog();
+      clearLaunchNotice();
     },
     onError('Suivi des entraînements interrompu'),
   );
@@ -681,6 +663,7 @@ async function main(): Promise<void> {
       try {
         const { runId } = await call<unknown, { runId: string }>('startTrainingRun', {});
         followedRunId = runId;
+        launchNotice = runId;
         say(status, 'Entraînement lancé : son avancement s’affiche ci-dessous.', 'success');
       } catch (err) {
         say(status, `Lancement impossible : ${frenchError(err)}`, 'error');

@@ -15,24 +15,16 @@ import {
   contentTypeOf,
   entriesOf,
   filesOfEntries,
+  plural,
   putFile,
   runPool,
+  summaryLine,
   type PickedFile,
+  type StateCounts,
 } from '../uploads.js';
 import { byId, formatBytes, formatPercent, h, requireAdmin, say, sayError } from '../ui.js';
 
-type State =
-  | 'ready'
-  | 'invalid'
-  | 'requesting'
-  | 'queued'
-  | 'uploading'
-  | 'uploaded'
-  | 'failed'
-  | 'accepted'
-  | 'duplicate'
-  | 'conflict'
-  | 'rejected';
+type State = keyof StateCounts;
 
 const STATE_LABELS: Record<State, string> = {
   ready: 'Prêt à envoyer',
@@ -138,23 +130,16 @@ function refreshSummary(): void {
   overall.value = Math.round(ratio * 100);
   overall.textContent = formatPercent(ratio);
   overallText.textContent = formatPercent(ratio);
-  if (!items.length) {
-    summary.textContent = 'Aucune photo sélectionnée.';
-  } else {
-    const parts = [
-      `${items.length} fichier${items.length > 1 ? 's' : ''}`,
-      `${count('ready')} prêt(s)`,
-      `${count('invalid')} refusé(s) avant envoi`,
-      `${count('uploading') + count('queued') + count('requesting')} en cours`,
-      `${count('uploaded')} en traitement`,
-      `${count('accepted')} accepté(s)`,
-      `${count('duplicate')} doublon(s)`,
-      `${count('conflict')} conflit(s)`,
-      `${count('rejected')} refusé(s)`,
-      `${count('failed')} échec(s)`,
-    ];
-    summary.textContent = parts.join(' · ');
-  }
+  summary.textContent = summaryLine(
+    items.length,
+    Object.fromEntries(
+      (Object.keys(STATE_LABELS) as State[]).map((state) => [state, count(state)]),
+    ) as StateCounts,
+  );
+  const inProgress = items.some((i) =>
+    ['ready', 'requesting', 'queued', 'uploading', 'uploaded'].includes(i.state),
+  );
+  byId('next-step').hidden = sending || inProgress || count('accepted') === 0;
   sendButton.disabled = sending || count('ready') === 0;
   retryAllButton.hidden = count('failed') === 0;
   retryAllButton.disabled = sending;
@@ -167,15 +152,16 @@ function addFiles(picked: PickedFile[]): void {
     const key = `${path}|${file.size}|${file.lastModified}`;
     if (items.some((i) => i.key === key)) continue;
     const progress = h('progress', { max: 100, value: 0, 'aria-label': `Progression de ${path}` });
-    const stateCell = h('td', { class: 'state' });
+    const stateCell = h('td', { class: 'state outcome' });
     const actionCell = h('td', {});
+    // The outcome first: on a phone, the rows become cards that start with it.
     const row = h(
       'tr',
       {},
-      h('td', { class: 'file-name' }, path),
-      h('td', { class: 'mono' }, formatBytes(file.size)),
-      h('td', {}, progress),
       stateCell,
+      h('td', { class: 'file-name' }, path),
+      h('td', { class: 'mono', 'data-label': 'Taille' }, formatBytes(file.size)),
+      h('td', { 'data-label': 'Progression' }, progress),
       actionCell,
     );
     const item: Item = {
@@ -200,7 +186,7 @@ function addFiles(picked: PickedFile[]): void {
   say(
     status,
     added
-      ? `${added} fichier(s) ajouté(s)${invalid ? `, dont ${invalid} refusé(s) avant envoi (voir la raison sur chaque ligne)` : ''}.`
+      ? `${plural(added, 'fichier ajouté', 'fichiers ajoutés')}${invalid ? `, dont ${plural(invalid, 'refusé', 'refusés')} avant envoi (voir la raison sur chaque ligne)` : ''}.`
       : 'Ces fichiers sont déjà dans la liste.',
     invalid ? 'warning' : 'info',
   );
@@ -242,12 +228,18 @@ function watchBatch(fb: Firebase, batchId: string): void {
   );
 }
 
-async function requestUrls(fb: Firebase, speciesId: string, batch: Item[]): Promise<Item[]> {
+async function requestUrls(
+  fb: Firebase,
+  speciesId: string,
+  domain: string,
+  batch: Item[],
+): Promise<Item[]> {
   for (const item of batch) setState(item, 'requesting');
   let response: UploadUrlsResponse;
   try {
     response = await call<unknown, UploadUrlsResponse>('createUploadUrls', {
       speciesId,
+      domain,
       files: batch.map((i) => ({
         name: i.file.name,
         size: i.file.size,
@@ -315,22 +307,28 @@ async function send(selection?: Item[]): Promise<void> {
     speciesSelect.focus();
     return;
   }
+  const domain = document.querySelector<HTMLInputElement>('input[name="domain"]:checked')?.value;
+  if (!domain) {
+    say(status, 'Indiquez le type de photos du lot : gros plans ou photos de terrain.', 'error');
+    document.querySelector<HTMLInputElement>('input[name="domain"]')?.focus();
+    return;
+  }
   sending = true;
   refreshSummary();
   say(
     status,
-    `Envoi de ${toSend.length} photo(s) pour l’espèce ${speciesName(species, speciesId)}…`,
+    `Envoi de ${plural(toSend.length, 'photo', 'photos')} (${speciesName(species, speciesId)}, ${domain === 'crop' ? 'gros plans' : 'photos de terrain'})…`,
   );
   try {
     for (const batch of chunk(toSend, URLS_PER_CALL)) {
-      const ready = await requestUrls(fb, speciesId, batch);
+      const ready = await requestUrls(fb, speciesId, domain, batch);
       await runPool(ready, PARALLEL_UPLOADS, upload);
     }
     const failed = toSend.filter((i) => i.state === 'failed').length;
     say(
       status,
       failed
-        ? `Envoi terminé avec ${failed} échec(s) : utilisez « Réessayer ».`
+        ? `Envoi terminé avec ${plural(failed, 'échec', 'échecs')} : utilisez « Réessayer ».`
         : 'Envoi terminé : le traitement de chaque photo s’affiche ci-dessous.',
       failed ? 'warning' : 'success',
     );

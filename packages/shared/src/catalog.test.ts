@@ -122,6 +122,11 @@ describe('species catalogue (catalog.json)', () => {
     },
   );
 
+  it('writes French apostrophes typographically (’), never straight', () => {
+    const raw = readFileSync(new URL('./catalog.json', import.meta.url), 'utf8');
+    expect(raw.match(/.{0,30}'.{0,30}/g) ?? []).toEqual([]);
+  });
+
   it('maps each dataset folder to exactly one species', () => {
     const labels = catalog.species.flatMap((s) => s.datasetLabels);
     expect(new Set(labels).size).toBe(labels.length);

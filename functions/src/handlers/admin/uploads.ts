@@ -66,7 +66,7 @@ export async function createUploadUrls(
   data: unknown,
   deps: UploadUrlsDeps,
 ): Promise<UploadUrlsResult> {
-  const { speciesId, files } = parseInput(createUploadUrlsRequest, data);
+  const { speciesId, files, domain } = parseInput(createUploadUrlsRequest, data);
   const problems = fileProblems(files, deps.maxBytes);
   if (problems.length)
     fail('invalid-argument', `Fichiers refusés : ${problems.join(' ')}`, { problems });
@@ -78,7 +78,13 @@ export async function createUploadUrls(
       const [uploadUrl] = await deps.bucket.file(objectName).createResumableUpload({
         metadata: {
           contentType: file.contentType,
-          metadata: { uploaderUid: uid, batchId, originalName: file.name.slice(0, 200) },
+          metadata: {
+            uploaderUid: uid,
+            batchId,
+            originalName: file.name.slice(0, 200),
+            // Read by the ingestion (training image `domain`); absent: « non précisé ».
+            ...(domain ? { domain } : {}),
+          },
         },
         ...(deps.origin ? { origin: deps.origin } : {}),
       });

@@ -6,29 +6,44 @@
  * embedding of it in the cache; the data-protection invariants are checked after each run.
  */
 import { randomUUID } from 'node:crypto';
+import { observationIncomingPath } from '@wildlens/shared';
 import { DEFAULT_BACKBONE_ID, initBackend } from '@wildlens/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eraseAccount } from '../../functions/src/handlers/erasure.js';
 import { setObservationShare } from '../../functions/src/handlers/observation-actions.js';
+import { acceptReviewCandidate, candidateIdFor } from '../../functions/src/handlers/review.js';
 import { isBenchmarkGroup } from '../../trainer/src/benchmark.js';
 import { resilientBucket, trainerRetry } from '../../trainer/src/resilience.js';
 import { runTrainer, type TrainerHooks } from '../../trainer/src/run.js';
 import { barrier } from '../helpers/barrier.js';
-import {
-  acceptAndIngest,
-  erasureDeps,
-  identifyAs,
-  objectsUnder,
-  texturedPhoto,
-  uploadTrainingImage,
-  violations,
-} from './in-process.js';
-import { adminBucket, adminDb, closeAdmin, signedInClient } from './support.js';
+import { erasureDeps, identifyAs, objectsUnder, texturedPhoto, violations } from './in-process.js';
+import { adminBucket, adminDb, closeAdmin, ingestionRecord, signedInClient } from './support.js';
 
 afterAll(closeAdmin);
 
 let adminUid: string;
 let photoSeed = 1000;
+
+/**
+ * The training image the deployed ingestion trigger records for `objectName` (only the trigger
+ * ingests here: an in-process ingestion racing it would write the same objects twice on a
+ * loaded machine).
+ */
+async function ingested(objectName: string): Promise<string> {
+  const record = await ingestionRecord(objectName, 180_000);
+  if (typeof record.trainingImageId !== 'string')
+    throw new Error(`ingestion of ${objectName}: ${JSON.stringify(record)}`);
+  return record.trainingImageId;
+}
+
+/** An admin's upload of a new photo under `speciesId`: its training image's id. */
+async function uploadTrainingImage(speciesId: string): Promise<string> {
+  const name = `incoming/${speciesId}/lot/${randomUUID()}.jpg`;
+  await adminBucket()
+    .file(name)
+    .save(await texturedPhoto(++photoSeed), { resumable: false, contentType: 'image/jpeg' });
+  return ingested(name);
+}
 
 /** Whether a training image falls outside the frozen benchmark (it is then embedded and trained on). */
 async function trainedOn(imageId: string): Promise<boolean> {
@@ -40,8 +55,7 @@ async function trainedOn(imageId: string): Promise<boolean> {
 async function uploadSpecies(speciesId: string, count: number): Promise<void> {
   let trained = 0;
   while (trained < count) {
-    if (await trainedOn(await uploadTrainingImage(await texturedPhoto(++photoSeed), speciesId)))
-      trained++;
+    if (await trainedOn(await uploadTrainingImage(speciesId))) trained++;
   }
 }
 
@@ -49,7 +63,13 @@ async function uploadSpecies(speciesId: string, count: number): Promise<void> {
 async function hikersTrainingImage(uid: string) {
   for (;;) {
     const { observationId } = await identifyAs(uid, await texturedPhoto(++photoSeed));
-    const imageId = await acceptAndIngest(adminUid, uid, observationId, 'lynx');
+    const candidateId = candidateIdFor(uid, observationId);
+    await acceptReviewCandidate(
+      adminUid,
+      { candidateId, speciesId: 'lynx' },
+      { db: adminDb(), bucket: adminBucket(), now: () => new Date() },
+    );
+    const imageId = await ingested(observationIncomingPath('lynx', candidateId));
     const record = await adminDb().doc(`trainingImages/${imageId}`).get();
     if (await trainedOn(imageId))
       return { observationId, imageId, storedSha256: record.get('storedSha256') as string };

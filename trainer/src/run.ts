@@ -325,11 +325,15 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       return bytes;
     };
     const hashById = new Map<string, string>();
+    /** The training images behind each embedding object (by stored hash). */
+    const idsByHash = new Map<string, string[]>();
     const hashAll = async (images: DatasetImage[]): Promise<void> => {
       await mapLimit(images, 8, async (image) => {
         if (hashById.has(image.id)) return;
         try {
-          hashById.set(image.id, image.storedSha256 ?? sha256Hex(await bytesOf(image)));
+          const sha = image.storedSha256 ?? sha256Hex(await bytesOf(image));
+          hashById.set(image.id, sha);
+          idsByHash.set(sha, [...(idsByHash.get(sha) ?? []), image.id]);
         } catch (err) {
           if (!(err instanceof ErasedImageError)) throw err;
           noteErased(image.id);
@@ -338,12 +342,6 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     };
     const hashesOf = (images: DatasetImage[]): string[] =>
       images.map((image) => hashById.get(image.id) as string);
-    /** The hashes of the run's training images: the images behind an embedding pack. */
-    const idsByHash = (): Map<string, string[]> => {
-      const ids = new Map<string, string[]>();
-      for (const [id, sha] of hashById) ids.set(sha, [...(ids.get(sha) ?? []), id]);
-      return ids;
-    };
     /** Leaves out every training image erased since the snapshot; deletes what it cached. */
     const dropErasedImages = async (cache: StorageEmbeddingCache): Promise<void> => {
       const { erased: gone } = await checkRecords(
@@ -352,7 +350,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         training().map((image) => image.id),
       );
       for (const id of gone) noteErased(id);
-      for (const [sha, ids] of idsByHash())
+      for (const [sha, ids] of idsByHash)
         if (ids.every((id) => erased.has(id))) await cache.discard(sha);
     };
     const asTrainingImages = (images: DatasetImage[]): TrainingImage[] =>
@@ -411,7 +409,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         // Written for a photo erased meanwhile: deleted again at once (the erasure has started
         // when the record is marked or gone; it deletes the embeddings only after marking).
         stillWanted: async (sha) => {
-          const ids = idsByHash().get(sha);
+          const ids = idsByHash.get(sha);
           if (!ids) return true; // not a photo of the training set (the synthetic negatives)
           const { erased: gone } = await checkRecords(db, retry, ids);
           for (const id of gone) noteErased(id);

@@ -22,7 +22,7 @@ import {
 } from '../../functions/src/handlers/ingestion.js';
 import type { ModelPrediction, ServingModel } from '../../functions/src/engine/model-engine.js';
 import { dataInvariantViolations, type Violation } from '../helpers/data-invariants.js';
-import { FUNCTIONS_ORIGIN, adminBucket, adminDb } from './support.js';
+import { FUNCTIONS_ORIGIN, adminBucket, adminDb, eventually } from './support.js';
 
 /** A model that always gives the same answer (verdict `uncertain`, lynx first, unless told). */
 export function fixedModel(verdict: ModelPrediction['verdict'] = 'uncertain'): ServingModel {
@@ -109,10 +109,19 @@ export async function ingestInProcess(objectName: string): Promise<string> {
       },
     );
   }
-  const upload = await adminDb()
-    .doc(`uploads/${uploadIdFor(objectName)}`)
-    .get();
-  const imageId = (upload.get('trainingImageId') as string | undefined) ?? outcome?.trainingImageId;
+  if (outcome?.trainingImageId) return outcome.trainingImageId;
+  // The trigger took the object first (this run found it gone): its record, written once the
+  // ingestion is done, says where it went.
+  const upload = await eventually(
+    async () => {
+      const snap = await adminDb()
+        .doc(`uploads/${uploadIdFor(objectName)}`)
+        .get();
+      return snap.exists ? snap : undefined;
+    },
+    { what: `ingestion of ${objectName}`, timeoutMs: 120_000 },
+  );
+  const imageId = upload.get('trainingImageId') as string | undefined;
   if (!imageId) throw new Error(`ingestion of ${objectName} recorded no training image`);
   return imageId;
 }

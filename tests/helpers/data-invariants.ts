@@ -10,7 +10,9 @@
  *   before (to a reviewer, under a guessable legacy token) whose access had to end;
  * - nothing derived from an erased photo: no review candidate, training image, upload record,
  *   queued copy under incoming/ or cached embedding of a photo whose observation is gone or no
- *   longer shared for training (or, for embeddings, whose training image is gone);
+ *   longer shared for training (or, for embeddings, whose training image is gone: only the
+ *   trainer's projection bases, fitted statistics like a model, and the embeddings of its
+ *   synthetic not-a-footprint pictures hold no training image);
  * - nothing of a deleted account: no observation, photo, candidate, training image, upload,
  *   queued copy, quota ticket or users/ document of it, and its uid no longer names the author
  *   of an admin action. Deleted accounts are those with an erasure marker, plus any the caller
@@ -19,7 +21,11 @@
  * it is meant for the emulators' test data (each e2e file starts from an empty suite).
  */
 import type { Firestore, QueryDocumentSnapshot } from 'firebase-admin/firestore';
+import { createHash } from 'node:crypto';
+import { generateSyntheticNegatives } from '@wildlens/model';
 import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
+import { DEFAULT_TRAINER_OPTIONS } from '../../trainer/src/run.js';
+import { BASES_PREFIX } from '../../trainer/src/storage-embedding-cache.js';
 import type { Bucket } from '../../functions/src/firebase.js';
 import { downloadTokenOf, objectDownloadTokens } from '../../functions/src/common/download-url.js';
 import { ACTOR_FIELDS } from '../../functions/src/handlers/erasure.js';
@@ -67,6 +73,18 @@ async function allObjects(bucket: Bucket): Promise<StoredObject[]> {
 
 const str = (value: unknown): string | undefined =>
   typeof value === 'string' && value.length > 0 ? value : undefined;
+
+/**
+ * Hashes of the synthetic pictures a training run embeds (and caches) to measure its
+ * not_a_footprint gate: @wildlens/model's trainFootprintModel, 36 of them, seed + 100.
+ */
+let syntheticHashes: Promise<Set<string>> | undefined;
+function syntheticNegativeHashes(): Promise<Set<string>> {
+  syntheticHashes ??= generateSyntheticNegatives(36, DEFAULT_TRAINER_OPTIONS.seed + 100).then(
+    (list) => new Set(list.map((n) => createHash('sha256').update(n.image).digest('hex'))),
+  );
+  return syntheticHashes;
+}
 
 /** Every violation of the invariants in the whole emulator state (empty when all hold). */
 export async function dataInvariantViolations(
@@ -300,9 +318,12 @@ export async function dataInvariantViolations(
       if (!rejectedPaths.has(object.name)) {
         add({ rule: 'object-without-record', where, detail: 'no upload record points at it' });
       }
-    } else if (object.name.startsWith(STORAGE_PREFIX.embeddings)) {
+    } else if (
+      object.name.startsWith(STORAGE_PREFIX.embeddings) &&
+      !object.name.startsWith(BASES_PREFIX)
+    ) {
       const sha = /\/([0-9a-f]{64})\.bin$/.exec(object.name)?.[1];
-      if (!sha || !storedHashes.has(sha)) {
+      if (!sha || (!storedHashes.has(sha) && !(await syntheticNegativeHashes()).has(sha))) {
         add({
           rule: 'erased-photo-derivative',
           where,

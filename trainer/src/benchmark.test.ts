@@ -129,7 +129,7 @@ describe('benchmark figures', () => {
         };
       },
     });
-    const answers = await scoreBenchmark(
+    const { answers } = await scoreBenchmark(
       photos,
       async (p) => {
         reads.push(p.id);
@@ -145,6 +145,28 @@ describe('benchmark figures', () => {
     expect(answers.map((list) => list.map((a) => a.top1))).toEqual([
       ['loup', 'loup', 'loup', 'loup'],
       ['lynx', 'lynx', 'lynx', 'lynx'],
+    ]);
+  });
+
+  it('leaves out a photo erased under the run, for every model', async () => {
+    const model = (top1: string): Predictor => ({
+      predict: async () => ({
+        verdict: 'uncertain',
+        top: [{ speciesId: top1, probability: 1 }],
+        probabilities: { [top1]: 1 },
+        oodScore: 1,
+        timingsMs: { preprocess: 0, inference: 0 },
+      }),
+    });
+    const scored = await scoreBenchmark(
+      photos,
+      async (p) => (p.id === 'b' ? undefined : Buffer.from(p.id)),
+      [model('loup'), model('lynx')],
+    );
+    expect(scored.photos.map((p) => p.id)).toEqual(['a', 'c', 'd']);
+    expect(scored.answers.map((list) => list.map((a) => a.top1))).toEqual([
+      ['loup', 'loup', 'loup'],
+      ['lynx', 'lynx', 'lynx'],
     ]);
   });
 });

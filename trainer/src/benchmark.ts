@@ -97,18 +97,22 @@ export type Predictor = Pick<FootprintModel, 'predict'>;
 /**
  * Every model answers every photo through the real inference path (`predict` on the photo's
  * bytes). Each photo is read once and shared by the models, then dropped: memory stays flat
- * whatever the benchmark's size. Returns answers[model][photo].
+ * whatever the benchmark's size. Returns the photos scored and answers[model][photo]: a photo
+ * `read` finds erased (undefined) is left out.
  */
 export async function scoreBenchmark<T extends BenchmarkPhoto>(
   photos: T[],
-  read: (photo: T) => Promise<Buffer>,
+  read: (photo: T) => Promise<Buffer | undefined>,
   models: Predictor[],
   onScored?: () => void,
-): Promise<BenchmarkAnswer[][]> {
+): Promise<{ photos: T[]; answers: BenchmarkAnswer[][] }> {
   const answers: BenchmarkAnswer[][] = models.map(() => new Array<BenchmarkAnswer>(photos.length));
+  const scored = new Array<boolean>(photos.length).fill(false);
   // A few photos in flight: downloads overlap inference (itself synchronous on one thread).
   await mapLimit(photos, 4, async (photo, i) => {
     const bytes = await read(photo);
+    if (!bytes) return;
+    scored[i] = true;
     for (const [m, model] of models.entries()) {
       const p = await model.predict(bytes);
       (answers[m] as BenchmarkAnswer[])[i] = {
@@ -119,7 +123,10 @@ export async function scoreBenchmark<T extends BenchmarkPhoto>(
     }
     onScored?.();
   });
-  return answers;
+  return {
+    photos: photos.filter((_, i) => scored[i]),
+    answers: answers.map((list) => list.filter((_, i) => scored[i])),
+  };
 }
 
 /** Labels of a comparison: every species of the photos and of any answer, sorted. */
@@ -221,25 +228,28 @@ export interface BenchmarkJudgement {
 }
 
 /**
- * Scores the candidate and the active model on the benchmark photos (each downloaded once,
- * answered by both through `predict`) and applies the promotion rule.
+ * Scores the candidate and the active model on the benchmark photos (each read once by `read`,
+ * answered by both through `predict`) and applies the promotion rule. A photo erased since the
+ * run started (`read` answers undefined) is left out of both models' figures.
  */
-export async function judgeOnBenchmark(
+export async function judgeOnBenchmark<T extends BenchmarkPhoto>(
   store: BenchmarkStore,
-  photos: (BenchmarkPhoto & { storagePath: string })[],
+  benchmark: T[],
   candidate: Predictor,
-  onScored?: () => void,
+  onScored: (() => void) | undefined,
+  read: (photo: T) => Promise<Buffer | undefined>,
 ): Promise<BenchmarkJudgement> {
   const opened = await openActiveModel(store);
   const activeModel = opened.kind === 'loaded' ? opened.model : undefined;
   let answers: BenchmarkAnswer[][];
+  let photos: T[];
   try {
-    answers = await scoreBenchmark(
-      photos,
-      async (photo) => (await store.bucket.file(photo.storagePath).download())[0],
+    ({ photos, answers } = await scoreBenchmark(
+      benchmark,
+      read,
       activeModel ? [candidate, activeModel] : [candidate],
       onScored,
-    );
+    ));
   } finally {
     activeModel?.dispose();
   }

@@ -48,6 +48,8 @@ export function trainerRetry(log: TrainerLog, options: RetryOptions = BATCH_JOB_
 export interface TrainerFile {
   download(): Promise<[Buffer]>;
   save(data: Buffer, options: { contentType: string }): Promise<void>;
+  /** Deletes the object; one already gone is fine. */
+  delete(): Promise<void>;
 }
 
 /** The bucket as the trainer uses it: nothing else can be called, so nothing escapes the policy. */
@@ -60,7 +62,13 @@ export interface RawBucket {
   file(name: string): {
     download(): Promise<[Buffer]>;
     save(data: Buffer, options: { resumable: false; contentType: string }): Promise<void>;
+    delete(): Promise<unknown>;
   };
+}
+
+/** Storage's answer for an object that does not exist. */
+export function isNotFound(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 404;
 }
 
 export function resilientBucket(
@@ -82,6 +90,19 @@ export function resilientBucket(
               raw.save(data, { resumable: false, contentType: options.contentType }),
               attemptTimeoutMs,
               `save ${name}`,
+            ),
+          ),
+        delete: () =>
+          retry(`storage.delete ${name}`, () =>
+            withDeadline(
+              raw.delete().then(
+                () => undefined,
+                (err: unknown) => {
+                  if (!isNotFound(err)) throw err;
+                },
+              ),
+              attemptTimeoutMs,
+              `delete ${name}`,
             ),
           ),
       };

@@ -37,7 +37,8 @@ import {
 import { RunReporter } from './progress.js';
 import { imageSource, provenanceCounts } from './provenance.js';
 import { completeRunAndMaybePromote, modelStoragePrefix, readActiveModel } from './registry.js';
-import { trainerRetry, type Retry, type TrainerBucket } from './resilience.js';
+import { ErasedImageError, checkRecords, skippingErased } from './erased-images.js';
+import { isNotFound, trainerRetry, type Retry, type TrainerBucket } from './resilience.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
 import { StorageBasesCache, StorageEmbeddingCache } from './storage-embedding-cache.js';
 
@@ -72,6 +73,15 @@ export interface TrainerDeps {
    * photos are embedded (what a restarted run then finds in the cache).
    */
   crashAt?: string;
+  /** Test hooks: where a test pauses the run to erase a photo under it (no sleeps). */
+  hooks?: TrainerHooks;
+}
+
+export interface TrainerHooks {
+  /** Awaited before a training photo is downloaded. */
+  beforePhotoDownload?: (imageId: string) => Promise<void>;
+  /** Awaited before an image's embeddings are written to the cache (by its stored hash). */
+  beforeEmbeddingWrite?: (imageSha256: string) => Promise<void>;
 }
 
 export type TrainerOutcome =
@@ -154,6 +164,7 @@ interface DatasetImage {
 /**
  * The run's dataset snapshot: training images recorded before the run was created, in id
  * order, so every shard task of the same run sees the same list even while uploads continue.
+ * Images being erased (`erasing`) are left out.
  * Group (for the frozen benchmark split): the `group` recorded at upload (e.g. the dataset
  * manifest's source photo) when known, else the image itself.
  */
@@ -163,6 +174,7 @@ export async function loadDatasetSnapshot(db: Firestore, before: Date): Promise<
     .where('createdAt', '<=', before)
     .get();
   return snap.docs
+    .filter((d) => d.get('erasing') !== true)
     .map((d) => ({
       id: d.id,
       speciesId: d.get('speciesId') as string,
@@ -243,49 +255,103 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     );
     const counts = countBySpecies(dataset);
     // Every model is trained without the frozen benchmark, and judged on it.
-    const { training, benchmark } = splitBenchmark(dataset);
-    const labels = Object.keys(countBySpecies(training)).sort();
-    const provenance = provenanceCounts(training);
-    if (labels.length < 2)
-      throw new TrainerError(
-        'Il faut des images d’au moins 2 espèces hors du banc d’essai pour entraîner un modèle.',
-      );
+    const split = splitBenchmark(dataset);
+    const requireTwoSpecies = (images: DatasetImage[]): string[] => {
+      const labels = Object.keys(countBySpecies(images)).sort();
+      if (labels.length < 2)
+        throw new TrainerError(
+          'Il faut des images d’au moins 2 espèces hors du banc d’essai pour entraîner un modèle.',
+        );
+      return labels;
+    };
+    requireTwoSpecies(split.training);
     const sharded = deps.taskCount > 1;
-    const mine = sharded ? shardOf(training, deps.taskIndex, deps.taskCount) : training;
+
+    // Photos a hiker erased (consent withdrawn, account deleted) since the snapshot: skipped
+    // wherever the run meets them, their cached embeddings deleted, counted on the run.
+    const erased = new Set<string>();
+    const live = <T extends { id: string }>(images: T[]): T[] =>
+      images.filter((image) => !erased.has(image.id));
+    const training = (): DatasetImage[] => live(split.training);
+    const mine = (): DatasetImage[] =>
+      live(sharded ? shardOf(split.training, deps.taskIndex, deps.taskCount) : split.training);
+    const benchmark = split.benchmark;
+    const noteErased = (imageId: string): void => {
+      if (erased.has(imageId)) return;
+      erased.add(imageId);
+      deps.log('trainer.image_erased', { runId, imageId });
+      reporter.update({ skippedErased: erased.size });
+    };
     reporter.update({
       datasetCounts: counts,
       datasetSize: dataset.length,
-      trainingSize: training.length,
+      trainingSize: split.training.length,
       benchmarkSize: benchmark.length,
       ...(sharded ? { 'shards.count': deps.taskCount } : {}),
       // Photos embedded for training, then photos of the benchmark scored.
-      'progress.total': training.length + benchmark.length,
+      'progress.total': split.training.length + benchmark.length,
     });
 
     // Photos are fetched only when needed: to hash an image recorded without its stored hash,
     // or to embed a view missing from the cache. A cached retrain reads no photo at all.
     const bytesById = new Map<string, Promise<Buffer>>();
     let photoDownloads = 0;
+    /**
+     * The photo's bytes. No object: the record says where it is now (a relabel moved it), or
+     * that it is erased (ErasedImageError: the step that read it goes on without it).
+     */
+    const download = async (image: DatasetImage): Promise<Buffer> => {
+      await deps.hooks?.beforePhotoDownload?.(image.id);
+      try {
+        return (await bucket.file(image.storagePath).download())[0];
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        const { storagePaths } = await checkRecords(db, retry, [image.id]);
+        const now = storagePaths.get(image.id);
+        if (now === undefined) throw new ErasedImageError(image.id);
+        if (now === image.storagePath) throw err;
+        return (await bucket.file(now).download())[0];
+      }
+    };
     const bytesOf = (image: DatasetImage): Promise<Buffer> => {
+      if (erased.has(image.id)) return Promise.reject(new ErasedImageError(image.id));
       let bytes = bytesById.get(image.id);
       if (!bytes) {
         photoDownloads++;
-        bytes = bucket
-          .file(image.storagePath)
-          .download()
-          .then(([data]) => data);
+        bytes = download(image);
         bytesById.set(image.id, bytes);
         bytes.catch(() => bytesById.delete(image.id));
       }
       return bytes;
     };
     const hashById = new Map<string, string>();
-    const hashAll = async (images: DatasetImage[]): Promise<string[]> => {
+    /** The training images behind each embedding object (by stored hash). */
+    const idsByHash = new Map<string, string[]>();
+    const hashAll = async (images: DatasetImage[]): Promise<void> => {
       await mapLimit(images, 8, async (image) => {
-        if (!hashById.has(image.id))
-          hashById.set(image.id, image.storedSha256 ?? sha256Hex(await bytesOf(image)));
+        if (hashById.has(image.id)) return;
+        try {
+          const sha = image.storedSha256 ?? sha256Hex(await bytesOf(image));
+          hashById.set(image.id, sha);
+          idsByHash.set(sha, [...(idsByHash.get(sha) ?? []), image.id]);
+        } catch (err) {
+          if (!(err instanceof ErasedImageError)) throw err;
+          noteErased(image.id);
+        }
       });
-      return images.map((image) => hashById.get(image.id) as string);
+    };
+    const hashesOf = (images: DatasetImage[]): string[] =>
+      images.map((image) => hashById.get(image.id) as string);
+    /** Leaves out every training image erased since the snapshot; deletes what it cached. */
+    const dropErasedImages = async (cache: StorageEmbeddingCache): Promise<void> => {
+      const { erased: gone } = await checkRecords(
+        db,
+        retry,
+        training().map((image) => image.id),
+      );
+      for (const id of gone) noteErased(id);
+      for (const [sha, ids] of idsByHash)
+        if (ids.every((id) => erased.has(id))) await cache.discard(sha);
     };
     const asTrainingImages = (images: DatasetImage[]): TrainingImage[] =>
       images.map((image) => ({
@@ -303,7 +369,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     const backboneChoice = await resolveBackboneId(options.backboneId);
     const backboneId = backboneChoice.id;
     deps.log('trainer.backbone', { runId, backboneId, reason: backboneChoice.reason });
-    await hashAll(training);
+    await hashAll(training());
     const backbone = await loadBackbone(backboneId);
     let embedded: EmbeddedImage[];
     let featurizer: Awaited<ReturnType<typeof prepareFeaturizer>>;
@@ -312,37 +378,65 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       // The bilinear pooling's bases: the active model's when they fit (cached rows stay
       // valid), else fitted on a deterministic sample of the training photos (every shard
       // fits the same ones).
-      const reused = await activeModelBases(db, bucket, retry, backboneId, domainCounts(training));
-      featurizer = await prepareFeaturizer(asTrainingImages(training), backbone, {
-        bases: reused.bases,
-        // Fitted bases are kept: a run started again after a failure fits nothing and finds
-        // its cached embeddings under the same featurizer key.
-        basesCache: new StorageBasesCache(bucket),
-        onProgress: (p) => {
-          if (p.phase === 'fitting-features')
-            reporter.update({ fitting: { done: p.done, total: p.total } });
-        },
-      });
+      const reused = await activeModelBases(
+        db,
+        bucket,
+        retry,
+        backboneId,
+        domainCounts(training()),
+      );
+      featurizer = await skippingErased(
+        () =>
+          prepareFeaturizer(asTrainingImages(training()), backbone, {
+            bases: reused.bases,
+            // Fitted bases are kept: a run started again after a failure fits nothing and
+            // finds its cached embeddings under the same featurizer key.
+            basesCache: new StorageBasesCache(bucket),
+            onProgress: (p) => {
+              if (p.phase === 'fitting-features')
+                reporter.update({ fitting: { done: p.done, total: p.total } });
+            },
+          }),
+        noteErased,
+      );
       deps.log('trainer.features', {
         runId,
         featurizer: featurizer.key,
         bases: reused.bases ? 'reused' : 'fitted or cached',
         why: reused.reason,
       });
-      cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key);
-      await cache.prefetch(
-        backboneId,
-        mine.map((image) => hashById.get(image.id) as string),
-      );
-      const crashAfter = /^embedding:(\d+)$/.exec(deps.crashAt ?? '')?.[1];
-      embedded = await embedImages(asTrainingImages(mine), featurizer, {
-        cache,
-        views: TRAINING_VIEWS,
-        onProgress: ({ done }) => {
-          reporter.addDone(1);
-          if (crashAfter !== undefined && done === Number(crashAfter))
-            throw new Error(`arrêt simulé après ${done} photos (test)`);
+      cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key, {
+        // Written for a photo erased meanwhile: deleted again at once (the erasure has started
+        // when the record is marked or gone; it deletes the embeddings only after marking).
+        stillWanted: async (sha) => {
+          const ids = idsByHash.get(sha);
+          if (!ids) return true; // not a photo of the training set (the synthetic negatives)
+          const { erased: gone } = await checkRecords(db, retry, ids);
+          for (const id of gone) noteErased(id);
+          return ids.some((id) => !erased.has(id));
         },
+        beforeWrite: deps.hooks?.beforeEmbeddingWrite,
+      });
+      await cache.prefetch(backboneId, hashesOf(mine()));
+      const crashAfter = /^embedding:(\d+)$/.exec(deps.crashAt ?? '')?.[1];
+      // Progress counts each photo once, even when a step starts again without an erased one.
+      let reported = 0;
+      const embedding = cache;
+      const embedLive = (images: () => DatasetImage[], onDone?: (done: number) => void) =>
+        skippingErased(
+          () =>
+            embedImages(asTrainingImages(images()), featurizer, {
+              cache: embedding,
+              views: TRAINING_VIEWS,
+              onProgress: ({ done }) => onDone?.(done ?? 0),
+            }),
+          noteErased,
+        );
+      embedded = await embedLive(mine, (done) => {
+        if (done > reported) reporter.addDone(done - reported);
+        reported = Math.max(reported, done);
+        if (crashAfter !== undefined && done === Number(crashAfter))
+          throw new Error(`arrêt simulé après ${done} photos (test)`);
       });
       await cache.flush();
       if (sharded) {
@@ -377,17 +471,20 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           return { kind: 'shard-done' };
         }
         // Other shards' embeddings come from Storage; only images added by no shard are embedded.
-        await cache.prefetch(backboneId, await hashAll(training));
-        embedded = await embedImages(asTrainingImages(training), featurizer, {
-          cache,
-          views: TRAINING_VIEWS,
-        });
+        await hashAll(training());
+        await cache.prefetch(backboneId, hashesOf(training()));
+        embedded = await embedLive(training);
         await cache.flush();
       }
     } catch (err) {
       backbone.dispose();
       throw err;
     }
+    // Photos erased while they were embedded, or whose cached rows were used: not trained on.
+    await dropErasedImages(cache);
+    embedded = live(embedded);
+    const labels = requireTwoSpecies(training());
+    const provenance = provenanceCounts(training());
     deps.log('trainer.embedded', {
       runId,
       images: embedded.length,
@@ -409,7 +506,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     // The backbone stays loaded (and shared: models/backbones are reference-counted) through
     // training, which would otherwise load it again for the embeddings of new photos.
     const { model, metrics } = await trainFootprintModel({
-      images: asTrainingImages(training),
+      images: asTrainingImages(training()),
       labels,
       backboneChoice,
       featurizer,
@@ -434,8 +531,20 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
 
       enter('evaluating');
-      judged = await judgeOnBenchmark({ db, bucket, retry }, benchmark, model, () =>
-        reporter.addDone(1),
+      judged = await judgeOnBenchmark(
+        { db, bucket, retry },
+        benchmark,
+        model,
+        () => reporter.addDone(1),
+        async (photo) => {
+          try {
+            return await bytesOf(photo);
+          } catch (err) {
+            if (!(err instanceof ErasedImageError)) throw err;
+            noteErased(photo.id);
+            return undefined;
+          }
+        },
       );
       deps.log('trainer.benchmarked', {
         runId,
@@ -463,7 +572,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         ...candidate.figures,
         perSpeciesRecall: candidate.report.perSpeciesRecall,
         confusion: confusionForFirestore(candidate.report),
-        trainCount: training.length,
+        trainCount: training().length,
         split: `banc d’essai figé : ${Math.round(BENCHMARK.fraction * 100)} % des groupes de photos, choisis par hachage`,
         crossValidationTop1: metrics.crossValidation?.top1 ?? null,
       },
@@ -506,6 +615,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
             candidate: candidate.figures,
             active,
           },
+          skippedErased: erased.size,
         },
       }),
     );

@@ -13,6 +13,19 @@ export const EMBEDDINGS_PREFIX = STORAGE_PREFIX.embeddings;
 
 type Pack = Map<string, Float32Array>;
 
+/** How the run keeps the cache from outliving an erasure (issue 20, finding 5). */
+export interface EmbeddingCacheGuard {
+  /**
+   * Asked right after an image's object is written: whether its photo is still in the
+   * training set. When not, the object just written is deleted and nothing more is cached for
+   * that image: an erasure that ran while the photo was being embedded deleted the cached
+   * embeddings before this write, and must not find them back.
+   */
+  stillWanted(imageSha256: string): Promise<boolean>;
+  /** Test hook: awaited before an image's object is written. */
+  beforeWrite?(imageSha256: string): Promise<void>;
+}
+
 /**
  * Embedding cache in Cloud Storage, one object per (backbone, image) holding every view
  * variant, so a retrain downloads one small object per known image instead of recomputing it,
@@ -23,7 +36,9 @@ type Pack = Map<string, Float32Array>;
 export class StorageEmbeddingCache implements EmbeddingCache {
   private readonly packs = new Map<string, Promise<Pack>>();
   private readonly dirty = new Set<string>();
-  readonly stats = { hits: 0, misses: 0, downloads: 0, uploads: 0 };
+  /** Images erased during the run, by hash: never cached again. */
+  private readonly discarded = new Set<string>();
+  readonly stats = { hits: 0, misses: 0, downloads: 0, uploads: 0, discarded: 0 };
 
   /**
    * `variantsPerImage`: an image's object is written as soon as it has all its variants.
@@ -34,6 +49,7 @@ export class StorageEmbeddingCache implements EmbeddingCache {
     private readonly bucket: TrainerBucket,
     private readonly variantsPerImage: number,
     private readonly currentPrefix = '',
+    private readonly guard?: EmbeddingCacheGuard,
   ) {}
 
   static objectName(backboneId: string, imageSha256: string): string {
@@ -41,10 +57,10 @@ export class StorageEmbeddingCache implements EmbeddingCache {
   }
 
   /** Key format of @wildlens/model: `${backbone}|${variant}|${sha256}`. */
-  private static parse(key: string): { packId: string; variant: string } {
+  private static parse(key: string): { packId: string; variant: string; sha: string } {
     const [backbone, variant, sha] = key.split('|');
     if (!backbone || !variant || !sha) throw new Error(`unexpected embedding cache key ${key}`);
-    return { packId: `${backbone}/${sha}`, variant };
+    return { packId: `${backbone}/${sha}`, variant, sha };
   }
 
   private pack(packId: string): Promise<Pack> {
@@ -81,15 +97,16 @@ export class StorageEmbeddingCache implements EmbeddingCache {
   }
 
   async get(key: string): Promise<Float32Array | undefined> {
-    const { packId, variant } = StorageEmbeddingCache.parse(key);
-    const value = (await this.pack(packId)).get(variant);
+    const { packId, variant, sha } = StorageEmbeddingCache.parse(key);
+    const value = this.discarded.has(sha) ? undefined : (await this.pack(packId)).get(variant);
     if (value) this.stats.hits++;
     else this.stats.misses++;
     return value;
   }
 
   async set(key: string, value: Float32Array): Promise<void> {
-    const { packId, variant } = StorageEmbeddingCache.parse(key);
+    const { packId, variant, sha } = StorageEmbeddingCache.parse(key);
+    if (this.discarded.has(sha)) return;
     const pack = await this.pack(packId);
     pack.set(variant, value);
     if (this.currentPrefix)
@@ -104,11 +121,30 @@ export class StorageEmbeddingCache implements EmbeddingCache {
   }
 
   private async write(packId: string, pack: Pack): Promise<void> {
+    const sha = packId.slice(packId.lastIndexOf('/') + 1);
+    if (this.discarded.has(sha)) return;
+    await this.guard?.beforeWrite?.(sha);
     await this.bucket.file(`${EMBEDDINGS_PREFIX}${packId}.bin`).save(encodePack(pack), {
       contentType: 'application/octet-stream',
     });
     this.dirty.delete(packId);
     this.stats.uploads++;
+    if (this.guard && !(await this.guard.stillWanted(sha))) await this.discard(sha);
+  }
+
+  /**
+   * Forgets an erased image (by hash) and deletes its object under every backbone this cache
+   * has seen; later writes of it are dropped.
+   */
+  async discard(imageSha256: string): Promise<void> {
+    this.discarded.add(imageSha256);
+    for (const packId of [...this.packs.keys()]) {
+      if (!packId.endsWith(`/${imageSha256}`)) continue;
+      this.packs.delete(packId);
+      this.dirty.delete(packId);
+      await this.bucket.file(`${EMBEDDINGS_PREFIX}${packId}.bin`).delete();
+    }
+    this.stats.discarded++;
   }
 }
 

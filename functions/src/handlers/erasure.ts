@@ -5,11 +5,14 @@
  * and can simply run again: every step is idempotent.
  */
 import {
+  FieldPath,
   FieldValue,
   type DocumentData,
+  type DocumentReference,
   type DocumentSnapshot,
   type Firestore,
   type QueryDocumentSnapshot,
+  type Timestamp,
   type Transaction,
 } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
@@ -29,6 +32,8 @@ export interface ErasureHooks {
   contributionClosed?: () => Promise<void>;
   /** The observation's training images are listed; none erased yet. */
   trainingImagesListed?: () => Promise<void>;
+  /** A training image's record is marked `erasing`; nothing of it erased yet. */
+  trainingImageMarked?: () => Promise<void>;
 }
 
 export interface ErasureDeps {
@@ -36,6 +41,7 @@ export interface ErasureDeps {
   bucket: Bucket;
   now: () => Date;
   hooks?: ErasureHooks;
+  noteHooks?: ErasureNoteHooks;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -72,11 +78,102 @@ async function deleteEmbeddings(bucket: Bucket, storedSha256: string): Promise<v
 const MAX_MOVES = 5;
 
 /**
- * Removes a training image: its JPEG and cached embeddings, then its record. Runs whose
- * snapshot included it (created after it) keep their counts, and say so: they and their
- * models get `erasedImages` incremented in the same transaction that deletes the record, so a
- * retried erasure never counts twice. Their model was trained with the photo and stays as it
- * is; the next run no longer sees it.
+ * erasureNotes/{id}: one per erased training image, written in the transaction that deletes its
+ * record (so exactly once), holding only when the image was created and erased. It is carried
+ * to the runs created since the image (and their models) page by page, then deleted: the
+ * record's transaction never touches the runs, however many there are (issue 20, finding 18).
+ * Functions-only (firestore.rules deny every client).
+ */
+export const ERASURE_NOTES_COLLECTION = 'erasureNotes';
+
+/**
+ * Runs counted per transaction: each writes its runs, their models and the note, so at most
+ * 2 × 200 + 1 documents, well under Firestore's 500 writes per transaction.
+ */
+export const ERASURE_NOTE_PAGE = 200;
+
+/** Points where a test pauses or interrupts the counting of an erasure on the runs. */
+export interface ErasureNoteHooks {
+  /** A page of runs (and their models) has been counted and the note moved past it. */
+  pageNoted?: (page: { runs: number; models: number }) => Promise<void>;
+}
+
+/**
+ * Counts one erased image on the runs whose snapshot included it (created since the image)
+ * and on their models: `erasedImages` incremented, `lastErasureAt` set. Each page commits with
+ * the note's cursor moved past it, so an interrupted count resumes where it stopped and never
+ * counts a run twice; the note is deleted with the last page.
+ */
+export async function carryErasureNote(
+  db: Firestore,
+  note: DocumentReference,
+  hooks: ErasureNoteHooks = {},
+): Promise<void> {
+  for (;;) {
+    const page = await runContendedTransaction(db, async (tx) => {
+      const current = await tx.get(note);
+      if (!current.exists) return undefined;
+      const imageCreatedAt = current.get('imageCreatedAt') as Timestamp;
+      const cursor = current.get('cursor') as { createdAt: Timestamp; id: string } | null;
+      let query = db
+        .collection(COLLECTIONS.trainingRuns)
+        .where('createdAt', '>=', imageCreatedAt)
+        .orderBy('createdAt')
+        .orderBy(FieldPath.documentId())
+        .limit(ERASURE_NOTE_PAGE);
+      if (cursor) query = query.startAfter(cursor.createdAt, cursor.id);
+      const runs = (await tx.get(query)).docs;
+      const versions = runs
+        .map((r) => r.get('modelVersion') as string | undefined)
+        .filter((v): v is string => typeof v === 'string' && v.length > 0);
+      const models = versions.length
+        ? (
+            await tx.getAll(...versions.map((v) => db.collection(COLLECTIONS.models).doc(v)))
+          ).filter((m) => m.exists)
+        : [];
+      const counted = {
+        erasedImages: FieldValue.increment(1),
+        lastErasureAt: current.get('erasedAt') as Timestamp,
+      };
+      for (const run of runs) tx.update(run.ref, counted);
+      for (const model of models) tx.update(model.ref, counted);
+      const last = runs[runs.length - 1];
+      if (runs.length < ERASURE_NOTE_PAGE || !last) tx.delete(note);
+      else
+        tx.update(note, { cursor: { createdAt: last.get('createdAt') as Timestamp, id: last.id } });
+      return { runs: runs.length, models: models.length };
+    });
+    if (!page) return;
+    await hooks.pageNoted?.(page);
+    if (page.runs < ERASURE_NOTE_PAGE) return;
+  }
+}
+
+/** Finishes the notes an interrupted erasure left (any erasure calls it after its own work). */
+export async function carryPendingErasureNotes(
+  db: Firestore,
+  hooks: ErasureNoteHooks = {},
+): Promise<number> {
+  let carried = 0;
+  for (;;) {
+    const pending = await db.collection(ERASURE_NOTES_COLLECTION).limit(20).get();
+    if (pending.empty) return carried;
+    for (const note of pending.docs) await carryErasureNote(db, note.ref, hooks);
+    carried += pending.size;
+  }
+}
+
+/**
+ * Removes a training image: its cached embeddings, its JPEG, then its record. Runs whose
+ * snapshot included it (created after it) keep their counts, and say so: an erasure note,
+ * written in the transaction that deletes the record (so a retried erasure never counts twice),
+ * is carried to them and their models (`erasedImages`, carryErasureNote). Their model was
+ * trained with the photo and stays as it is; the next run no longer sees it.
+ *
+ * The record is first marked `erasing`: a training run that writes the photo's embedding checks
+ * the record right after (trainer/src/run.ts), and deletes what it wrote once it finds the mark
+ * or no record; a check that found neither ran before the mark, so its write precedes the
+ * deletion of the embeddings below (issue 20, finding 5).
  *
  * `image` may be stale: an admin may have relabelled it since it was read, moving its JPEG to
  * another path. The record is deleted only by a transaction that finds it still pointing at
@@ -88,6 +185,14 @@ export async function eraseTrainingImage(
   image: DocumentSnapshot,
   deps: ErasureDeps,
 ): Promise<boolean> {
+  const marked = await runContendedTransaction(deps.db, async (tx) => {
+    const current = await tx.get(image.ref);
+    if (!current.exists) return false;
+    if (current.get('erasing') !== true) tx.update(image.ref, { erasing: true });
+    return true;
+  });
+  if (!marked) return false;
+  await deps.hooks?.trainingImageMarked?.();
   const storedSha256 = image.get('storedSha256') as string | undefined;
   if (storedSha256 && /^[0-9a-f]{64}$/.test(storedSha256)) {
     await deleteEmbeddings(deps.bucket, storedSha256);
@@ -101,27 +206,16 @@ export async function eraseTrainingImage(
       if (!current.exists) return { erased: false };
       const pointsAt = current.get('storagePath') as string | undefined;
       if (pointsAt !== storagePath) return { movedTo: pointsAt };
-      const createdAt = current.get('createdAt') as unknown;
-      const runs = createdAt
-        ? (
-            await tx.get(
-              deps.db.collection(COLLECTIONS.trainingRuns).where('createdAt', '>=', createdAt),
-            )
-          ).docs
-        : [];
-      const versions = runs
-        .map((r) => r.get('modelVersion') as string | undefined)
-        .filter((v): v is string => typeof v === 'string' && v.length > 0);
-      const models = versions.length
-        ? await tx.getAll(...versions.map((v) => deps.db.collection(COLLECTIONS.models).doc(v)))
-        : [];
-      const note = { erasedImages: FieldValue.increment(1), lastErasureAt: deps.now() };
-      for (const run of runs) tx.update(run.ref, note);
-      for (const model of models) if (model.exists) tx.update(model.ref, note);
+      const createdAt = current.get('createdAt') as Timestamp | undefined;
+      const note = createdAt ? deps.db.collection(ERASURE_NOTES_COLLECTION).doc() : undefined;
+      if (note) tx.set(note, { imageCreatedAt: createdAt, erasedAt: deps.now(), cursor: null });
       tx.delete(image.ref);
-      return { erased: true };
+      return { erased: true, note };
     });
-    if (!('movedTo' in outcome)) return outcome.erased;
+    if (!('movedTo' in outcome)) {
+      if (outcome.note) await carryErasureNote(deps.db, outcome.note, deps.noteHooks);
+      return outcome.erased;
+    }
     storagePath = outcome.movedTo;
   }
   // Retried by the caller's platform (the erasure is idempotent) once the relabels settle.
@@ -332,6 +426,8 @@ export async function eraseAccount(
       },
     );
   }
+  // Counts an interrupted erasure (of this account or another) left on the runs unfinished.
+  await carryPendingErasureNotes(deps.db, deps.noteHooks);
   await markErasureCompleted(deps.db, uid, deps.now());
   logger.info('account.erased', { uid, observations, trainingImages, actorFields });
   return { observations, trainingImages, actorFields };

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import * as tfc from '@tensorflow/tfjs-converter';
 import { initBackend } from './backend.js';
+import { MOBILENET_V1_075_SHA256 } from './backbone-digests.js';
 import { foldConvChain } from './fused-chain.js';
 import { adaptInput } from './ensemble-input.js';
 import type { Preprocessing } from './tensor-input.js';
@@ -42,6 +43,11 @@ export interface BackboneSpec {
   standardise?: { mean: [number, number, number]; std: [number, number, number] };
   /** Tried in order: a local dir overrides the URL download. */
   sources: BackboneSource[];
+  /**
+   * Pinned SHA-256 of each file (model.json and every shard, by name): a copy from any source
+   * whose files differ is refused at load, and a download is checked before it is cached.
+   */
+  fileSha256?: Readonly<Record<string, string>>;
   /** Layer (layers model) or node (graph model) names whose outputs form the features (4-D outputs are average-pooled). */
   featureOutputs: string[];
   license: string;
@@ -156,6 +162,7 @@ const BASE_SPECS: BackboneSpec[] = [
       },
     ],
     featureOutputs: ['global_average_pooling2d_1'],
+    fileSha256: MOBILENET_V1_075_SHA256,
     license: 'Apache-2.0 (tensorflow/tfjs-models MobileNetV1 ImageNet weights)',
     origin: 'MobileNetV1 alpha 0.75 (224), ImageNet, truncated at global_average_pooling2d_1',
   },
@@ -348,15 +355,45 @@ function parseModelJson(bytes: Uint8Array, where: string): ModelJson {
   return modelJson;
 }
 
-/** Reads a model directory; `sha256` covers model.json then its shards in weightsManifest order. */
+/**
+ * Refuses a weights file whose SHA-256 is not the one pinned for its name (`pins` absent: no
+ * pin, nothing checked). A file the pins do not name is refused too: the model.json that lists
+ * it is not the pinned one.
+ */
+export function checkPinnedFile(
+  pins: Readonly<Record<string, string>> | undefined,
+  name: string,
+  bytes: Uint8Array,
+  where: string,
+): void {
+  if (!pins) return;
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  const expected = pins[name];
+  if (actual !== expected)
+    throw new Error(
+      `${where}/${name} has SHA-256 ${actual}, ${expected ? `pinned ${expected}` : 'not a pinned file'}: ` +
+        `refusing these weights (corrupt or tampered copy; delete it to fetch it again)`,
+    );
+}
+
+/**
+ * Reads a model directory, each file checked against `pins` when given; `sha256` covers
+ * model.json then its shards in weightsManifest order.
+ */
 async function readDirArtifacts(
   dir: string,
+  pins?: Readonly<Record<string, string>>,
 ): Promise<{ artifacts: tf.io.ModelArtifacts; format: 'layers' | 'graph'; sha256: string }> {
   const modelJsonBytes = new Uint8Array(await readFile(path.join(dir, 'model.json')));
+  checkPinnedFile(pins, 'model.json', modelJsonBytes, dir);
   const modelJson = parseModelJson(modelJsonBytes, path.join(dir, 'model.json'));
   const shards = await Promise.all(
     modelJson.weightsManifest.flatMap((g) =>
-      g.paths.map(async (p) => new Uint8Array(await readFile(path.join(dir, p)))),
+      g.paths.map(async (p) => {
+        const bytes = new Uint8Array(await readFile(path.join(dir, p)));
+        checkPinnedFile(pins, p, bytes, dir);
+        return bytes;
+      }),
     ),
   );
   const hash = createHash('sha256').update(modelJsonBytes);
@@ -393,18 +430,21 @@ async function fetchOk(url: string, fetchImpl: typeof fetch): Promise<Response> 
 /**
  * Downloads model.json and its shards once into cacheDir/<name>; model.json is written last as
  * the completion marker. Shards are fetched next to model.json with its query string, as tfjs's
- * own http loader does (TF-Hub needs `?tfjs-format=file` on every file).
+ * own http loader does (TF-Hub needs `?tfjs-format=file` on every file). With `pins`, every
+ * file is checked before it is kept: a download that differs is never cached.
  */
 async function downloadToCache(
   name: string,
   url: string,
   cacheDir: string,
   fetchImpl: typeof fetch,
+  pins?: Readonly<Record<string, string>>,
 ): Promise<string> {
   const dir = path.join(cacheDir, name);
   if (existsSync(path.join(dir, 'model.json'))) return dir;
   await mkdir(dir, { recursive: true });
   const modelJsonBytes = new Uint8Array(await (await fetchOk(url, fetchImpl)).arrayBuffer());
+  checkPinnedFile(pins, 'model.json', modelJsonBytes, url);
   const modelJson = parseModelJson(modelJsonBytes, url);
   // Unique temp names: two processes (trainer tasks) may fill the same cache at once.
   const tmpSuffix = `.${process.pid}-${Math.random().toString(36).slice(2)}.part`;
@@ -416,7 +456,9 @@ async function downloadToCache(
     const target = path.join(dir, p);
     if (path.dirname(target) !== dir)
       throw new Error(`${url}: shard path ${p} leaves its directory`);
-    await writeFile(target + tmpSuffix, new Uint8Array(await shard.arrayBuffer()));
+    const bytes = new Uint8Array(await shard.arrayBuffer());
+    checkPinnedFile(pins, p, bytes, url);
+    await writeFile(target + tmpSuffix, bytes);
     await rename(target + tmpSuffix, target);
   }
   await writeFile(path.join(dir, `model.json${tmpSuffix}`), modelJsonBytes);
@@ -452,7 +494,13 @@ async function locateWeights(
     const url = source.descriptor ? source.url : (options.urlOverride ?? source.url);
     const name = source.descriptor ? urlCacheName(url) : baseIdOf(spec.id);
     try {
-      const dir = await downloadToCache(name, url, cacheDir, options.fetchImpl ?? fetch);
+      const dir = await downloadToCache(
+        name,
+        url,
+        cacheDir,
+        options.fetchImpl ?? fetch,
+        spec.fileSha256,
+      );
       return { kind: 'dir', dir };
     } catch (error) {
       errors.push((error as Error).message);
@@ -485,7 +533,7 @@ export async function resolveArtifacts(
       from: `npm:${location.source.packageName}`,
     };
   }
-  return { ...(await readDirArtifacts(location.dir)), from: location.dir };
+  return { ...(await readDirArtifacts(location.dir, spec.fileSha256)), from: location.dir };
 }
 
 /** Where each part of a backbone id would load from; throws (with every reason) when a part is unavailable. */

@@ -40,17 +40,10 @@ export async function generateSyntheticNegatives(
         .jpeg()
         .toBuffer();
     } else if (kind === 'noise') {
-      image = await sharp({
-        create: {
-          width,
-          height,
-          channels: 3,
-          background: colour(),
-          noise: { type: 'gaussian', mean: 128, sigma: 10 + random() * 80 },
-        },
-      })
-        .jpeg()
-        .toBuffer();
+      colour(); // drawn as before, so the other pictures stay the same
+      const sigma = 10 + random() * 80;
+      // libvips' own noise is not seeded: each run would make new pictures (and cache them).
+      image = await gaussianNoise(width, height, sigma, createRandom(seed * 1000 + i));
     } else if (kind === 'ground') {
       image = await groundTexture(width, height, random);
     } else {
@@ -193,4 +186,22 @@ function svgOf(
         : `<rect x="${x.toFixed(0)}" y="${y.toFixed(0)}" width="${(r * 1.5).toFixed(0)}" height="${r.toFixed(0)}" fill="${colour()}" transform="rotate(${Math.floor(random() * 90)} ${x.toFixed(0)} ${y.toFixed(0)})"/>`;
   }
   return `${open}<rect width="100%" height="100%" fill="${colour()}"/>${shapes}</svg>`;
+}
+
+/** Grey-level Gaussian noise around 128 (per channel), from a seeded generator. */
+async function gaussianNoise(
+  width: number,
+  height: number,
+  sigma: number,
+  random: () => number,
+): Promise<Buffer> {
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < pixels.length; i++) {
+    const u = Math.max(random(), 1e-12);
+    const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+    pixels[i] = Math.max(0, Math.min(255, Math.round(128 + sigma * z)));
+  }
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    .jpeg()
+    .toBuffer();
 }

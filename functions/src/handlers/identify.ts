@@ -24,7 +24,6 @@ import {
   assessedFields,
   dialogueView,
   evidenceOf,
-  observationHint,
   parametersSnapshot,
   requireRegionFits,
   type DialogueView,
@@ -39,7 +38,6 @@ import {
 } from './photo-store.js';
 
 export { downloadUrl, storageApiOrigin, THUMBNAIL_SIDE };
-export { chooseHint, type PhotoQuality } from './observation-evidence.js';
 
 export type Verdict = ModelPrediction['verdict'];
 
@@ -229,7 +227,6 @@ export async function identifyFootprint(
     const assessed = assessedFields(state);
     record = {
       ...assessed,
-      hint: observationHint(assessed.verdict, state.photos),
       answers: {},
       photos: [first],
       dialogueParameters: parameters,

@@ -34,7 +34,9 @@ import {
   candidateFromObservation,
   candidateRef,
   correctionFields,
+  expertView,
   queuesForReview,
+  type ExpertView,
 } from './review.js';
 import { dialogueView, type DialogueView } from './observation-evidence.js';
 
@@ -66,6 +68,8 @@ export interface ObservationDetail extends DialogueView {
   /** The user's consent to training use, and when it was last given or withdrawn. */
   shareForTraining: boolean;
   shareForTrainingAt: string | null;
+  /** An expert's decision on the shared photo (acceptance with a label, or refusal); null before. */
+  expert: ExpertView | null;
 }
 
 function parseId(data: unknown): string {
@@ -107,6 +111,7 @@ export function toDetail(id: string, d: FirebaseFirestore.DocumentData): Observa
       : null,
     shareForTraining: d.shareForTraining === true,
     shareForTrainingAt: iso(d.shareForTrainingAt),
+    expert: expertView(d),
     ...dialogueView(d),
   };
 }

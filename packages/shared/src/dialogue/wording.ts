@@ -108,7 +108,9 @@ function photoTips(quality: PhotoQuality | null): string[] {
   if (quality.brightness < 60) tips.push('prenez la photo avec plus de lumière (évitez l’ombre)');
   else if (quality.brightness > 220) tips.push('évitez le plein soleil et les reflets');
   if (quality.shortSide > 0 && quality.shortSide < 480)
-    tips.push(`utilisez une meilleure résolution (la photo fait ${quality.shortSide} pixels de côté)`);
+    tips.push(
+      `utilisez une meilleure résolution (la photo fait ${quality.shortSide} pixels de côté)`,
+    );
   return tips;
 }
 

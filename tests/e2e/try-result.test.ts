@@ -416,7 +416,7 @@ describe.skipIf(!hasChromium)('the try page in headless Chromium', NEEDS.chromiu
         await signIn(page, adminEmail, PASSWORD);
         await page.goto(pageUrl('/try.html'));
         await page.locator('#model-choice').waitFor({ state: 'visible' });
-        expect(await page.locator('[data-admin-link]:not([hidden])').count()).toBeGreaterThan(0);
+        await page.locator('[data-admin-link]:not([hidden])').first().waitFor();
         await page.selectOption('#model', version);
         await page.setInputFiles('#photo', photoFile);
         await page.getByRole('button', { name: 'Identifier' }).click();

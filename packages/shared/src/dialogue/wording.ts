@@ -98,7 +98,7 @@ export function candidatesSentenceFr(candidates: {
   if (coverage === null) return `Espèces possibles : ${names.join(', ')}.`;
   const times = Math.round(coverage * 10);
   return names.length === 1
-    ? `${names[0]}, ${times} fois sur 10.`
+    ? `Espèce retenue ${times} fois sur 10 : ${names[0]}.`
     : `L’une de ces ${names.length} espèces, ${times} fois sur 10 : ${names.join(', ')}.`;
 }
 
@@ -121,7 +121,7 @@ function notIdentifiedBecause(input: ResultWordingInput, probability: number): s
   if (threshold === null)
     return `Le modèle ne la déclare pas identifiée : son étalonnage demande plus de certitude pour ${kind}.`;
   if (threshold >= 1)
-    return `Le modèle n’est pas étalonné pour déclarer identifiée ${kind} : sur ses photos de contrôle, même ses réponses les plus sûres s’y trompaient trop souvent. ${percentFr(probability)} reste donc une piste, pas une identification.`;
+    return `Le modèle n’est pas étalonné pour déclarer identifiée ${kind} : il n’a pas montré, sur des photos de contrôle, qu’il s’y trompe moins d’une fois sur 10. ${percentFr(probability)} reste donc une piste, pas une identification.`;
   return `Pour ${kind}, le modèle ne déclare une espèce identifiée qu’à partir de ${percentFr(threshold)} : ${percentFr(probability)} reste une piste.`;
 }
 

@@ -52,6 +52,7 @@ export const ADMIN_CALLABLES = [
   'acceptReviewCandidate',
   'rejectReviewCandidate',
   'exportOfflineBundle',
+  'tryModel',
 ];
 
 const number = (n: number) => (Math.abs(n) >= 1e15 ? '2⁵³' : n.toLocaleString('fr-FR'));

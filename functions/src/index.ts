@@ -28,6 +28,7 @@ export {
   autoRetrainModel,
   exportOfflineBundle,
 } from './triggers/admin.js';
+export { tryModel } from './triggers/try-model.js';
 export { eraseDeletedAccount } from './triggers/accounts.js';
 export { exportActiveModelBundle, getOfflineBundle } from './triggers/offline-bundle.js';
 export { syncOfflineObservations } from './triggers/offline-sync.js';

@@ -43,9 +43,18 @@ export function errorCode(err: unknown): string {
   return code.replace(/^(functions|firestore|storage)\//, '');
 }
 
+/**
+ * The Functions SDK appends the HTTP status to the server's message (« … [429] »): meaningless
+ * to a person, so it is cut off.
+ */
+export function withoutHttpStatus(message: string): string {
+  return message.replace(/\s*\[\d{3}\]\s*$/, '');
+}
+
 export function frenchError(err: unknown): string {
   const code = errorCode(err);
-  const message = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
+  const raw = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
+  const message = withoutHttpStatus(raw);
   if (code.startsWith('auth/')) {
     return AUTH_MESSAGES[code] ?? `Erreur d’authentification (${code}).`;
   }

@@ -86,10 +86,11 @@ const NAV = [
 export function renderHeader(): { session: HTMLElement } {
   const header = byId('site-header');
   const path = location.pathname === '/index.html' ? '/' : location.pathname;
+  // Admin links stay hidden until the session shows an admin (renderSession).
   const links = NAV.map((item) =>
     h(
       'li',
-      {},
+      { 'data-admin-link': item.admin, hidden: item.admin },
       h('a', { href: item.href, 'aria-current': item.href === path ? 'page' : null }, item.label),
     ),
   );
@@ -124,8 +125,16 @@ function installGlobalErrorBanner(): void {
   window.addEventListener('unhandledrejection', (event) => show(event.reason));
 }
 
-/** Shows who is signed in, with a sign-out button. */
+/** Shows or hides the header's admin links (hidden to anyone without the admin claim). */
+function showAdminLinks(visible: boolean): void {
+  for (const item of document.querySelectorAll<HTMLElement>('[data-admin-link]'))
+    item.hidden = !visible;
+}
+
+/** Shows who is signed in, with a sign-out button, and the admin links to admins only. */
 export function renderSession(session: HTMLElement, fb: Firebase, user: User | null): void {
+  showAdminLinks(false);
+  if (user && !user.isAnonymous) isAdmin(user).then(showAdminLinks, () => showAdminLinks(false));
   if (!user || user.isAnonymous) {
     session.replaceChildren(h('a', { href: '/' }, 'Se connecter'));
     return;
@@ -167,14 +176,14 @@ export function refusal(user: User): HTMLElement {
     h(
       'p',
       {},
-      `Le compte ${user.email ?? user.uid} n’a pas le rôle administrateur : ces pages lui sont fermées.`,
+      `Le compte ${user.email ?? 'connecté'} n’a pas le rôle administrateur : ces pages sont réservées à l’équipe qui enrichit les photos d’entraînement et publie les modèles.`,
     ),
     h(
       'p',
       {},
-      'Demandez à un administrateur de vous l’accorder (',
-      h('code', {}, `npm run admin:grant -- ${user.email ?? 'votre@adresse'}`),
-      '), puis reconnectez-vous.',
+      'Pour y accéder, demandez ce rôle à un administrateur de Wildlens (la personne qui vous a donné l’adresse de ces pages), puis reconnectez-vous. Vous pouvez déjà ',
+      h('a', { href: '/try.html' }, 'essayer l’identification'),
+      '.',
     ),
   );
 }

@@ -91,6 +91,7 @@ const VALID: Record<string, Record<string, unknown> | null> = {
   rejectReviewCandidate: { candidateId: 'a'.repeat(32), reason: 'Photo floue.' },
   getTrainingBacklog: null,
   exportOfflineBundle: { version: '20260501T080000', force: true },
+  tryModel: { version: '20260501T080000', photo, region: REGION, location: { lat: 45, lng: 6 } },
 };
 
 /** Fields whose value becomes a document id or a path segment (free text such as a reason does not). */

@@ -698,6 +698,23 @@ export const promoteModelRequest = z.strictObject(
   objectFr('Requête invalide : un objet { version } est attendu.'),
 );
 
+/** tryModel (admins): identify with any model of the registry, nothing stored. */
+export function tryModelRequest(limits: { maxBytes: number }) {
+  return z.strictObject(
+    {
+      version: modelVersionSchema.describe(
+        'version du modèle à essayer (actif ou non, par exemple un candidat avant sa promotion)',
+      ),
+      photo: photoBase64Schema(limits.maxBytes),
+      region: photoRegionSchema
+        .nullish()
+        .describe('cadre de l’empreinte (facultatif), comme pour identifyFootprint'),
+      location: locationSchema.nullish(),
+    },
+    objectFr('Requête invalide : un objet { version, photo, region?, location? } est attendu.'),
+  );
+}
+
 export const exportOfflineBundleRequest = z
   .strictObject(
     {
@@ -852,5 +869,6 @@ export function callableInputs(
     getDatasetStats: noParameters,
     getTrainingBacklog: noParameters,
     exportOfflineBundle: exportOfflineBundleRequest,
+    tryModel: tryModelRequest({ maxBytes }),
   };
 }

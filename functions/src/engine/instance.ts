@@ -13,7 +13,11 @@ import {
 } from './model-engine.js';
 import { FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
 
-async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingModel> {
+/** Loads a model version from Storage; `onLoaded` hears the backend (the engine reports it). */
+export async function loadServingModel(
+  pointer: ActiveModelPointer,
+  onLoaded?: (backend: { name: string; simd?: boolean }) => void,
+): Promise<ServingModel> {
   // Loaded on first use: TensorFlow costs every other function's cold start half a second.
   const { ImageDecodeError, initBackend, loadFootprintModel } = await import('@wildlens/model');
   const backend = await initBackend();
@@ -22,10 +26,7 @@ async function loadFromStorage(pointer: ActiveModelPointer): Promise<ServingMode
     storagePrefixReader(defaultBucket(), pointer.storagePrefix),
     { maxInputPixels: config.maxInputPixels.value() },
   );
-  setEngineStatus({
-    loadedVersion: pointer.version,
-    backend: `${backend.name}${backend.name === 'wasm' ? (backend.simd ? '+simd' : '') : ''}`,
-  });
+  onLoaded?.(backend);
   return servingModel(
     pointer.version,
     model,
@@ -47,7 +48,13 @@ export function modelEngine(): ModelEngine {
       );
       return parsePointer(snap.data());
     },
-    load: loadFromStorage,
+    load: (pointer) =>
+      loadServingModel(pointer, (backend) =>
+        setEngineStatus({
+          loadedVersion: pointer.version,
+          backend: `${backend.name}${backend.name === 'wasm' ? (backend.simd ? '+simd' : '') : ''}`,
+        }),
+      ),
     onLoaded: (version) => {
       if (version === null) setEngineStatus({ loadedVersion: null, backend: null });
     },

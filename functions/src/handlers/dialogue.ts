@@ -50,7 +50,6 @@ import {
   dialogueState,
   evidenceOf,
   mergeAnswers,
-  observationHint,
   parametersSnapshot,
   requireRegionFits,
   type StoredEvidence,
@@ -179,7 +178,6 @@ async function commitChange(
     const assessed = assessedFields(next);
     const update = {
       ...assessed,
-      hint: observationHint(assessed.verdict, photos),
       answers: next.answers,
       photos,
       dialogueParameters: parameters,

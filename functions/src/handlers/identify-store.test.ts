@@ -133,7 +133,10 @@ describe('identifyFootprint storage consistency', () => {
     expect(res.photoUrl).toMatch(
       /^http:\/\/127\.0\.0\.1:9199\/v0\/b\/demo\.appspot\.com\/o\/users%2Fuid1%2Fobservations%2Fobs123%2Fphoto\.jpg\?alt=media&token=[0-9a-f-]{36}$/,
     );
-    expect(res.hint).toMatch(/^Identification incertaine/);
+    // Renard roux at 43,9 %: a possible lead, the question to answer, no stated coverage.
+    expect(res.hint).toMatch(/^Piste possible : Renard roux \(43,9\s%\), sans certitude\./u);
+    expect(res.hint).toContain('Espèces possibles : Renard roux, ');
+    expect(res.hint).toContain('répondez à la question proposée');
     // The dialogue's part: no fitted parameters (the stand-in model has none), so candidates
     // without a stated coverage; the question to ask next; the zone of the EXIF position.
     expect(res.candidates.coverage).toBeNull();

@@ -1,6 +1,6 @@
 import { HttpsError } from 'firebase-functions/https';
 import { describe, expect, it } from 'vitest';
-import { chooseHint, downloadUrl, parseIdentifyRequest, storageApiOrigin } from './identify.js';
+import { downloadUrl, parseIdentifyRequest, storageApiOrigin } from './identify.js';
 
 const now = new Date('2026-05-01T12:00:00Z');
 const MB = 1024 * 1024;
@@ -81,33 +81,6 @@ describe('parseIdentifyRequest', () => {
         expect.objectContaining({ details: { reason: 'empty' } }),
       );
     }
-  });
-});
-
-describe('chooseHint', () => {
-  const good = { shortSide: 1200, brightness: 130 };
-
-  it('gives no hint to a confident identification', () => {
-    expect(chooseHint('identified', good)).toBeNull();
-  });
-
-  it('suggests retaking closer, with more light when the photo is dark', () => {
-    const uncertain = chooseHint('uncertain', good);
-    expect(uncertain).toMatch(/^Identification incertaine/);
-    // Says what to do: come closer, one print, top-down, a scale.
-    expect(uncertain).toContain('rapprochez-vous');
-    expect(uncertain).toContain('une seule empreinte');
-    expect(uncertain).toContain('au-dessus');
-    expect(uncertain).toContain('échelle');
-    expect(chooseHint('uncertain', { shortSide: 1200, brightness: 30 })).toContain('lumière');
-    expect(chooseHint('uncertain', { shortSide: 300, brightness: 130 })).toContain('résolution');
-    expect(chooseHint('uncertain', { shortSide: 1200, brightness: 240 })).toContain('plein soleil');
-  });
-
-  it('asks for a whole single footprint when none was recognised', () => {
-    const hint = chooseHint('not_a_footprint', good);
-    expect(hint).toMatch(/^Aucune empreinte reconnue/);
-    expect(hint).toContain('entière');
   });
 });
 

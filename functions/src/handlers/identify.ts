@@ -30,7 +30,6 @@ import {
   assessedFields,
   dialogueView,
   evidenceOf,
-  observationHint,
   parametersSnapshot,
   requireRegionFits,
   type DialogueView,
@@ -45,7 +44,6 @@ import {
 } from './photo-store.js';
 
 export { downloadUrl, storageApiOrigin, THUMBNAIL_SIDE };
-export { chooseHint, type PhotoQuality } from './observation-evidence.js';
 
 export type Verdict = ModelPrediction['verdict'];
 
@@ -268,7 +266,6 @@ export async function recordIdentification(
     const assessed = assessedFields(state);
     record = {
       ...assessed,
-      hint: observationHint(assessed.verdict, state.photos),
       answers: {},
       photos: [first],
       dialogueParameters: parameters,

@@ -34,7 +34,9 @@ import {
   candidateFromObservation,
   candidateRef,
   correctionFields,
+  expertView,
   queuesForReview,
+  type ExpertView,
 } from './review.js';
 import { dialogueView, type DialogueView } from './observation-evidence.js';
 
@@ -78,6 +80,8 @@ export interface ObservationDetail extends DialogueView {
     identifiedAt: string | null;
     syncedAt: string | null;
   } | null;
+  /** An expert's decision on the shared photo (acceptance with a label, or refusal); null before. */
+  expert: ExpertView | null;
 }
 
 function parseId(data: unknown): string {
@@ -120,6 +124,7 @@ export function toDetail(id: string, d: FirebaseFirestore.DocumentData): Observa
     shareForTraining: d.shareForTraining === true,
     shareForTrainingAt: iso(d.shareForTrainingAt),
     offline: offlineView(d.offline),
+    expert: expertView(d),
     ...dialogueView(d),
   };
 }

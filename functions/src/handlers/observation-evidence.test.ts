@@ -91,6 +91,32 @@ describe('the dialogue recomputed from what an observation stores', () => {
     expect(assessedFields({ ...state, photos: [field] }).candidates.coverage).toBe(0.9);
   });
 
+  it('says in its hint what is known: why a 99 % field photo is not identified, advice only for no print', () => {
+    const state = { answers: {}, location: null, parameters: PARAMETERS };
+    const crop = assessedFields({
+      ...state,
+      photos: [photo(probabilitiesOn('castor', 0.95), { domain: 'crop' })],
+    });
+    expect(crop.verdict).toBe('identified');
+    expect(crop.hint).toBeNull();
+    const field = assessedFields({ ...state, photos: [photo(probabilitiesOn('castor', 0.99))] });
+    expect(field.verdict).toBe('uncertain');
+    expect(field.hint).toMatch(/^Piste très sérieuse : Castor d['’]Europe \(99(,\d)?\s%\)\./u);
+    expect(field.hint).toContain(
+      'Le modèle n’est pas étalonné pour déclarer identifiée une photo de terrain',
+    );
+    expect(field.hint).toMatch(/fois sur 10/);
+    // One print framed on a sharp, lit photo: nothing about coming closer twice.
+    expect(field.hint?.match(/rapprochez/g) ?? []).toHaveLength(0);
+    const none = assessedFields({
+      ...state,
+      photos: [photo(probabilitiesOn('renard', 0.6), { notFootprint: true })],
+    });
+    expect(none.verdict).toBe('not_a_footprint');
+    expect(none.hint).toMatch(/^Aucune empreinte reconnue sur cette photo : cadrez/);
+    expect(none.hint).not.toMatch(/Renard|Loup|Piste/);
+  });
+
   it('never asks again what was answered, « je ne sais pas » included', () => {
     const photos = [photo(probabilitiesOn('loup', 0.3))];
     let answers = {};

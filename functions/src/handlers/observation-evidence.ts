@@ -20,6 +20,7 @@ import {
   assessObservation,
   loadSpeciesCatalog,
   regionBox,
+  resultHintFr,
   unexpectedSpeciesNoteFr,
   type Answers,
   type DialogueParameters,
@@ -190,7 +191,11 @@ export interface AssessedFields {
   zoneId: RegionId | null;
   /** The domain whose dialogue parameters applied ('crop', 'field', 'default'). */
   assessedDomain: string;
+  /** What the result says, in French (resultHintFr): null when identified. */
+  hint: string | null;
 }
+
+const nameOf = (speciesId: string): string => bySpecies.get(speciesId)?.nameFr ?? speciesId;
 
 export function assessedFields(state: DialogueState): AssessedFields {
   const result = assessObservation({
@@ -208,6 +213,23 @@ export function assessedFields(state: DialogueState): AssessedFields {
     .slice(0, 3)
     .map((t) => ({ speciesId: t.speciesId, probability: round4(t.probability) }));
   const speciesId = result.verdict === 'not_a_footprint' ? null : (top[0]?.speciesId ?? null);
+  const best = result.top[0];
+  const first = state.photos[0];
+  const hint = resultHintFr({
+    verdict: result.verdict,
+    best: best ? { nameFr: nameOf(best.speciesId), probability: best.probability } : null,
+    candidates: {
+      names: result.candidates.speciesIds.map(nameOf),
+      coverage: result.candidates.coverage,
+    },
+    identifiedThreshold: result.identifiedThreshold,
+    domain: result.domain,
+    framed: state.photos.some((p) => p.region !== null),
+    questionAsked: result.nextQuestion !== null,
+    quality: first
+      ? { shortSide: Math.min(first.width, first.height), brightness: first.brightness }
+      : null,
+  });
   return {
     verdict: result.verdict,
     top,
@@ -219,46 +241,8 @@ export function assessedFields(state: DialogueState): AssessedFields {
     unexpectedSpeciesIds: result.unexpectedSpecies,
     zoneId: result.region,
     assessedDomain: result.domain,
+    hint,
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Hints (pure)
-// ---------------------------------------------------------------------------------------------
-
-export interface PhotoQuality {
-  /** Shorter side of the (oriented) photo, pixels. */
-  shortSide: number;
-  /** Mean luminance 0..255. */
-  brightness: number;
-}
-
-/** A French tip for the user when the result is not a confident identification. */
-export function chooseHint(verdict: Verdict, quality: PhotoQuality): string | null {
-  if (verdict === 'identified') return null;
-  const tips: string[] = [];
-  if (quality.brightness < 60) tips.push('prenez la photo avec plus de lumière (évitez l’ombre)');
-  else if (quality.brightness > 220) tips.push('évitez le plein soleil et les reflets');
-  if (quality.shortSide < 480) tips.push('rapprochez-vous ou utilisez une meilleure résolution');
-  if (verdict === 'not_a_footprint') {
-    tips.push('cadrez une seule empreinte entière, vue de dessus, qui remplit la photo');
-    return `Aucune empreinte reconnue sur cette photo : ${tips.join(', ')}.`;
-  }
-  // What helps the model most on field photos: one print filling the frame, seen from above,
-  // with a known size beside it.
-  tips.push(
-    'rapprochez-vous d’une seule empreinte, entière dans le cadre, photographiée bien au-dessus',
-  );
-  return `Identification incertaine : ${tips.join(', ')}. Posez une règle ou un objet connu à côté pour donner l’échelle.`;
-}
-
-/** The hint of an observation: its verdict, judged on its first photo. */
-export function observationHint(verdict: Verdict, photos: StoredPhoto[]): string | null {
-  const first = photos[0];
-  return chooseHint(verdict, {
-    shortSide: first ? Math.min(first.width, first.height) : 0,
-    brightness: first?.brightness ?? 128,
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

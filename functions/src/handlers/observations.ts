@@ -7,6 +7,7 @@ import {
   observationCursor,
   parseInput,
 } from '../api/schemas.js';
+import { expertView, type ExpertView } from './review.js';
 
 export interface ObservationsDeps {
   db: Firestore;
@@ -26,6 +27,8 @@ export interface ObservationSummary {
   photoCount: number;
   /** The candidate set of its (refined) result, as getObservation gives it. */
   candidates: { speciesIds: string[]; coverage: number | null };
+  /** An expert's decision on the shared photo, as getObservation gives it; null before. */
+  expert: ExpertView | null;
 }
 
 export const MAX_PAGE_SIZE = INPUT_RULES.maxPageSize;
@@ -110,6 +113,7 @@ export async function listObservations(
         ? d.candidates
         : // Stored before the dialogue: its top 3, with no stated coverage.
           { speciesIds: top.map((t) => t.speciesId), coverage: null },
+      expert: expertView(d),
     };
   });
   const last = docs[docs.length - 1];

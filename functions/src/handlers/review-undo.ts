@@ -60,6 +60,14 @@ export async function undoReviewDecision(
     );
     if (latest.docs[0]?.id !== candidateId)
       fail('failed-precondition', 'Seule votre dernière décision peut être annulée.');
+    // The hiker's observation showed the decision as the expert's answer: it goes with it.
+    const observation = await tx.get(
+      deps.db
+        .collection(COLLECTIONS.users)
+        .doc(String(snap.get('ownerUid')))
+        .collection(COLLECTIONS.observations)
+        .doc(String(snap.get('observationId'))),
+    );
     const cleared = Object.fromEntries(
       ['label', 'reason', 'reviewerUid', 'reviewedAt', 'ingestion', ...DECISION_QUALITY_FIELDS].map(
         (field) => [field, FieldValue.delete()],
@@ -70,6 +78,7 @@ export async function undoReviewDecision(
       status: 'pending',
       lastUndo: { status, by: reviewerUid, at: deps.now() },
     });
+    if (observation.exists) tx.update(observation.ref, { expert: FieldValue.delete() });
     const sent = snap.get('ingestion.objectName') as string | undefined;
     return {
       status: status as 'accepted' | 'rejected',

@@ -4,6 +4,8 @@ import {
   candidateFromObservation,
   candidateIdFor,
   correctionFields,
+  expertIdentification,
+  expertView,
   queuesForReview,
 } from './review.js';
 
@@ -90,5 +92,40 @@ describe('review candidates', () => {
         reviewRejectedAt: new Date(),
       }),
     ).toBe(false);
+  });
+
+  it('tell the hiker what the expert decided: confirmed, corrected or refused, in French', () => {
+    const at = new Date('2026-05-02T10:00:00Z');
+    const observation = { top: [{ speciesId: 'loup', probability: 0.4 }], feedback: null };
+    expect(expertIdentification(observation, 'loup', at)).toEqual({
+      speciesId: 'loup',
+      speciesNameFr: 'Loup gris',
+      outcome: 'confirmed',
+      reviewedAt: at,
+    });
+    const corrected = expertIdentification(observation, 'renard', at);
+    expect(corrected).toMatchObject({ outcome: 'corrected', speciesNameFr: 'Renard roux' });
+    // The hiker's own correction is what the observation said.
+    expect(
+      expertIdentification(
+        { ...observation, feedback: { correctedSpeciesId: 'renard' } },
+        'renard',
+        at,
+      ).outcome,
+    ).toBe('confirmed');
+    expect(expertView({ expert: corrected })).toEqual({
+      speciesId: 'renard',
+      speciesNameFr: 'Renard roux',
+      outcome: 'corrected',
+      reviewedAt: '2026-05-02T10:00:00.000Z',
+      label: 'Corrigé par un expert : Renard roux',
+    });
+    expect(expertView({ expert: expertIdentification(observation, null, at) })).toMatchObject({
+      speciesId: null,
+      outcome: 'rejected',
+      label: 'Examinée par un expert : photo non retenue, espèce non confirmée',
+    });
+    expect(expertView({})).toBeNull();
+    expect(expertView({ expert: { outcome: 'peut-être' } })).toBeNull();
   });
 });

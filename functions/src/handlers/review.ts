@@ -4,9 +4,16 @@
  * sends the photo through the ordinary ingestion path, or rejects it with a reason.
  */
 import { createHash } from 'node:crypto';
-import { FieldValue, type DocumentData, type Firestore } from 'firebase-admin/firestore';
+import {
+  FieldValue,
+  Timestamp,
+  type DocumentData,
+  type DocumentSnapshot,
+  type Firestore,
+  type Transaction,
+} from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS, observationIncomingPath } from '@wildlens/shared';
+import { COLLECTIONS, loadSpeciesCatalog, observationIncomingPath } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { fail } from '../common/errors.js';
 import { runContendedTransaction } from '../common/transactions.js';
@@ -101,6 +108,76 @@ export function candidateFromObservation(
   };
 }
 
+/**
+ * What the hiker learns of a decision (the observation's `expert` field, written in the
+ * decision's transaction): the label the expert gave, or none when the photo was refused.
+ * `confirmed` when the label is what the observation said (its owner's correction, else the
+ * model's answer), `corrected` otherwise. The refusal's reason stays with the reviewers.
+ */
+export type ExpertOutcome = 'confirmed' | 'corrected' | 'rejected';
+
+export interface ExpertIdentification {
+  speciesId: string | null;
+  speciesNameFr: string | null;
+  outcome: ExpertOutcome;
+  reviewedAt: Date;
+}
+
+const speciesNames = new Map(loadSpeciesCatalog().species.map((s) => [s.id, s.nameFr]));
+
+export function expertIdentification(
+  observation: DocumentData,
+  labelSpeciesId: string | null,
+  reviewedAt: Date,
+): ExpertIdentification {
+  if (labelSpeciesId === null)
+    return { speciesId: null, speciesNameFr: null, outcome: 'rejected', reviewedAt };
+  const feedback = observation.feedback as { correctedSpeciesId?: string } | null | undefined;
+  const top = observation.top as { speciesId?: string }[] | undefined;
+  const said = feedback?.correctedSpeciesId ?? top?.[0]?.speciesId ?? null;
+  return {
+    speciesId: labelSpeciesId,
+    speciesNameFr: speciesNames.get(labelSpeciesId) ?? labelSpeciesId,
+    outcome: said === labelSpeciesId ? 'confirmed' : 'corrected',
+    reviewedAt,
+  };
+}
+
+/** The expert's identification as the API shows it (getObservation, listObservations). */
+export interface ExpertView {
+  speciesId: string | null;
+  speciesNameFr: string | null;
+  outcome: ExpertOutcome;
+  reviewedAt: string;
+  /** French, shown as is: « Confirmé par un expert : Renard roux »… */
+  label: string;
+}
+
+const OUTCOMES: readonly ExpertOutcome[] = ['confirmed', 'corrected', 'rejected'];
+
+export function expertView(observation: DocumentData): ExpertView | null {
+  const expert = observation.expert as Partial<Record<string, unknown>> | null | undefined;
+  const outcome = expert?.outcome as ExpertOutcome | undefined;
+  if (!expert || !outcome || !OUTCOMES.includes(outcome)) return null;
+  const reviewedAt = expert.reviewedAt;
+  const name = typeof expert.speciesNameFr === 'string' ? expert.speciesNameFr : null;
+  return {
+    speciesId: typeof expert.speciesId === 'string' ? expert.speciesId : null,
+    speciesNameFr: name,
+    outcome,
+    reviewedAt:
+      reviewedAt instanceof Timestamp
+        ? reviewedAt.toDate().toISOString()
+        : reviewedAt instanceof Date
+          ? reviewedAt.toISOString()
+          : '',
+    label:
+      outcome === 'rejected'
+        ? 'Examinée par un expert : photo non retenue, espèce non confirmée'
+        : `${outcome === 'confirmed' ? 'Confirmé' : 'Corrigé'} par un expert : ${name ?? ''}`,
+  };
+}
+
 /** Fields of a decision that `undoReviewDecision` clears (with status, label, reason…). */
 export const DECISION_QUALITY_FIELDS = ['preselection', 'keptPreselection', 'agreesWithModel'];
 
@@ -127,12 +204,32 @@ export function decisionQuality(
 export const GONE_FR =
   'Candidat introuvable : l’observation a été supprimée ou son partage retiré entre-temps.';
 
+/** The candidate's observation, still there and still shared (`not-found` otherwise). */
+async function sharedObservation(
+  tx: Transaction,
+  db: Firestore,
+  ownerUid: string,
+  observationId: unknown,
+): Promise<DocumentSnapshot> {
+  const observation = await tx.get(
+    db
+      .collection(COLLECTIONS.users)
+      .doc(ownerUid)
+      .collection(COLLECTIONS.observations)
+      .doc(String(observationId)),
+  );
+  if (!observation.exists || observation.get('shareForTraining') !== true)
+    fail('not-found', GONE_FR);
+  return observation;
+}
+
 /**
  * Accepts a candidate under `speciesId`: the candidate is marked accepted, then a copy of the
  * user's stored photo (already metadata-free) is written under incoming/ with its provenance,
  * and the ingestion trigger takes it from there like any admin upload (same validation,
  * normalisation, content-hash dedupe and record; retried by the platform and the sweeper).
  * Repeating the call with the same label re-sends the copy while its ingestion is pending.
+ * The owner's observation records the expert's label in the same transaction.
  */
 export async function acceptReviewCandidate(
   reviewerUid: string,
@@ -158,15 +255,7 @@ export async function acceptReviewCandidate(
       );
     }
     const owner = String(snap.get('ownerUid'));
-    const observation = await tx.get(
-      deps.db
-        .collection(COLLECTIONS.users)
-        .doc(owner)
-        .collection(COLLECTIONS.observations)
-        .doc(String(snap.get('observationId'))),
-    );
-    if (!observation.exists || observation.get('shareForTraining') !== true)
-      fail('not-found', GONE_FR);
+    const observation = await sharedObservation(tx, deps.db, owner, snap.get('observationId'));
     const now = deps.now();
     const update = {
       status: 'accepted',
@@ -177,6 +266,9 @@ export async function acceptReviewCandidate(
       ingestion: { status: 'pending', uploadId, objectName, at: now },
     };
     tx.update(ref, update);
+    tx.update(observation.ref, {
+      expert: expertIdentification(observation.data() ?? {}, speciesId, now),
+    });
     return { ...snap.data(), ...update };
   });
 
@@ -218,7 +310,11 @@ export async function acceptReviewCandidate(
   return { candidateId, status: 'accepted', speciesId, uploadId };
 }
 
-/** Rejects a pending candidate with a reason (repeating the call changes nothing). */
+/**
+ * Rejects a pending candidate with a reason (repeating the call changes nothing); its owner's
+ * observation records that an expert refused it. Refused, like an acceptance, once the owner's
+ * erasure has begun or the observation is gone or no longer shared.
+ */
 export async function rejectReviewCandidate(
   reviewerUid: string,
   data: unknown,
@@ -237,12 +333,19 @@ export async function rejectReviewCandidate(
         'Ce candidat a déjà été accepté : retirez l’image du jeu de données si besoin.',
       );
     }
+    const owner = String(snap.get('ownerUid'));
+    if (await isErased(tx, deps.db, owner)) fail('not-found', GONE_FR);
+    const observation = await sharedObservation(tx, deps.db, owner, snap.get('observationId'));
+    const now = deps.now();
     tx.update(ref, {
       status: 'rejected',
       reason,
       reviewerUid,
-      reviewedAt: deps.now(),
+      reviewedAt: now,
       ...decisionQuality(snap.data() ?? {}, preselection, null),
+    });
+    tx.update(observation.ref, {
+      expert: expertIdentification(observation.data() ?? {}, null, now),
     });
   });
   logger.info('review.rejected', { candidateId, by: reviewerUid });

@@ -5,3 +5,4 @@ export * from './conformal.js';
 export * from './parameters.js';
 export * from './posterior.js';
 export * from './observation.js';
+export * from './wording.js';

@@ -55,6 +55,8 @@ export interface ObservationResult {
   region: RegionId | null;
   /** The domain whose parameters applied ('default' when photos disagree or none is known). */
   domain: string;
+  /** The top-1 probability from which that domain is called identified (≥ 1: never). */
+  identifiedThreshold: number;
 }
 
 /** The photos' common domain, or 'default' (several kinds of photos, or no domain head). */
@@ -101,11 +103,8 @@ export function assessObservation(input: ObservationInput): ObservationResult {
   const top = labels
     .map((speciesId, i) => ({ speciesId, probability: probabilities[i] as number }))
     .sort((a, b) => b.probability - a.probability);
-  const verdict = verdictOf(
-    top[0]?.probability ?? 0,
-    footprints.length === 0,
-    own?.identified ?? NEVER_IDENTIFIED,
-  );
+  const identifiedThreshold = own?.identified ?? NEVER_IDENTIFIED;
+  const verdict = verdictOf(top[0]?.probability ?? 0, footprints.length === 0, identifiedThreshold);
   const candidates = candidateSet(probabilities, answers, parameters, own).map(
     (i) => labels[i] as string,
   );
@@ -124,6 +123,7 @@ export function assessObservation(input: ObservationInput): ObservationResult {
     ),
     region,
     domain,
+    identifiedThreshold,
   };
 }
 

@@ -299,8 +299,9 @@ export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQ
     const stop = onSnapshot(doc(candidates, id), (snap) => {
       const data = snap.data() as CandidateDoc | undefined;
       if (snap.exists() && data?.status !== 'accepted') {
-        // Undone: the photo is back in the queue.
-        stop();
+        // The local cache may still hold the candidate as it was queued (pending): only the
+        // server says it was undone (the photo is back in the queue).
+        if (!snap.metadata.fromCache) stop();
         return;
       }
       const ingestion = data?.ingestion;

@@ -283,11 +283,11 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     // No model was active in this file: the first one is promoted, and the page says why.
     await page.locator('#run-promotion[data-rule="first-model"]').waitFor();
     expect(await page.locator('#run-promotion').textContent()).toBe(
-      'Promu automatiquement : Premier modèle : aucun modèle actif à comparer, promu d’office.',
+      'Premier modèle : il n’y avait aucun modèle à comparer, il a été activé d’office.',
     );
     const modelRow = page.locator(`#model-rows tr[data-version="${version}"]`);
     await modelRow.waitFor();
-    expect(await modelRow.locator('td.promotion').textContent()).toBe('Promu — premier modèle');
+    expect(await modelRow.locator('td.promotion').textContent()).toBe('Activé : premier modèle');
     expect(await start.isEnabled()).toBe(true);
     await screenshot(page, 'entrainement-termine');
     // Its benchmark figures, per domain (these uploads carry no domain: « non précisé »).

@@ -109,6 +109,8 @@ describe.skipIf(!hasChromium)(
         await expect
           .poll(() => photo.evaluate((img: HTMLImageElement) => img.naturalWidth))
           .toBeGreaterThan(0);
+        // The result above it is long: the photo must be on screen for the mouse to reach it.
+        await photo.scrollIntoViewIfNeeded();
         const box = (await photo.boundingBox())!;
         await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.25);
         await page.mouse.down();

@@ -56,7 +56,12 @@ import {
   type StoredPhoto,
 } from './observation-evidence.js';
 import { toDetail, type ObservationDetail } from './observation-actions.js';
-import { commitOrUndo, deleteObjectsQuietly, photoCopies, savePhotoObject } from './photo-store.js';
+import {
+  commitOrUndo,
+  deleteObjectsQuietly,
+  photoCopies,
+  storePhotoCopies,
+} from './photo-store.js';
 import { candidateRef, correctionFields } from './review.js';
 import { serveCharged, type IdentifyCharge } from './rate-limit.js';
 import type { SpeciesSheet } from './species.js';
@@ -368,27 +373,20 @@ export async function addObservationPhoto(
 
   const photoId = randomUUID().replace(/-/g, '').slice(0, 20);
   const paths = observationPhotoPaths(uid, id, photoId);
-  const { photo, thumbnail, brightness } = copies.value;
   let record: DocumentData;
   try {
-    const [photoUrl, thumbnailUrl] = await Promise.all([
-      savePhotoObject(deps.bucket, paths.photo, photo.data, uid, deps.storageOrigin),
-      savePhotoObject(deps.bucket, paths.thumbnail, thumbnail, uid, deps.storageOrigin),
-    ]);
-    const added: StoredPhoto = {
-      photoId,
-      photoPath: paths.photo,
-      thumbnailPath: paths.thumbnail,
-      photoUrl,
-      thumbnailUrl,
-      width: photo.width,
-      height: photo.height,
-      bytes: photo.data.length,
-      brightness,
-      region,
-      evidence: evidenceOf(prediction.value, model.version),
-      addedAt: Timestamp.fromDate(deps.now()),
-    };
+    const added = await storePhotoCopies(
+      deps.bucket,
+      copies.value,
+      { photoId, paths },
+      uid,
+      deps.storageOrigin,
+      {
+        region,
+        evidence: evidenceOf(prediction.value, model.version),
+        addedAt: Timestamp.fromDate(deps.now()),
+      },
+    );
     await deps.beforeCommit?.();
     record = await commitOrUndo(
       commitChange(

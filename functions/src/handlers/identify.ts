@@ -33,14 +33,13 @@ import {
   parametersSnapshot,
   requireRegionFits,
   type DialogueView,
-  type StoredPhoto,
 } from './observation-evidence.js';
 import {
   THUMBNAIL_SIDE,
   commitOrUndo,
   deleteObjectsQuietly,
   photoCopies,
-  savePhotoObject,
+  storePhotoCopies,
 } from './photo-store.js';
 
 export { downloadUrl, storageApiOrigin, THUMBNAIL_SIDE };
@@ -226,7 +225,6 @@ export async function recordIdentification(
   }
   if (copies.status === 'rejected') throw copies.reason;
   if (prediction.status === 'rejected') throw prediction.reason;
-  const { photo, thumbnail, brightness } = copies.value;
   const exifInfo = trustedExif(
     exif.status === 'fulfilled' ? exif.value : { location: null, takenAt: null },
     deps.now(),
@@ -244,24 +242,15 @@ export async function recordIdentification(
   let record: DocumentData;
   let present: DocumentData | null = null;
   try {
-    const [photoUrl, thumbnailUrl] = await Promise.all([
-      savePhotoObject(deps.bucket, paths.photo, photo.data, uid, deps.storageOrigin),
-      savePhotoObject(deps.bucket, paths.thumbnail, thumbnail, uid, deps.storageOrigin),
-    ]);
-    const first: StoredPhoto = {
-      photoId: target.photoId,
-      photoPath: paths.photo,
-      thumbnailPath: paths.thumbnail,
-      photoUrl,
-      thumbnailUrl,
-      width: photo.width,
-      height: photo.height,
-      bytes: photo.data.length,
-      brightness,
-      region,
-      evidence,
-      addedAt: Timestamp.fromDate(deps.now()),
-    };
+    const first = await storePhotoCopies(
+      deps.bucket,
+      copies.value,
+      { photoId: target.photoId, paths },
+      uid,
+      deps.storageOrigin,
+      { region, evidence, addedAt: Timestamp.fromDate(deps.now()) },
+    );
+    const { photo } = copies.value;
     const state = { photos: [first], answers: {}, location, parameters };
     const assessed = assessedFields(state);
     record = {
@@ -275,10 +264,10 @@ export async function recordIdentification(
       createdAt: FieldValue.serverTimestamp(),
       model: { version: model.version },
       // The first photo, as every observation has (history thumbnail, review candidate).
-      photoPath: paths.photo,
-      thumbnailPath: paths.thumbnail,
-      photoUrl,
-      thumbnailUrl,
+      photoPath: first.photoPath,
+      thumbnailPath: first.thumbnailPath,
+      photoUrl: first.photoUrl,
+      thumbnailUrl: first.thumbnailUrl,
       photo: { width: photo.width, height: photo.height, bytes: photo.data.length },
       feedback: null,
       // Anonymous accounts' observations are erased after a retention period (purge job).

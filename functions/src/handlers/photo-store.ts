@@ -17,6 +17,7 @@ import {
   withDeadline,
 } from '../common/transient.js';
 import { PREVIEW_SIDE, normaliseToJpeg } from '../images/inspect.js';
+import type { StoredPhoto } from './observation-evidence.js';
 
 /** The thumbnail is the inspector's preview. */
 export const THUMBNAIL_SIDE = PREVIEW_SIDE;
@@ -47,6 +48,37 @@ export async function photoCopies(
     sharp(preview).greyscale().stats(),
   ]);
   return { photo, thumbnail: preview, brightness: stats.channels[0]?.mean ?? 128 };
+}
+
+/**
+ * Saves a photo's two copies (each with its own download token) and describes them as the
+ * observation's `photos[]` entry names them: the one place identifyFootprint and
+ * addObservationPhoto build that entry.
+ */
+export async function storePhotoCopies(
+  bucket: Bucket,
+  copies: PhotoCopies,
+  at: { photoId: string | null; paths: { photo: string; thumbnail: string } },
+  ownerUid: string,
+  storageOrigin: string | undefined,
+  described: Pick<StoredPhoto, 'region' | 'evidence' | 'addedAt'>,
+): Promise<StoredPhoto> {
+  const [photoUrl, thumbnailUrl] = await Promise.all([
+    savePhotoObject(bucket, at.paths.photo, copies.photo.data, ownerUid, storageOrigin),
+    savePhotoObject(bucket, at.paths.thumbnail, copies.thumbnail, ownerUid, storageOrigin),
+  ]);
+  return {
+    photoId: at.photoId,
+    photoPath: at.paths.photo,
+    thumbnailPath: at.paths.thumbnail,
+    photoUrl,
+    thumbnailUrl,
+    width: copies.photo.width,
+    height: copies.photo.height,
+    bytes: copies.photo.data.length,
+    brightness: copies.brightness,
+    ...described,
+  };
 }
 
 /** Saves one JPEG under a new name with a download token; its download URL. */

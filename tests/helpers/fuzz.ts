@@ -10,6 +10,7 @@
  * WILDLENS_FUZZ_RUNS=<n> runs longer, e.g. WILDLENS_FUZZ_RUNS=5000 npm test -- unit -- fuzz.
  */
 import type { Parameters } from 'fast-check';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 /** The seed of this run: WILDLENS_FUZZ_SEED when it is an integer, else today's UTC date. */
 export function fuzzSeed(env: NodeJS.ProcessEnv = process.env, now = new Date()): number {
@@ -42,9 +43,10 @@ export function fuzzParameters<T>(defaultRuns: number): Parameters<T> {
 }
 
 /**
- * Vitest timeout for a fuzz test: scales with the number of runs asked for, with room for
- * shrinking a failure (each shrinking step is one more run).
+ * Vitest timeout for a fuzz test: it only bounds a hang (HANG_BOUND_MS, as every test's), and
+ * grows with the number of runs asked for (WILDLENS_FUZZ_RUNS), with room for shrinking a
+ * failure (each shrinking step is one more run).
  */
 export function fuzzTimeoutMs(defaultRuns: number, msPerRun: number): number {
-  return Math.max(120_000, runCount(defaultRuns) * msPerRun * 4);
+  return Math.max(HANG_BOUND_MS, runCount(defaultRuns) * msPerRun * 4);
 }

@@ -25,6 +25,8 @@ export interface ContentionOptions {
   maxDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Milliseconds clock the deadline is measured on (default Date.now). */
+  now?: () => number;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -48,12 +50,13 @@ export async function runContendedTransaction<T>(
   const maxDelayMs = options.maxDelayMs ?? 1_000;
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
-  const started = Date.now();
+  const now = options.now ?? Date.now;
+  const started = now();
   for (let attempt = 0; ; attempt++) {
     try {
       return await db.runTransaction(update, { maxAttempts: 1 });
     } catch (err) {
-      if (!isContentionError(err) || Date.now() - started >= deadlineMs) throw err;
+      if (!isContentionError(err) || now() - started >= deadlineMs) throw err;
       await sleep(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** attempt));
     }
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { HANG_BOUND_MS } from '../../../tests/hang-bound.js';
 import { ModelCache } from './model-cache.js';
 import type { ServingModel } from './model-engine.js';
 
@@ -31,7 +32,8 @@ describe('the cache of tried models', () => {
     await cache.model(pointer('c')); // evicts b
     expect(loads).toEqual(['a', 'b', 'c']);
     expect(cache.versions).toEqual(['a', 'c']);
-    await expect.poll(() => disposed).toEqual(['b']);
+    // Disposed on a timer (0 ms here): polled, the deadline only bounds a hang.
+    await expect.poll(() => disposed, { timeout: HANG_BOUND_MS }).toEqual(['b']);
   });
 
   it('forgets a failed load so that the next request tries again', async () => {

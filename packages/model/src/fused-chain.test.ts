@@ -3,52 +3,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import { foldConvChain } from './fused-chain.js';
+import { mobilenetLikeChain } from './tiny-backbone.js';
 
 beforeAll(async () => {
   await initBackend();
 });
-
-/** Gives every BatchNormalization non-trivial statistics, so folding errors cannot hide. */
-function randomiseBatchNorms(model: tfl.LayersModel) {
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'BatchNormalization') continue;
-    layer.setWeights(
-      layer.getWeights().map((w, i) => {
-        const isVariance = i === layer.getWeights().length - 1;
-        return isVariance
-          ? tf.randomUniform(w.shape, 0.5, 2, 'float32', 7 + i)
-          : tf.randomNormal(w.shape, 0, 0.5, 'float32', 11 + i);
-      }),
-    );
-  }
-}
-
-function mobilenetLikeChain(): tfl.LayersModel {
-  const model = tfl.sequential({
-    layers: [
-      tfl.layers.conv2d({
-        inputShape: [32, 32, 3],
-        filters: 8,
-        kernelSize: 3,
-        strides: 2,
-        padding: 'same',
-        useBias: false,
-      }),
-      tfl.layers.batchNormalization({ epsilon: 1e-3 }),
-      tfl.layers.activation({ activation: 'relu6' }),
-      tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', useBias: false }),
-      tfl.layers.batchNormalization({ epsilon: 1e-3, center: false }),
-      tfl.layers.reLU({ maxValue: 6 }),
-      tfl.layers.conv2d({ filters: 16, kernelSize: 1, padding: 'valid', useBias: true }),
-      tfl.layers.batchNormalization({ epsilon: 1e-3, scale: false }),
-      tfl.layers.activation({ activation: 'relu' }),
-      tfl.layers.globalAveragePooling2d({ name: 'features' }),
-      tfl.layers.dense({ units: 4 }),
-    ],
-  });
-  randomiseBatchNorms(model);
-  return model;
-}
 
 describe('foldConvChain', () => {
   it('gives the layers model output with batch norms folded into fused convolutions', () => {

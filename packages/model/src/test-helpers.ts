@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { getBackboneSpec, loadBackbone } from './backbones.js';
+import { getBackboneSpec, loadBackbone, type LoadBackboneOptions } from './backbones.js';
 import { l2Normalise } from './classifier.js';
 import {
   DEFAULT_FEATURE_RECIPE,
@@ -66,13 +66,15 @@ export async function texturedPhoto(
  * A format-2 model on `backboneId` with fitted projection bases and seeded random heads: every
  * part of the serving path (views, pooling, bases, species and domain heads, calibration per
  * domain) without the minutes of training. Training records are filled so tests can check
- * what leaves the server.
+ * what leaves the server; the backbone's sources are recorded as training records them (a URL
+ * backbone, e.g. tiny-backbone.ts's, is then known to whoever reads the model).
  */
 export async function syntheticFormat2Model(
   backboneId: string,
   seed = 1,
+  backboneOptions: LoadBackboneOptions = {},
 ): Promise<FootprintModelData> {
-  const backbone = await loadBackbone(backboneId);
+  const backbone = await loadBackbone(backboneId, backboneOptions);
   try {
     const recipe = recipeFor(backbone, DEFAULT_FEATURE_RECIPE);
     const photos = await Promise.all(
@@ -109,7 +111,14 @@ export async function syntheticFormat2Model(
         version: `synthetic-${seed}`,
         createdAt: '2026-12-01T00:00:00.000Z',
         labels,
-        backbone: { id: backboneId, featureDim, sources: [] },
+        backbone: {
+          id: backboneId,
+          featureDim,
+          sources: backboneId.split('+').map((part) => {
+            const { id, sources, license, origin } = getBackboneSpec(part);
+            return { id, sources, license, origin };
+          }),
+        },
         preprocessing: {
           decoder: 'sharp',
           workingShortSide: workingShortSide(recipe),

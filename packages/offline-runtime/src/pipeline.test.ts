@@ -10,26 +10,9 @@ import { DEFAULT_FEATURE_RECIPE, renderViews as serverViews } from '../../model/
 import { texturedPhoto } from '../../model/src/test-helpers.js';
 import type { RgbImage } from '@wildlens/model/inference';
 import { jpegOrientation, jpegSize, sniffFormat } from './image-header.js';
-import { PhotoRejected, decodeToWorking, renderViews, type DecodedPhoto } from './pipeline.js';
+import { PhotoRejected, decodeToWorking, renderViews } from './pipeline.js';
 import { vipsResize } from './resample.js';
-
-/** What the browser's decoder gives: every pixel, upright, RGBA. */
-async function browserDecode(bytes: Buffer): Promise<DecodedPhoto> {
-  const { data, info } = await sharp(bytes)
-    .rotate()
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    data: new Uint8Array(data),
-    width: info.width,
-    height: info.height,
-    channels: 4,
-    format: sniffFormat(bytes),
-    orientation: sniffFormat(bytes) === 'jpeg' ? jpegOrientation(bytes) : 1,
-    oriented: true,
-  };
-}
+import { browserDecode } from './test-helpers.js';
 
 function difference(a: RgbImage, b: RgbImage): { max: number; mean: number } {
   expect([a.width, a.height]).toEqual([b.width, b.height]);

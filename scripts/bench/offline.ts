@@ -34,12 +34,9 @@ import {
   type WeightQuantization,
 } from '@wildlens/model';
 import { loadSpeciesCatalog, speciesSheetOf } from '@wildlens/shared';
-import {
-  jpegOrientation,
-  loadOfflineBundle,
-  sniffFormat,
-  type DecodedPhoto,
-} from '@wildlens/offline-runtime';
+import { loadOfflineBundle } from '@wildlens/offline-runtime';
+// What the browser's decoder gives, as the runtime's tests take it.
+import { browserDecode } from '../../packages/offline-runtime/src/test-helpers.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SHARED = path.join(
@@ -125,24 +122,6 @@ function sizes(bundle: OfflineBundle): Record<string, number> {
     parts[part] = (parts[part] ?? 0) + f.size;
   }
   return parts;
-}
-
-async function decodedWithSharp(bytes: Buffer): Promise<DecodedPhoto> {
-  const { data, info } = await sharp(bytes)
-    .rotate()
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const format = sniffFormat(bytes);
-  return {
-    data: new Uint8Array(data),
-    width: info.width,
-    height: info.height,
-    channels: 4,
-    format,
-    orientation: format === 'jpeg' ? jpegOrientation(bytes) : 1,
-    oriented: true,
-  };
 }
 
 interface Answer {
@@ -402,7 +381,7 @@ async function quantizationCost(
       readFile: async (p) => bundle.files.get(p)!,
     });
     const answers: Answer[] = [];
-    for (const photo of set) answers.push(model.identify(await decodedWithSharp(photo.bytes)));
+    for (const photo of set) answers.push(model.identify(await browserDecode(photo.bytes)));
     model.dispose();
     report[`${q} (Node)`] = { ...figures(answers), agreement: agreement(set, server, answers) };
   }

@@ -11,7 +11,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainingThumbnailPath } from '@wildlens/shared';
-import { downloadTokenOf, withDownloadToken } from '../../functions/src/common/download-url.js';
+import {
+  downloadTokenOf,
+  downloadUrl,
+  withDownloadToken,
+} from '../../functions/src/common/download-url.js';
 import {
   deleteTrainingImage,
   relabelTrainingImage,
@@ -135,6 +139,65 @@ afterAll(closeAdmin);
  * worker, which takes minutes on two busy cores.
  */
 const SLOW_START = { timeout: HANG_BOUND_MS };
+
+describe('the invariants checker knows thumbnails', () => {
+  it('finds each kind of thumbnail violation, and nothing once they are gone', async () => {
+    // A thumbnail that honours a token besides its record's (a metadata patch adds one).
+    const leaky = await legacyImage('chat');
+    await backfillTrainingThumbnails({ db: adminDb(), bucket: adminBucket() });
+    const leakyThumbnail = String((await imageDoc(leaky).get()).get('thumbnailPath'));
+    await adminBucket()
+      .file(leakyThumbnail)
+      .setMetadata({ metadata: { firebaseStorageDownloadTokens: randomUUID() } });
+    // A thumbnail no record names.
+    const orphan = `thumbnails/training/renard/${'ef'.repeat(32)}.jpg`;
+    await saveWithDownloadUrl(adminDb(), adminBucket(), orphan, await nextPhoto());
+    // A record naming its thumbnail, which does not exist.
+    const missing = await legacyImage();
+    const missingPath = trainingThumbnailPath(`training/renard/${missing}.jpg`) ?? '';
+    await imageDoc(missing).update({
+      thumbnailPath: missingPath,
+      thumbnailUrl: downloadUrl(adminBucket().name, missingPath, randomUUID()),
+    });
+    // A record naming a thumbnail that is not its JPEG's (it exists).
+    const wrong = await legacyImage();
+    const wrongPath = `thumbnails/training/loup/${wrong}.jpg`;
+    await imageDoc(wrong).update({
+      thumbnailPath: wrongPath,
+      thumbnailUrl: await saveWithDownloadUrl(
+        adminDb(),
+        adminBucket(),
+        wrongPath,
+        await nextPhoto(),
+      ),
+    });
+    // A URL without the path it opens.
+    const urlOnly = await legacyImage();
+    await imageDoc(urlOnly).update({ thumbnailUrl: 'http://127.0.0.1/vignette?token=x' });
+
+    const found = await violations();
+    expect(found.map((v) => [v.rule, v.where]).sort()).toEqual(
+      [
+        ['unrecorded-download-token', `storage:${leakyThumbnail}`],
+        ['object-without-record', `storage:${orphan}`],
+        // Its token opens it, and no record holds that token.
+        ['unrecorded-download-token', `storage:${orphan}`],
+        ['record-without-object', `firestore:trainingImages/${missing}`],
+        ['record-without-object', `firestore:trainingImages/${wrong}`],
+        ['record-without-object', `firestore:trainingImages/${urlOnly}`],
+      ].sort(),
+    );
+
+    await Promise.all(
+      [leaky, missing, wrong, urlOnly].map((imageId) =>
+        deleteTrainingImage(admin.uid, { imageId }, erasureDeps()),
+      ),
+    );
+    await adminBucket().file(orphan).delete();
+    await adminBucket().file(wrongPath).delete();
+    expect(await violations()).toEqual([]);
+  });
+});
 
 describe('the ingestion trigger writes a thumbnail that follows its image', SLOW_START, () => {
   it('ingested with its own token; moved by a relabel; deleted with the image', async () => {

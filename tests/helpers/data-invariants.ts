@@ -201,32 +201,32 @@ export async function dataInvariantViolations(
       );
     }
     const thumbnailPath = str(doc.get('thumbnailPath'));
-    if (thumbnailPath) thumbnailPaths.add(thumbnailPath);
-    const thumbnailProblem = ((): string | undefined => {
-      if (!thumbnailPath) {
-        return doc.get('thumbnailUrl') === undefined ? undefined : 'thumbnailUrl without its path';
-      }
-      if (thumbnailPath !== (storagePath && trainingThumbnailPath(storagePath))) {
-        return `thumbnailPath ${thumbnailPath} is not the thumbnail of ${storagePath ?? '(absent)'}`;
-      }
-      return objectNames.has(thumbnailPath)
-        ? undefined
-        : `thumbnailPath ${thumbnailPath} does not exist`;
-    })();
-    if (thumbnailProblem) {
+    const thumbnailProblem = (detail: string) =>
       add({
         rule: 'record-without-object',
         where: `firestore:${doc.ref.path}`,
         uid: str(doc.get('ownerUid')),
-        detail: thumbnailProblem,
+        detail,
       });
-    } else if (thumbnailPath) {
-      urlOpens(
-        `firestore:${doc.ref.path}`,
-        str(doc.get('ownerUid')),
-        thumbnailPath,
-        doc.get('thumbnailUrl'),
-      );
+    if (!thumbnailPath) {
+      if (doc.get('thumbnailUrl') !== undefined) thumbnailProblem('thumbnailUrl without its path');
+    } else {
+      thumbnailPaths.add(thumbnailPath);
+      if (thumbnailPath !== (storagePath && trainingThumbnailPath(storagePath))) {
+        thumbnailProblem(
+          `thumbnailPath ${thumbnailPath} is not the thumbnail of ${storagePath ?? '(absent)'}`,
+        );
+      }
+      if (!objectNames.has(thumbnailPath)) {
+        thumbnailProblem(`thumbnailPath ${thumbnailPath} does not exist`);
+      } else {
+        urlOpens(
+          `firestore:${doc.ref.path}`,
+          str(doc.get('ownerUid')),
+          thumbnailPath,
+          doc.get('thumbnailUrl'),
+        );
+      }
     }
   }
 

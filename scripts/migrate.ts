@@ -1,7 +1,8 @@
 /**
  * `npm run migrate`: the project's data migrations, each idempotent and cheap when there is
- * nothing left to do (today one: the training images' download tokens, issue 20 finding 13,
- * functions/src/handlers/download-token-migration.ts). `npm start` runs them against its
+ * nothing left to do: the training images' download tokens (issue 20 finding 13,
+ * functions/src/handlers/download-token-migration.ts), then their thumbnails for images
+ * ingested before thumbnails existed (issue 23, functions/src/handlers/thumbnail-migration.ts). `npm start` runs them against its
  * emulators at every start; `firebase deploy` runs this script after deploying the functions
  * (their postdeploy hook in firebase.json) against the deployed project.
  *
@@ -20,6 +21,7 @@ import { initializeApp, type App } from 'firebase-admin/app';
 import { getFirestore } from 'firebase-admin/firestore';
 import { getStorage } from 'firebase-admin/storage';
 import { migrateTrainingDownloadTokens } from '../functions/src/handlers/download-token-migration.js';
+import { backfillTrainingThumbnails } from '../functions/src/handlers/thumbnail-migration.js';
 import { PROJECT_ID as DEMO_PROJECT_ID, emulatorPorts } from './emulators/stack.js';
 
 const USAGE = `Usage :
@@ -30,16 +32,23 @@ class CliError extends Error {}
 
 /** Runs every migration against `app`'s Firestore and bucket; returns what changed, in French. */
 export async function runMigrations(app: App, bucketName?: string): Promise<string[]> {
-  const tokens = await migrateTrainingDownloadTokens({
-    db: getFirestore(app),
-    bucket: getStorage(app).bucket(bucketName),
-  });
-  return tokens.tokensReplaced || tokens.urlsRewritten
-    ? [
-        `Jetons de téléchargement des images d’entraînement renouvelés (clé secrète du projet) : ` +
-          `${tokens.tokensReplaced} objet(s), ${tokens.urlsRewritten} URL(s) sur ${tokens.objects} image(s).`,
-      ]
-    : [];
+  const deps = { db: getFirestore(app), bucket: getStorage(app).bucket(bucketName) };
+  const changes: string[] = [];
+  const tokens = await migrateTrainingDownloadTokens(deps);
+  if (tokens.tokensReplaced || tokens.urlsRewritten) {
+    changes.push(
+      `Jetons de téléchargement des images d’entraînement renouvelés (clé secrète du projet) : ` +
+        `${tokens.tokensReplaced} objet(s), ${tokens.urlsRewritten} URL(s) sur ${tokens.objects} image(s).`,
+    );
+  }
+  const thumbnails = await backfillTrainingThumbnails(deps);
+  if (thumbnails.thumbnailsWritten) {
+    changes.push(
+      `Vignettes de 256 px ajoutées aux images d’entraînement qui n’en avaient pas : ` +
+        `${thumbnails.thumbnailsWritten} sur ${thumbnails.images} image(s).`,
+    );
+  }
+  return changes;
 }
 
 async function main(): Promise<void> {

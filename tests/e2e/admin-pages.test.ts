@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } fro
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { FieldPath, FieldValue } from 'firebase-admin/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHosting } from '../../scripts/build-hosting.js';
 import {
@@ -195,6 +196,23 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     const renardCount = (
       await adminDb().collection('trainingImages').where('speciesId', '==', 'renard').count().get()
     ).data().count;
+    // The first photo of the page as ingested before thumbnails existed: no thumbnail yet.
+    const [legacy] = (
+      await adminDb()
+        .collection('trainingImages')
+        .where('speciesId', '==', 'renard')
+        .orderBy(FieldPath.documentId())
+        .limit(1)
+        .get()
+    ).docs;
+    if (!legacy) throw new Error('no renard image');
+    await adminBucket()
+      .file(String(legacy.get('thumbnailPath')))
+      .delete();
+    await legacy.ref.update({
+      thumbnailPath: FieldValue.delete(),
+      thumbnailUrl: FieldValue.delete(),
+    });
 
     await page.goto(pageUrl('/dataset.html?espece=renard'));
     await page.locator('body[data-ready="true"]').waitFor();
@@ -211,6 +229,21 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
         .slice(0, 4)
         .every((img) => img.complete && img.naturalWidth > 0),
     );
+    // Each photo shows its 256 px thumbnail, not the full photo; the one without (ingested
+    // before thumbnails, until `npm run migrate`) its photo.
+    const shownSources = await thumbs.evaluateAll((items) =>
+      items.map((li) => [
+        li.getAttribute('data-image-id') ?? '',
+        li.querySelector('img')?.getAttribute('src') ?? '',
+      ]),
+    );
+    expect(shownSources[0]?.[0]).toBe(legacy.id);
+    for (const [imageId, src] of shownSources) {
+      const record = await adminDb().doc(`trainingImages/${imageId}`).get();
+      const expected = imageId === legacy.id ? 'imageUrl' : 'thumbnailUrl';
+      expect(record.get(expected), `${expected} of ${imageId}`).toEqual(expect.any(String));
+      expect(src, `the thumbnail of ${imageId}`).toBe(record.get(expected));
+    }
     if (hasFootprints) {
       await expect(page.locator('#rejected-rows').textContent()).resolves.toContain(
         'pas-une-photo.jpg',
@@ -227,9 +260,12 @@ describe.skipIf(!hasChromium)('admin pages in headless Chromium', NEEDS.chromium
     await first.getByRole('button', { name: 'Changer d’espèce' }).click();
     await page.locator('#thumbs-status[data-tone="success"]').waitFor();
     expect(await page.locator('#thumbs-status').textContent()).toMatch(/déplacée/);
-    expect((await adminDb().doc(`trainingImages/${relabelId}`).get()).get('speciesId')).toBe(
-      'loup',
-    );
+    const relabelled = await adminDb().doc(`trainingImages/${relabelId}`).get();
+    expect(relabelled.get('speciesId')).toBe('loup');
+    // The photo without a thumbnail got one with its move.
+    expect(relabelId).toBe(legacy.id);
+    expect(relabelled.get('thumbnailPath')).toBe(`thumbnails/training/loup/${relabelId}.jpg`);
+    expect((await fetch(String(relabelled.get('thumbnailUrl')))).status).toBe(200);
 
     const second = page.locator('#thumbs li.thumb').first();
     const deleteId = await second.getAttribute('data-image-id');

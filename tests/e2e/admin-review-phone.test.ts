@@ -210,8 +210,16 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
         agreesWithModel: false,
       });
 
-      // U undoes the last decision: the photo is back on screen and nothing of it stays in the
-      // training set, whether its ingestion had finished or not.
+      // The hiker's observation shows the expert's answer (the model said lynx).
+      const thirdObservation = adminDb().doc(`users/${hikerUid}/observations/obs-${RUN_ID}-3`);
+      expect((await thirdObservation.get()).get('expert')).toMatchObject({
+        outcome: 'corrected',
+        speciesId: 'renard',
+      });
+
+      // U undoes the last decision: the photo is back on screen, nothing of it stays in the
+      // training set, whether its ingestion had finished or not, and the hiker's observation no
+      // longer shows the expert's answer.
       await page.locator(`#review-log li[data-candidate-id="${third}"]`).waitFor(ANSWERED);
       await page.locator('#review-undo:not([disabled])').waitFor(ANSWERED);
       await blur(page);
@@ -222,6 +230,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       expect(await page.locator('#review-undo').isDisabled()).toBe(true);
       expect(await candidate(third)).toMatchObject({ status: 'pending' });
       expect(await candidate(third)).not.toHaveProperty('label');
+      expect((await thirdObservation.get()).data()).not.toHaveProperty('expert');
       const incoming = observationIncomingPath('renard', third);
       await eventually(
         async () => {
@@ -255,6 +264,10 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
         .locator('#review-status', { hasText: 'Photo refusée : Empreinte ambiguë' })
         .waitFor(ANSWERED);
       expect((await candidate(third)).status).toBe('rejected');
+      expect((await thirdObservation.get()).get('expert')).toMatchObject({
+        outcome: 'rejected',
+        speciesId: null,
+      });
 
       // The dataset page shows how often the reviews agree with the model, per reviewer.
       await page.reload();

@@ -195,15 +195,20 @@ describe('ingestion faults', () => {
     const records = await Promise.all(names.map((n) => ingestionRecord(n)));
     expect(records.map((r) => r.status).sort()).toEqual(['accepted', 'conflict', 'conflict']);
     const image = await adminDb().doc(`trainingImages/${hash}`).get();
-    await eventually(async () => {
-      const [objects] = await adminBucket().getFiles({ prefix: 'training/' });
-      const mine = objects.map((f) => f.name).filter((n) => n.includes(hash));
-      return mine.length === 1 ? mine : undefined;
-    });
-    const [objects] = await adminBucket().getFiles({ prefix: 'training/' });
-    expect(objects.map((f) => f.name).filter((n) => n.includes(hash))).toEqual([
-      image.get('storagePath'),
-    ]);
+    // The same for the thumbnails each of them wrote next to its training object.
+    for (const [prefix, field] of [
+      ['training/', 'storagePath'],
+      ['thumbnails/', 'thumbnailPath'],
+    ] as const) {
+      const mine = async () =>
+        (await adminBucket().getFiles({ prefix }))[0]
+          .map((f) => f.name)
+          .filter((n) => n.includes(hash));
+      await eventually(async () => ((await mine()).length === 1 ? true : undefined), {
+        what: `one object of ${hash} under ${prefix}`,
+      });
+      expect(await mine()).toEqual([image.get(field)]);
+    }
   });
 
   it('every object under incoming/ ends with a record and leaves it, however deep, and the sweeper pages through them all', async () => {

@@ -2,10 +2,11 @@
  * The data-protection invariants (issue 20), checked over everything Firestore and Storage
  * hold, after any sequence of calls, races and erasures:
  * - no Storage object without its record (a user's photo without its observation, a training
- *   JPEG without its training image, a rejected upload without its upload record);
+ *   JPEG or thumbnail without its training image, a rejected upload without its upload record);
  * - no record without its Storage object (an observation without one of its photos or
- *   thumbnails, a training image without its JPEG, a rejection record without its copy), nor
- *   with a download URL its object does not honour;
+ *   thumbnails, a training image without its JPEG or without the thumbnail it names, or naming
+ *   another than its JPEG's, a rejection record without its copy), nor with a download URL its
+ *   object does not honour (a training image ingested before thumbnails may have none);
  * - no download token an object honours that its record's URL does not hold: a URL handed out
  *   before (to a reviewer, under a guessable legacy token) whose access had to end;
  * - nothing derived from an erased photo: no review candidate, training image, upload record,
@@ -23,7 +24,7 @@
 import type { Firestore, QueryDocumentSnapshot } from 'firebase-admin/firestore';
 import { createHash } from 'node:crypto';
 import { generateSyntheticNegatives } from '@wildlens/model';
-import { COLLECTIONS, STORAGE_PREFIX } from '@wildlens/shared';
+import { COLLECTIONS, STORAGE_PREFIX, trainingThumbnailPath } from '@wildlens/shared';
 import { DEFAULT_TRAINER_OPTIONS } from '../../trainer/src/run.js';
 import { BASES_PREFIX } from '../../trainer/src/storage-embedding-cache.js';
 import type { Bucket } from '../../functions/src/firebase.js';
@@ -175,8 +176,9 @@ export async function dataInvariantViolations(
     }
   }
 
-  // Training images: their JPEG exists, their source observation still shares them.
+  // Training images: their JPEG (and thumbnail) exist, their source observation still shares them.
   const trainingPaths = new Set<string>();
+  const thumbnailPaths = new Set<string>();
   const storedHashes = new Set<string>();
   for (const doc of trainingImages.docs) {
     const storagePath = str(doc.get('storagePath'));
@@ -197,6 +199,34 @@ export async function dataInvariantViolations(
         storagePath,
         doc.get('imageUrl'),
       );
+    }
+    const thumbnailPath = str(doc.get('thumbnailPath'));
+    const thumbnailProblem = (detail: string) =>
+      add({
+        rule: 'record-without-object',
+        where: `firestore:${doc.ref.path}`,
+        uid: str(doc.get('ownerUid')),
+        detail,
+      });
+    if (!thumbnailPath) {
+      if (doc.get('thumbnailUrl') !== undefined) thumbnailProblem('thumbnailUrl without its path');
+    } else {
+      thumbnailPaths.add(thumbnailPath);
+      if (thumbnailPath !== (storagePath && trainingThumbnailPath(storagePath))) {
+        thumbnailProblem(
+          `thumbnailPath ${thumbnailPath} is not the thumbnail of ${storagePath ?? '(absent)'}`,
+        );
+      }
+      if (!objectNames.has(thumbnailPath)) {
+        thumbnailProblem(`thumbnailPath ${thumbnailPath} does not exist`);
+      } else {
+        urlOpens(
+          `firestore:${doc.ref.path}`,
+          str(doc.get('ownerUid')),
+          thumbnailPath,
+          doc.get('thumbnailUrl'),
+        );
+      }
     }
   }
 
@@ -278,7 +308,8 @@ export async function dataInvariantViolations(
     if (
       unrecorded.length &&
       (object.name.startsWith(STORAGE_PREFIX.users) ||
-        object.name.startsWith(STORAGE_PREFIX.training))
+        object.name.startsWith(STORAGE_PREFIX.training) ||
+        object.name.startsWith(STORAGE_PREFIX.trainingThumbnails))
     ) {
       add({
         rule: 'unrecorded-download-token',
@@ -312,6 +343,14 @@ export async function dataInvariantViolations(
           rule: 'object-without-record',
           where,
           detail: 'no training image points at this object',
+        });
+      }
+    } else if (object.name.startsWith(STORAGE_PREFIX.trainingThumbnails)) {
+      if (!thumbnailPaths.has(object.name)) {
+        add({
+          rule: 'object-without-record',
+          where,
+          detail: 'no training image names this thumbnail',
         });
       }
     } else if (object.name.startsWith(STORAGE_PREFIX.rejected)) {

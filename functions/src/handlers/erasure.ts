@@ -16,7 +16,12 @@ import {
   type Transaction,
 } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS, STORAGE_PREFIX, observationPhotoPaths } from '@wildlens/shared';
+import {
+  COLLECTIONS,
+  STORAGE_PREFIX,
+  observationPhotoPaths,
+  trainingThumbnailPath,
+} from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
 import { runContendedTransaction } from '../common/transactions.js';
 import { candidateRef } from './review.js';
@@ -164,7 +169,7 @@ export async function carryPendingErasureNotes(
 }
 
 /**
- * Removes a training image: its cached embeddings, its JPEG, then its record. Runs whose
+ * Removes a training image: its cached embeddings, its JPEG and thumbnail, then its record. Runs whose
  * snapshot included it (created after it) keep their counts, and say so: an erasure note,
  * written in the transaction that deletes the record (so a retried erasure never counts twice),
  * is carried to them and their models (`erasedImages`, carryErasureNote). Their model was
@@ -179,7 +184,10 @@ export async function carryPendingErasureNotes(
  * another path. The record is deleted only by a transaction that finds it still pointing at
  * the object just deleted; otherwise the object it points at now goes too, and the check runs
  * again, so no JPEG outlives its record (a relabel that commits after the record is gone finds
- * nothing to switch and deletes its own copy).
+ * nothing to switch and deletes its own copy). The thumbnail's path derives from the JPEG's
+ * (trainingThumbnailPath), so it goes with each JPEG the erasure follows; one written after
+ * that (the thumbnail migration) is deleted by its writer, which then finds the record
+ * `erasing` or gone.
  */
 export async function eraseTrainingImage(
   image: DocumentSnapshot,
@@ -199,8 +207,13 @@ export async function eraseTrainingImage(
   }
   let storagePath = image.get('storagePath') as string | undefined;
   for (let move = 0; move <= MAX_MOVES; move++) {
-    if (storagePath?.startsWith(STORAGE_PREFIX.training))
-      await deleteObject(deps.bucket, storagePath);
+    const thumbnailPath = storagePath && trainingThumbnailPath(storagePath);
+    if (storagePath && thumbnailPath) {
+      await Promise.all([
+        deleteObject(deps.bucket, storagePath),
+        deleteObject(deps.bucket, thumbnailPath),
+      ]);
+    }
     const outcome = await runContendedTransaction(deps.db, async (tx) => {
       const current = await tx.get(image.ref);
       if (!current.exists) return { erased: false };

@@ -15,6 +15,7 @@ import {
   parseDomain,
   parseSource,
   trainingImagePath,
+  trainingThumbnailPath,
   type TrainingSource,
 } from '@wildlens/shared';
 import type { Bucket } from '../firebase.js';
@@ -46,8 +47,9 @@ export interface IngestionDeps {
 }
 
 /**
- * Writes a normalised training JPEG with a Firebase download token and returns its download
- * URL: admin pages show thumbnails through it while storage.rules deny all clients.
+ * Writes a training JPEG (the normalised image or its thumbnail) with a Firebase download token
+ * and returns its download URL: admin pages show it through that URL while storage.rules deny
+ * all clients.
  *
  * The token is an HMAC of the object name under the project's secret key (trainingTokenKey):
  * unguessable for anyone without that key (a plain hash of the path could be computed by
@@ -71,6 +73,46 @@ export async function saveWithDownloadUrl(
     },
   });
   return downloadUrl(bucket.name, path, token);
+}
+
+/** What a training image's record keeps of its stored copies (saveTrainingCopies). */
+export interface TrainingCopies {
+  imageUrl: string;
+  /** thumbnails/training/…: trainingThumbnailPath of the image's path. */
+  thumbnailPath: string;
+  thumbnailUrl: string;
+}
+
+/**
+ * Writes a training image's JPEG at `storagePath` and its thumbnail (the inspector's 256 px
+ * preview) at the path derived from it, each with its own download token: the admin pages show
+ * the thumbnail, not the full photo. Same path, same bytes, same token: a retry rewrites them
+ * harmlessly.
+ */
+export async function saveTrainingCopies(
+  db: Firestore,
+  bucket: Bucket,
+  storagePath: string,
+  image: Buffer,
+  thumbnail: Buffer,
+): Promise<TrainingCopies> {
+  const thumbnailPath = trainingThumbnailPath(storagePath);
+  if (!thumbnailPath) throw new Error(`not a training image path: ${storagePath}`);
+  const [imageUrl, thumbnailUrl] = await Promise.all([
+    saveWithDownloadUrl(db, bucket, storagePath, image),
+    saveWithDownloadUrl(db, bucket, thumbnailPath, thumbnail),
+  ]);
+  return { imageUrl, thumbnailPath, thumbnailUrl };
+}
+
+/** Deletes a training image's JPEG and its thumbnail (already gone is fine). */
+export async function deleteTrainingCopies(bucket: Bucket, storagePath: string): Promise<void> {
+  const thumbnailPath = trainingThumbnailPath(storagePath);
+  await Promise.all(
+    [storagePath, ...(thumbnailPath ? [thumbnailPath] : [])].map((name) =>
+      bucket.file(name).delete({ ignoreNotFound: true }),
+    ),
+  );
 }
 
 /** Download token of a training object: HMAC-SHA-256 of its name, UUID-shaped like Firebase's. */
@@ -196,7 +238,7 @@ export function uploadIdFor(objectName: string): string {
  * Ingests one admin upload into the training set. Idempotent: every output name is derived
  * from the object name or the content hash, the per-upload record is created in a
  * transaction, and a replayed event finds that record and stops. Its own outputs
- * (training/, rejected/) are never under incoming/, so they are skipped.
+ * (training/, thumbnails/, rejected/) are never under incoming/, so they are skipped.
  */
 export async function ingestUpload(
   object: StorageObjectInfo,
@@ -337,8 +379,10 @@ export async function ingestUpload(
   }
 
   let normalised: { data: Buffer; width: number; height: number };
+  let thumbnail: Buffer;
   try {
-    await inspectImage(original, deps.limits);
+    // The inspector's preview (≤ 256 px) is the thumbnail the admin pages show.
+    ({ preview: thumbnail } = await inspectImage(original, deps.limits));
     normalised = await normaliseToJpeg(original, {
       maxSide: deps.limits.maxSide,
       maxPixels: deps.limits.maxPixels,
@@ -355,11 +399,13 @@ export async function ingestUpload(
   const existingLabel = existing.exists ? (existing.get('speciesId') as string) : undefined;
 
   const storagePath = trainingImagePath(species.id, hash);
-  let imageUrl: string | undefined;
+  const saveCopies = () =>
+    saveTrainingCopies(deps.db, deps.bucket, storagePath, normalised.data, thumbnail);
+  let copies: TrainingCopies | undefined;
   if (!existing.exists) {
-    // Storage first: a crash after this leaves at worst an unreferenced file that the retry
+    // Storage first: a crash after this leaves at worst unreferenced files that the retry
     // overwrites with identical bytes, never a record pointing at nothing.
-    imageUrl = await saveWithDownloadUrl(deps.db, deps.bucket, storagePath, normalised.data);
+    copies = await saveCopies();
   }
 
   // Contended when one event is delivered several times at once, or the same photo arrives
@@ -386,10 +432,10 @@ export async function ingestUpload(
         imageRecorded: imageSnap.exists,
       };
     }
-    if (!imageSnap.exists && imageUrl === undefined) {
-      // Deleted since our first read, so we did not write its object: write it now (the same
-      // bytes at the same path, so a retried attempt rewrites it harmlessly).
-      imageUrl = await saveWithDownloadUrl(deps.db, deps.bucket, storagePath, normalised.data);
+    if (!imageSnap.exists && copies === undefined) {
+      // Deleted since our first read, so we did not write its objects: write them now (the same
+      // bytes at the same paths, so a retried attempt rewrites them harmlessly).
+      copies = await saveCopies();
     }
     const now = deps.now();
     let status: IngestionStatus;
@@ -398,7 +444,9 @@ export async function ingestUpload(
       tx.create(imageRef, {
         speciesId: species.id,
         storagePath,
-        imageUrl,
+        imageUrl: copies?.imageUrl,
+        thumbnailPath: copies?.thumbnailPath,
+        thumbnailUrl: copies?.thumbnailUrl,
         width: normalised.width,
         height: normalised.height,
         bytes: normalised.data.length,
@@ -450,17 +498,18 @@ export async function ingestUpload(
   });
 
   if (transaction.status === 'withdrawn') {
-    // Our training object, unless a record of another upload points at it.
-    if (imageUrl !== undefined && !('imageRecorded' in transaction && transaction.imageRecorded)) {
-      await deleteQuietly(deps.bucket, storagePath);
+    // Our training objects, unless a record of another upload points at them.
+    if (copies !== undefined && !('imageRecorded' in transaction && transaction.imageRecorded)) {
+      await deleteCopiesQuietly(deps.bucket, storagePath);
     }
     return withdrawn();
   }
   const { status: outcome, imagePath } = transaction;
-  if (imageUrl !== undefined && imagePath !== storagePath) {
-    // We wrote training/{our label}/… but the photo is recorded under another label (the same
-    // photo uploaded under several labels at once): our object would be an orphan.
-    await deleteQuietly(deps.bucket, storagePath);
+  if (copies !== undefined && imagePath !== storagePath) {
+    // We wrote training/{our label}/… (and its thumbnail) but the photo is recorded under
+    // another label (the same photo uploaded under several labels at once): ours would be
+    // orphans.
+    await deleteCopiesQuietly(deps.bucket, storagePath);
   }
   await deleteQuietly(deps.bucket, object.name);
   logger.info('ingestion.done', {
@@ -549,6 +598,15 @@ async function deleteQuietly(bucket: Bucket, name: string): Promise<void> {
   } catch (err) {
     if (!isNotFound(err)) logger.warn('ingestion.delete_failed', { name, ...errorSummary(err) });
   }
+}
+
+async function deleteCopiesQuietly(bucket: Bucket, storagePath: string): Promise<void> {
+  const thumbnailPath = trainingThumbnailPath(storagePath);
+  await Promise.all(
+    [storagePath, ...(thumbnailPath ? [thumbnailPath] : [])].map((name) =>
+      deleteQuietly(bucket, name),
+    ),
+  );
 }
 
 function isNotFound(err: unknown): boolean {

@@ -126,9 +126,10 @@ export async function inspectImage(buf: Uint8Array, limits: ImageLimits): Promis
 /**
  * Decodes the whole photo under the shared policy, as every later decode does: the compressed
  * data is read to its end (a truncated or corrupt photo fails here, not later), at the reduced
- * scale JPEG and WebP shrink-on-load allow.
+ * scale JPEG and WebP shrink-on-load allow. Also makes the thumbnail of a stored training JPEG
+ * written before thumbnails existed (thumbnail-migration.ts). Throws ImageRejection (corrupt).
  */
-async function decodePreview(buf: Uint8Array, maxPixels: number): Promise<Buffer> {
+export async function decodePreview(buf: Uint8Array, maxPixels: number): Promise<Buffer> {
   try {
     return await sharp(buf, photoDecodeOptions(maxPixels))
       .rotate()

@@ -7,6 +7,11 @@ export const STORAGE_PREFIX = {
   incoming: 'incoming/',
   /** Normalised training images: training/{speciesId}/{sha256}.jpg */
   training: 'training/',
+  /**
+   * The training images' 256 px copies, for the admin pages: the path of the image they show
+   * under this prefix, thumbnails/training/{speciesId}/{sha256}.jpg (trainingThumbnailPath).
+   */
+  trainingThumbnails: 'thumbnails/training/',
   /** Uploads the ingestion refused, kept for the admin page: rejected/{uploadId}/{fileName} */
   rejected: 'rejected/',
   /** Exported models: models/{version}/manifest.json ... */
@@ -37,6 +42,16 @@ export const COLLECTIONS = {
 
 export function trainingImagePath(speciesId: string, sha256: string): string {
   return `${STORAGE_PREFIX.training}${speciesId}/${sha256}.jpg`;
+}
+
+/**
+ * The thumbnail of the training image stored at `imagePath` (training/{speciesId}/{sha256}.jpg):
+ * derived from it alone, so whoever moves or deletes the image finds its thumbnail without
+ * reading anything. Undefined for a path outside training/.
+ */
+export function trainingThumbnailPath(imagePath: string): string | undefined {
+  if (!imagePath.startsWith(STORAGE_PREFIX.training)) return undefined;
+  return `${STORAGE_PREFIX.trainingThumbnails}${imagePath.slice(STORAGE_PREFIX.training.length)}`;
 }
 
 /** Every object of one observation lives under this prefix. */

@@ -1,6 +1,6 @@
 import { FieldValue, type Firestore } from 'firebase-admin/firestore';
 import * as logger from 'firebase-functions/logger';
-import { COLLECTIONS, trainingImagePath } from '@wildlens/shared';
+import { COLLECTIONS, DEFAULT_MAX_INPUT_PIXELS, trainingImagePath } from '@wildlens/shared';
 import type { Bucket } from '../../firebase.js';
 import { fail } from '../../common/errors.js';
 import { runContendedTransaction } from '../../common/transactions.js';
@@ -9,7 +9,8 @@ import {
   parseInput,
   relabelTrainingImageRequest,
 } from '../../api/schemas.js';
-import { saveWithDownloadUrl } from '../ingestion.js';
+import { decodePreview } from '../../images/inspect.js';
+import { deleteTrainingCopies, saveTrainingCopies } from '../ingestion.js';
 import { eraseTrainingImage } from '../erasure.js';
 
 export interface ImageAdminDeps {
@@ -32,9 +33,11 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
- * Moves a training image to another species: the new object is written first, then the
- * document switches in a transaction (only if still under the old label), then the old object
- * goes. A crash leaves at worst an unreferenced object, never a document pointing at nothing.
+ * Moves a training image and its thumbnail to another species: the new objects are written
+ * first (the thumbnail made again from the stored JPEG, so an image ingested before thumbnails
+ * existed gets one), then the document switches in a transaction (only if still under the old
+ * label), then the old objects go. A crash leaves at worst unreferenced objects, never a
+ * document pointing at nothing.
  * An erasure racing it (consent withdrawn, observation or account deleted) wins: the relabel
  * answers `not-found` and deletes its copy when the record is gone before it switches, and the
  * erasure follows the record to the new object when the switch came first (eraseTrainingImage).
@@ -62,7 +65,9 @@ export async function relabelTrainingImage(
     if (isNotFound(err)) fail('not-found', IMAGE_GONE_FR);
     throw err;
   }
-  const imageUrl = await saveWithDownloadUrl(deps.db, deps.bucket, newPath, bytes);
+  // Our own JPEG, decoded under the one photo policy like any photo.
+  const thumbnail = await decodePreview(bytes, DEFAULT_MAX_INPUT_PIXELS);
+  const copies = await saveTrainingCopies(deps.db, deps.bucket, newPath, bytes, thumbnail);
   await deps.relabelHooks?.copyWritten?.();
   const moved = await runContendedTransaction(deps.db, async (tx) => {
     const current = await tx.get(ref);
@@ -71,7 +76,7 @@ export async function relabelTrainingImage(
     tx.update(ref, {
       speciesId,
       storagePath: newPath,
-      imageUrl,
+      ...copies,
       relabeledAt: deps.now(),
       relabeledBy: uid,
       previousLabels: FieldValue.arrayUnion(oldSpecies),
@@ -80,23 +85,19 @@ export async function relabelTrainingImage(
     return 'moved';
   });
   if (moved !== 'moved') {
-    await deps.bucket.file(newPath).delete({ ignoreNotFound: true });
+    await deleteTrainingCopies(deps.bucket, newPath);
     if (moved === 'gone') fail('not-found', IMAGE_GONE_FR);
     fail('aborted', 'L’image a été modifiée entre-temps : rechargez la page et réessayez.');
   }
-  await deps.bucket
-    .file(oldPath)
-    .delete()
-    .catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+  // The old thumbnail too, whether the record named it or not (trainingThumbnailPath).
+  await deleteTrainingCopies(deps.bucket, oldPath);
   logger.info('admin.image_relabeled', { imageId, from: oldSpecies, to: speciesId, by: uid });
   return { imageId, speciesId };
 }
 
 /**
- * Removes a training image like any erasure (eraseTrainingImage): its JPEG, its cached
- * embeddings, then its record; the runs trained with it count it as erased.
+ * Removes a training image like any erasure (eraseTrainingImage): its JPEG and thumbnail, its
+ * cached embeddings, then its record; the runs trained with it count it as erased.
  */
 export async function deleteTrainingImage(
   uid: string,

@@ -160,12 +160,13 @@ export async function embedImages(
     if (missing.length) {
       // The photo row from the maps the bases fit kept (they are those of features(decoded)).
       const kept = missing.includes(PHOTO_VIEW) ? featurizer.keptFeatures(sha256) : undefined;
+      const rest = kept ? missing.filter((v) => v !== PHOTO_VIEW) : missing;
+      // Read first, as before: a photo that cannot be read any more (erased) caches no row.
+      if (rest.length) bytes ??= await image.read();
       if (kept) {
         rows.set(PHOTO_VIEW, kept);
         await options.cache?.set(keyOf(PHOTO_VIEW), kept);
       }
-      const rest = kept ? missing.filter((v) => v !== PHOTO_VIEW) : missing;
-      if (rest.length) bytes ??= await image.read();
       const decoded = rest.some((v) => v !== REGION_VIEW)
         ? await featurizer.decode(bytes as Buffer)
         : undefined;

@@ -392,6 +392,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
             // Fitted bases are kept: a run started again after a failure fits nothing and
             // finds its cached embeddings under the same featurizer key.
             basesCache: new StorageBasesCache(bucket),
+            // A fit keeps the maps of the sample photos this task embeds (its shard's), which
+            // then give their photo rows without a second pass through the backbone.
+            keepSampleMaps: new Set(hashesOf(mine())),
             onProgress: (p) => {
               if (p.phase === 'fitting-features')
                 reporter.update({ fitting: { done: p.done, total: p.total } });
@@ -404,6 +407,8 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         featurizer: featurizer.key,
         bases: reused.bases ? 'reused' : 'fitted or cached',
         why: reused.reason,
+        // Sample photos whose maps the fit kept for their photo rows (0 when nothing was fitted).
+        keptMaps: featurizer.keptMapsStats(),
       });
       cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key, {
         // Written for a photo erased meanwhile: deleted again at once (the erasure has started
@@ -438,6 +443,8 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         if (crashAfter !== undefined && done === Number(crashAfter))
           throw new Error(`arrêt simulé après ${done} photos (test)`);
       });
+      // Kept maps not used above (a photo erased meanwhile, or whose row was cached) go.
+      featurizer.forgetKeptMaps();
       await cache.flush();
       if (sharded) {
         // Hand over: the task completing the last shard trains the head for everyone.

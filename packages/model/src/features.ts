@@ -9,6 +9,7 @@ import {
   poolFeatures,
   workingShortSide,
   type FeatureRecipe,
+  type FeatureView,
   type ProjectionBases,
   type RenderedViews,
   type StageTimer,
@@ -115,6 +116,40 @@ export async function renderViews(
   };
 }
 
+/** Each view's feature map for each of its parts, as featureMaps returns them. */
+type FeatureMapSet = ReturnType<typeof featureMaps>;
+
+/**
+ * A photo's feature maps read back from the backend as they came out of the backbone (exact
+ * float32 values), to be pooled later, once the bases exist, exactly as the live tensors would be.
+ */
+export type KeptMaps = Map<
+  FeatureView['name'],
+  Map<number, { values: Float32Array; shape: [number, number, number, number] }>
+>;
+
+function keepMaps(maps: FeatureMapSet): KeptMaps {
+  const kept: KeptMaps = new Map();
+  for (const [view, byPart] of maps) {
+    const parts = new Map<
+      number,
+      { values: Float32Array; shape: [number, number, number, number] }
+    >();
+    // slice(): dataSync may hand out the backend's own buffer (cpu), which dies with the tensor.
+    for (const [part, map] of byPart)
+      parts.set(part, { values: (map.dataSync() as Float32Array).slice(), shape: [...map.shape] });
+    kept.set(view, parts);
+  }
+  return kept;
+}
+
+/** Bytes held by kept maps (their float32 values). */
+function keptBytes(kept: KeptMaps): number {
+  let bytes = 0;
+  for (const byPart of kept.values()) for (const m of byPart.values()) bytes += m.values.byteLength;
+  return bytes;
+}
+
 /**
  * Fits one PCA basis per view and part on cells of the given photos' feature maps (a sample:
  * `perMap` random cells of each map, at most `maxCells` per basis).
@@ -123,15 +158,23 @@ export async function fitBases(
   photos: AsyncIterable<RenderedViews>,
   backbone: Backbone,
   recipe: FeatureRecipe,
-  options: { perMap?: number; maxCells?: number; seed?: number } = {},
+  options: {
+    perMap?: number;
+    maxCells?: number;
+    seed?: number;
+    /** Sees each photo's maps (photos in iteration order, from 0) before they are freed. */
+    onMaps?: (photo: number, maps: FeatureMapSet) => void;
+  } = {},
 ): Promise<ProjectionBases> {
   const perMap = options.perMap ?? 48;
   const maxCells = options.maxCells ?? 10_000;
   const random = createRandom(options.seed ?? 1);
   const samplers = new Map<string, CellSampler>();
+  let photo = 0;
   for await (const views of photos) {
     const maps = featureMaps(backbone, views, recipe);
     try {
+      options.onMaps?.(photo++, maps);
       for (const [view, byPart] of maps)
         for (const [part, map] of byPart) {
           const name = basisName(view, part);
@@ -177,12 +220,21 @@ export class PhotoFeaturizer {
   readonly key: string;
   /** Bases as tensors, uploaded on first use instead of once per photo; freed by dispose(). */
   private readonly uploaded = new Map<string, BasisTensors>();
+  /**
+   * Feature maps of photos (by content hash) that the bases fit ran through the backbone, kept
+   * so that their photo row is pooled from them instead of running the backbone again (see
+   * fitFeaturizer's `keepMaps`). Each is handed out once (keptFeatures), then forgotten.
+   */
+  private readonly kept: Map<string, KeptMaps>;
 
   constructor(
     readonly backbone: Backbone,
     readonly recipe: FeatureRecipe,
     readonly bases: ProjectionBases,
+    /** Maps kept by the fit of these bases, by the photo's SHA-256 (fitFeaturizer). */
+    keptMaps?: Map<string, KeptMaps>,
   ) {
+    this.kept = keptMaps ?? new Map();
     if (recipe.pooling.includes('bilinear'))
       for (const view of recipe.views)
         for (const part of view.parts)
@@ -218,14 +270,59 @@ export class PhotoFeaturizer {
     const maps = featureMaps(this.backbone, views, this.recipe, onStage);
     try {
       const poolingStart = performance.now();
-      const pooled = poolFeatures(maps, this.recipe, this.bases, (name) =>
-        this.basisTensorsOf(name),
-      );
+      const pooled = this.pool(maps);
       onStage?.('pooling', performance.now() - poolingStart);
       return pooled;
     } finally {
       disposeMaps(maps);
     }
+  }
+
+  /**
+   * The features of the photo (not mirrored) whose SHA-256 is `sha256`, pooled from the maps the
+   * bases fit kept of it: the same numbers as features(decode(bytes)), bit for bit (the same
+   * float32 maps go through the same pooling), without the backbone. Undefined when no map of
+   * it is kept. The maps are forgotten once used.
+   */
+  keptFeatures(sha256: string): Float32Array | undefined {
+    const kept = this.kept.get(sha256);
+    if (!kept) return undefined;
+    this.kept.delete(sha256);
+    const maps: FeatureMapSet = new Map();
+    try {
+      for (const [view, byPart] of kept) {
+        const tensors = new Map<number, tf.Tensor4D>();
+        maps.set(view, tensors);
+        for (const [part, { values, shape }] of byPart)
+          tensors.set(part, tf.tensor4d(values, shape));
+      }
+      return this.pool(maps);
+    } finally {
+      disposeMaps(maps);
+    }
+  }
+
+  /** Whether maps of that photo are kept. */
+  hasKeptMaps(sha256: string): boolean {
+    return this.kept.has(sha256);
+  }
+
+  /** Photos whose maps are kept, and the bytes their values take. */
+  keptMapsStats(): { photos: number; bytes: number } {
+    let bytes = 0;
+    for (const kept of this.kept.values()) bytes += keptBytes(kept);
+    return { photos: this.kept.size, bytes };
+  }
+
+  /** Frees the kept maps of that photo, or of every photo (those left once the embedding is done). */
+  forgetKeptMaps(sha256?: string): void {
+    if (sha256 === undefined) this.kept.clear();
+    else this.kept.delete(sha256);
+  }
+
+  /** Pools a photo's maps into its feature vector (the one pooling of features and keptFeatures). */
+  private pool(maps: FeatureMapSet): Float32Array {
+    return poolFeatures(maps, this.recipe, this.bases, (name) => this.basisTensorsOf(name));
   }
 
   /**
@@ -251,35 +348,61 @@ export class PhotoFeaturizer {
     return tensors;
   }
 
-  /** Frees the uploaded bases (not the backbone, which its owner disposes). */
+  /** Frees the uploaded bases and the kept maps (not the backbone, which its owner disposes). */
   dispose(): void {
     for (const { mean, components } of this.uploaded.values()) tf.dispose([mean, components]);
     this.uploaded.clear();
+    this.kept.clear();
   }
 }
 
 /**
  * Fits the recipe's bases on up to `sampleSize` photos (the first ones in `photos`' order:
  * callers pass a deterministic order, e.g. by content hash, so every shard fits the same bases).
+ *
+ * `keepMaps`: the featurizer keeps the feature maps of each sample photo that has a `sha256`
+ * (those of its photo row: the views features(decode(bytes)) renders), or of those the predicate
+ * accepts, so that embedding that photo next pools them instead of running the backbone on it a
+ * second time (PhotoFeaturizer.keptFeatures). They take what the maps take: 0.93 MB for a 4:3 photo with the
+ * default recipe on the `auto` ensemble (7×7×1792 + 6×6×768 + 14×11×768 float32), at most
+ * 1.06 MB (a square photo), so at most 136 MB for a sample of 128; freed one by one as the
+ * photos are embedded, and all by forgetKeptMaps() or dispose().
  */
 export async function fitFeaturizer(
-  photos: { read(): Promise<Buffer> }[],
+  photos: { read(): Promise<Buffer>; sha256?: string }[],
   backbone: Backbone,
   recipe: FeatureRecipe,
-  options: { sampleSize?: number; onProgress?: (done: number, total: number) => void } = {},
+  options: {
+    sampleSize?: number;
+    keepMaps?: boolean | ((sha256: string) => boolean);
+    onProgress?: (done: number, total: number) => void;
+  } = {},
 ): Promise<PhotoFeaturizer> {
   if (!recipe.pooling.includes('bilinear')) return new PhotoFeaturizer(backbone, recipe, {});
   const sample = photos.slice(0, options.sampleSize ?? 128);
   let done = 0;
   const rendered = (async function* () {
     for (const photo of sample) {
+      // As PhotoFeaturizer.decode and features(image) do: kept maps are the photo row's maps.
       const image = await decodeToRgb(await photo.read(), workingShortSide(recipe));
       yield renderViews(image, backbone.spec.inputSize, recipe);
       options.onProgress?.(++done, sample.length);
     }
   })();
-  const bases = await fitBases(rendered, backbone, recipe);
-  return new PhotoFeaturizer(backbone, recipe, bases);
+  const kept = new Map<string, KeptMaps>();
+  const keep = options.keepMaps;
+  const bases = await fitBases(rendered, backbone, recipe, {
+    ...(keep
+      ? {
+          onMaps: (index: number, maps: FeatureMapSet) => {
+            const sha256 = sample[index]?.sha256;
+            if (sha256 === undefined || kept.has(sha256)) return;
+            if (keep === true || keep(sha256)) kept.set(sha256, keepMaps(maps));
+          },
+        }
+      : {}),
+  });
+  return new PhotoFeaturizer(backbone, recipe, bases, kept);
 }
 
 /** Bases as bytes: uint32 LE header length, JSON header [{ name, channels, dim }], float32 LE data. */

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { resolveBackboneId, type LoadBackboneOptions } from './backbones.js';
+import { resolveBackboneId, type Backbone, type LoadBackboneOptions } from './backbones.js';
 import { quantizeWeights } from './quantize.js';
 import { createRandom } from './random.js';
 
@@ -365,5 +365,44 @@ export async function tinyRecipeBackbones(): Promise<TinyRecipeBackbones> {
     ensembleId: `${graphId}+${chainId}`,
     files: { graph, chain },
     backboneOptions,
+  };
+}
+
+/**
+ * The tiny model's convolution as a backbone with a spatial feature map (its ReLU map: 15×15×16
+ * at 32×32, any input size since it is one convolution), built in memory. The URL form above
+ * pools inside the model, so it has no map: this one is what the bilinear pooling, the fit of
+ * its bases and the maps kept from that fit are tested on, in milliseconds.
+ */
+export async function tinySpatialBackbone(): Promise<Backbone> {
+  const { model } = await tinyLayersModel();
+  const [kernel, bias] = model
+    .getLayer('features_map')
+    .getWeights()
+    .map((w) => w.clone()) as [tf.Tensor4D, tf.Tensor1D];
+  model.dispose();
+  const spatial = (x: tf.Tensor4D): tf.Tensor4D =>
+    tf.tidy(() => tf.relu(tf.add(tf.conv2d(x, kernel, 2, 'valid'), bias)));
+  return {
+    spec: {
+      id: 'tiny-spatial',
+      inputSize: TINY_BACKBONE_SIZE,
+      featureDim: TINY_BACKBONE_CHANNELS,
+      preprocessing: 'unit',
+      sources: [],
+      featureOutputs: [],
+      license: 'CC0-1.0 (test weights)',
+      origin: 'tiny-backbone.ts',
+    },
+    execution: 'tiny',
+    embed: (x) =>
+      tf.tidy(() => {
+        const pooled = tf.mean(spatial(x), [1, 2]);
+        return tf.div(pooled, tf.add(tf.norm(pooled, 'euclidean', 1, true), 1e-8));
+      }),
+    spatial,
+    spatialParts: (input, _keepSize, only) =>
+      new Map(!only || only.includes(0) ? [[0, spatial(input)]] : []),
+    dispose: () => tf.dispose([kernel, bias]),
   };
 }

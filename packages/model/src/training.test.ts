@@ -8,15 +8,28 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { loadBackbone, resolveBackboneId } from './backbones.js';
-import { MemoryEmbeddingCache, type EmbeddingCache } from './embedding-cache.js';
-import { DEFAULT_FEATURE_RECIPE, type BasesCache, type ProjectionBases } from './features.js';
+import { loadBackbone, resolveBackboneId, type Backbone } from './backbones.js';
+import { MemoryEmbeddingCache, sha256Hex, type EmbeddingCache } from './embedding-cache.js';
+import {
+  DEFAULT_FEATURE_RECIPE,
+  PhotoFeaturizer,
+  type BasesCache,
+  type ProjectionBases,
+} from './features.js';
 import { loadFootprintModelFromDir, saveModel } from './model-format.js';
-import { tinyUrlBackbone } from './tiny-backbone.js';
-import { prepareFeaturizer, trainFootprintModel, type TrainingImage } from './training.js';
+import { tinySpatialBackbone, tinyUrlBackbone } from './tiny-backbone.js';
+import {
+  MIRROR_VIEW,
+  PHOTO_VIEW,
+  embedImages,
+  prepareFeaturizer,
+  trainFootprintModel,
+  type TrainingImage,
+} from './training.js';
 
 /** Counts cache misses so the test can tell which images were (re-)embedded. */
 class CountingCache implements EmbeddingCache {
@@ -188,5 +201,117 @@ describe('projection bases cache', () => {
     } finally {
       backbone.dispose();
     }
+  });
+});
+
+/** A row's bytes: rows compared bit for bit. */
+const bitsOf = (row: Float32Array | undefined) =>
+  row ? new Uint8Array(row.buffer, row.byteOffset, row.byteLength) : undefined;
+
+/** Memory bases cache, counting fits. */
+function memoryBasesCache(): BasesCache & { fits: number } {
+  const stored = new Map<string, ProjectionBases>();
+  return {
+    fits: 0,
+    get: async (key) => stored.get(key),
+    async set(key, bases) {
+      this.fits++;
+      stored.set(key, bases);
+    },
+  };
+}
+
+describe('feature maps kept from the bases fit', () => {
+  // Bilinear pooling (the default recipe's), on a backbone that has feature maps.
+  const features = { ...DEFAULT_FEATURE_RECIPE, wholeLongSide: 256, bilinearDim: 8 };
+  let loaded: Backbone;
+  /** Feature map computations (one per rendered view: each is a run of the backbone). */
+  let runs = 0;
+  let backbone: Backbone;
+  beforeAll(async () => {
+    loaded = await tinySpatialBackbone();
+    const spatialParts = loaded.spatialParts!.bind(loaded);
+    backbone = {
+      ...loaded,
+      spatialParts: (...args) => {
+        runs++;
+        return spatialParts(...args);
+      },
+    };
+  });
+  afterAll(() => loaded.dispose());
+
+  it('gives the sample photos their photo rows without the backbone, bit for bit, and frees them', async () => {
+    // Two photo sizes (crops 240 × 200, field photos 640 × 480): whole views of two shapes.
+    const images = [...(await photos(2, 'crop')), ...(await photos(2, 'field'))];
+    const tensorsBefore = tf.memory().numTensors;
+    runs = 0;
+    const reusing = await prepareFeaturizer(images, backbone, { features });
+    expect(reusing.recipe.pooling).toContain('bilinear');
+    expect(Object.keys(reusing.bases).length).toBeGreaterThan(0);
+    const fitRuns = runs; // every photo (all are in the sample), each of its views once
+    expect(fitRuns).toBeGreaterThanOrEqual(images.length);
+    const kept = reusing.keptMapsStats();
+    expect(kept.photos).toBe(images.length);
+    expect(kept.bytes).toBeGreaterThan(0);
+
+    runs = 0;
+    const reused = await embedImages(images, reusing);
+    // Only the mirror rows ran the backbone: as many runs as the fit's.
+    expect(runs).toBe(fitRuns);
+    expect(reusing.keptMapsStats()).toEqual({ photos: 0, bytes: 0 });
+
+    // The same bases, nothing kept: both rows of every photo through the backbone.
+    const plain = new PhotoFeaturizer(backbone, reusing.recipe, reusing.bases);
+    expect(plain.key).toBe(reusing.key);
+    runs = 0;
+    const computed = await embedImages(images, plain);
+    expect(runs).toBe(2 * fitRuns);
+    for (const [i, row] of reused.entries())
+      for (const view of [PHOTO_VIEW, MIRROR_VIEW]) {
+        expect(row.views.get(view)?.length).toBeGreaterThan(0);
+        expect(bitsOf(row.views.get(view))).toEqual(bitsOf(computed[i]!.views.get(view)));
+      }
+    // Kept maps live in JS memory: no tensor is left once the featurizers are disposed.
+    reusing.dispose();
+    plain.dispose();
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+
+  it('keeps nothing when the bases are given or cached, and drops kept maps of cached rows', async () => {
+    const images = await photos(2, 'crop');
+    const basesCache = memoryBasesCache();
+    const cache = new MemoryEmbeddingCache();
+    const fitted = await prepareFeaturizer(images, backbone, { features, basesCache });
+    expect(basesCache.fits).toBe(1);
+    expect(fitted.keptMapsStats().photos).toBe(images.length);
+    await embedImages(images, fitted, { cache });
+
+    const fromCache = await prepareFeaturizer(images, backbone, { features, basesCache });
+    expect(basesCache.fits).toBe(1);
+    expect(fromCache.key).toBe(fitted.key);
+    expect(fromCache.keptMapsStats().photos).toBe(0);
+    const given = await prepareFeaturizer(images, backbone, { features, bases: fitted.bases });
+    expect(given.keptMapsStats().photos).toBe(0);
+    const declined = await prepareFeaturizer(images, backbone, { features, keepSampleMaps: false });
+    expect(declined.keptMapsStats().photos).toBe(0);
+    // A shard keeps the maps of its own photos only.
+    const own = await Promise.all(images.slice(0, 3).map(async (i) => sha256Hex(await i.read())));
+    const shard = await prepareFeaturizer(images, backbone, {
+      features,
+      keepSampleMaps: new Set(own),
+    });
+    expect(shard.keptMapsStats().photos).toBe(own.length);
+    expect(own.every((sha) => shard.hasKeptMaps(sha))).toBe(true);
+
+    // Fitted again while the embedding cache holds every row: the kept maps go unused, and go.
+    const again = await prepareFeaturizer(images, backbone, { features });
+    expect(again.key).toBe(fitted.key);
+    expect(again.keptMapsStats().photos).toBe(images.length);
+    runs = 0;
+    await embedImages(images, again, { cache });
+    expect(runs).toBe(0);
+    expect(again.keptMapsStats().photos).toBe(0);
+    for (const f of [fitted, fromCache, given, declined, shard, again]) f.dispose();
   });
 });

@@ -130,7 +130,9 @@ function viewVariant(featurizerKey: string, view: string, frame?: PhotoRegion): 
 
 /**
  * Feature rows of every image, reusing cached rows (key: content hash + backbone + featurizer
- * key + view), so a retrain with the same bases only computes new photos.
+ * key + view), so a retrain with the same bases only computes new photos. The photo row of an
+ * image whose maps the featurizer kept from its bases fit is pooled from them (the same
+ * numbers, without the backbone); each image's kept maps are freed once it is done.
  */
 export async function embedImages(
   images: TrainingImage[],
@@ -156,19 +158,28 @@ export async function embedImages(
       else missing.push(view);
     }
     if (missing.length) {
-      bytes ??= await image.read();
-      const decoded = missing.some((v) => v !== REGION_VIEW)
-        ? await featurizer.decode(bytes)
+      // The photo row from the maps the bases fit kept (they are those of features(decoded)).
+      const kept = missing.includes(PHOTO_VIEW) ? featurizer.keptFeatures(sha256) : undefined;
+      const rest = kept ? missing.filter((v) => v !== PHOTO_VIEW) : missing;
+      // Read first, as before: a photo that cannot be read any more (erased) caches no row.
+      if (rest.length) bytes ??= await image.read();
+      if (kept) {
+        rows.set(PHOTO_VIEW, kept);
+        await options.cache?.set(keyOf(PHOTO_VIEW), kept);
+      }
+      const decoded = rest.some((v) => v !== REGION_VIEW)
+        ? await featurizer.decode(bytes as Buffer)
         : undefined;
-      for (const view of missing) {
+      for (const view of rest) {
         const row =
           view === REGION_VIEW
-            ? await featurizer.features(await featurizer.decode(bytes, frame))
+            ? await featurizer.features(await featurizer.decode(bytes as Buffer, frame))
             : await featurizer.features(decoded as RgbImage, view === MIRROR_VIEW);
         rows.set(view, row);
         await options.cache?.set(keyOf(view), row);
       }
     }
+    featurizer.forgetKeptMaps(sha256);
     out.push({
       id: image.id,
       label: image.label,
@@ -536,6 +547,14 @@ export async function prepareFeaturizer(
     bases?: ProjectionBases;
     /** Keeps fitted bases by sample (the CLIs: the same photos give the same bases). */
     basesCache?: BasesCache;
+    /**
+     * When bases are fitted, keep the sample photos' feature maps so that embedImages pools
+     * their photo rows instead of running the backbone again (default true; ≤ 136 MB for the
+     * 128 photos, freed as they are embedded: see fitFeaturizer). A set of SHA-256: keep only
+     * the sample photos among them (a shard's own photos, the only ones it embeds). Nothing is
+     * kept when the bases are given or read from the cache.
+     */
+    keepSampleMaps?: boolean | ReadonlySet<string>;
     onProgress?: (p: TrainingProgress) => void;
   } = {},
 ): Promise<PhotoFeaturizer> {
@@ -574,11 +593,15 @@ export async function prepareFeaturizer(
     }
   }
   const featurizer = await fitFeaturizer(
-    withHashes.map((w) => w.image),
+    withHashes.map((w) => ({ read: () => w.image.read(), sha256: w.key })),
     backbone,
     recipe,
     {
       sampleSize: BASIS_SAMPLE_SIZE,
+      keepMaps:
+        typeof options.keepSampleMaps === 'object'
+          ? (sha256) => (options.keepSampleMaps as ReadonlySet<string>).has(sha256)
+          : (options.keepSampleMaps ?? true),
       onProgress: (done, total) => options.onProgress?.({ phase: 'fitting-features', done, total }),
     },
   );
@@ -619,6 +642,9 @@ export async function trainFootprintModel(
       cache: options.embeddingCache,
       onProgress: progress,
     });
+    // Every image is embedded: kept maps left (none, unless a caller's featurizer kept some of
+    // other photos) would serve nothing.
+    featurizer.forgetKeptMaps();
     const t2 = performance.now();
     const recipe: HeadRecipe = {
       ...DEFAULT_HEAD_RECIPE,

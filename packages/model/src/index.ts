@@ -100,6 +100,7 @@ export {
 } from './dialogue-evaluation.js';
 export {
   BASIS_SAMPLE_SIZE,
+  basisSampleOf,
   DEFAULT_HEAD_RECIPE,
   MIRROR_VIEW,
   PHOTO_VIEW,
@@ -163,13 +164,19 @@ export {
   PhotoFeaturizer,
   basesFingerprint,
   decodeBases,
+  decodeMaps,
   encodeBases,
+  encodeMaps,
   featureLength,
   fitFeaturizer,
+  mapsTag,
   recipeKey,
+  shareBases,
   type BasesCache,
   type FeatureRecipe,
   type FeatureView,
+  type FitExchange,
+  type KeptMaps,
   type Pooling,
   type ProjectionBases,
 } from './features.js';

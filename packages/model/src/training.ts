@@ -44,11 +44,13 @@ import {
   DEFAULT_FEATURE_RECIPE,
   PhotoFeaturizer,
   fitFeaturizer,
+  mapsTag,
   recipeFor,
   recipeKey,
   workingShortSide,
   type BasesCache,
   type FeatureRecipe,
+  type FitExchange,
   type ProjectionBases,
 } from './features.js';
 import { FootprintModel } from './footprint-model.js';
@@ -535,6 +537,11 @@ export interface TrainingMetrics {
 /** Photos the bases are fitted on (a deterministic sample: the first by content hash). */
 export const BASIS_SAMPLE_SIZE = 128;
 
+/** The photos whose maps the bases are fitted on, by content hash: the first ones in hash order. */
+export function basisSampleOf(hashes: string[]): string[] {
+  return [...hashes].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, BASIS_SAMPLE_SIZE);
+}
+
 /**
  * Prepares the featurizer of a training run: loads nothing itself (the backbone is given),
  * reuses `bases` when given, else fits them on a deterministic sample of the images.
@@ -555,6 +562,12 @@ export async function prepareFeaturizer(
      * kept when the bases are given or read from the cache.
      */
     keepSampleMaps?: boolean | ReadonlySet<string>;
+    /**
+     * When bases are fitted, shares the fit with the other tasks of a sharded run (the same
+     * bases, bit for bit: see FitExchange): called with the key of the sample (the bases
+     * cache's) and the tag of the maps (mapsTag: backbone and recipe).
+     */
+    fitExchange?: (fitKey: string, mapsTag: string) => FitExchange;
     onProgress?: (p: TrainingProgress) => void;
   } = {},
 ): Promise<PhotoFeaturizer> {
@@ -603,6 +616,7 @@ export async function prepareFeaturizer(
           ? (sha256) => (options.keepSampleMaps as ReadonlySet<string>).has(sha256)
           : (options.keepSampleMaps ?? true),
       onProgress: (done, total) => options.onProgress?.({ phase: 'fitting-features', done, total }),
+      exchange: options.fitExchange?.(cacheKey, mapsTag(backbone, recipe)),
     },
   );
   await options.basesCache?.set(cacheKey, featurizer.bases);

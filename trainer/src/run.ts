@@ -14,6 +14,7 @@ import {
   readModelData,
   saveModel,
   sha256Hex,
+  syntheticNegativeImages,
   trainFootprintModel,
   type EmbeddedImage,
   type FootprintModel,
@@ -466,6 +467,18 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       });
       // Kept maps not used above (a photo erased meanwhile, or whose row was cached) go.
       featurizer.forgetKeptMaps();
+      if (sharded)
+        // The synthetic negatives the coordinator's training embeds (photo row only): each task
+        // a share, into the cache, so that it finds them instead of computing them all alone.
+        await embedImages(
+          shardOf(
+            await syntheticNegativeImages(undefined, options.seed),
+            deps.taskIndex,
+            deps.taskCount,
+          ),
+          featurizer,
+          { cache, views: [PHOTO_VIEW] },
+        );
       await cache.flush();
       if (sharded) {
         // Hand over: the task completing the last shard trains the head for everyone.
@@ -570,7 +583,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     try {
       // Keeps the embeddings of the synthetic negatives (the not_a_footprint check) for next time.
       await cache.flush();
-      deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
+      // The cache's counts so far: misses after `trainer.embedded`'s are the synthetic negatives
+      // nobody embedded ahead (a sharded run's tasks embed them before the hand-over).
+      deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs, cache: cache.stats });
 
       enter('evaluating');
       judged = await judgeOnBenchmark(

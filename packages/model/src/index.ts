@@ -100,6 +100,8 @@ export {
 } from './dialogue-evaluation.js';
 export {
   BASIS_SAMPLE_SIZE,
+  DEFAULT_SYNTHETIC_NEGATIVES,
+  syntheticNegativeImages,
   basisSampleOf,
   DEFAULT_HEAD_RECIPE,
   MIRROR_VIEW,

@@ -623,6 +623,26 @@ export async function prepareFeaturizer(
   return featurizer;
 }
 
+/** Synthetic negatives trainFootprintModel embeds by default. */
+export const DEFAULT_SYNTHETIC_NEGATIVES = 36;
+
+/**
+ * The synthetic images (not footprints) on which trainFootprintModel measures the
+ * not_a_footprint gate's false accepts, photo row only: the same for the same count and seed, so
+ * the tasks of a sharded run can embed them into the cache ahead of the training.
+ */
+export async function syntheticNegativeImages(
+  count = DEFAULT_SYNTHETIC_NEGATIVES,
+  seed = 1,
+): Promise<TrainingImage[]> {
+  const negatives = count > 0 ? await generateSyntheticNegatives(count, seed + 100) : [];
+  return negatives.map((n, i) => ({
+    id: `synthetic-${n.kind}-${i}`,
+    label: 'not-a-footprint',
+    read: async () => n.image,
+  }));
+}
+
 export async function trainFootprintModel(
   options: TrainFootprintModelOptions,
 ): Promise<{ model: FootprintModel; metrics: TrainingMetrics }> {
@@ -797,18 +817,11 @@ export async function trainFootprintModel(
 
     // False-accept rate of the not_a_footprint gate on synthetic images the model never saw,
     // embedded through the cache too, so a retrain does not recompute them.
-    const negativeCount = options.syntheticNegatives ?? 36;
-    const negatives =
-      negativeCount > 0 ? await generateSyntheticNegatives(negativeCount, seed + 100) : [];
-    const negativeEmbedded = await embedImages(
-      negatives.map((n, i) => ({
-        id: `synthetic-${n.kind}-${i}`,
-        label: 'not-a-footprint',
-        read: async () => n.image,
-      })),
-      featurizer,
-      { cache: options.embeddingCache, views: [PHOTO_VIEW] },
-    );
+    const negatives = await syntheticNegativeImages(options.syntheticNegatives, seed);
+    const negativeEmbedded = await embedImages(negatives, featurizer, {
+      cache: options.embeddingCache,
+      views: [PHOTO_VIEW],
+    });
     const threshold = manifest.thresholds.notFootprint;
     const negativeScores = negativeEmbedded.map(
       (n) => model.classify(n.views.get(PHOTO_VIEW) as Float32Array).oodScore,

@@ -572,7 +572,11 @@ async function fitSharedFeaturizer(
       } finally {
         disposeMaps(live);
       }
-      if (photo.sha256 !== undefined) publishing.push(exchange.putMaps(photo.sha256, got));
+      if (photo.sha256 !== undefined) {
+        const put = exchange.putMaps(photo.sha256, got);
+        put.catch(() => undefined); // surfaced below, once every photo is done
+        publishing.push(put);
+      }
     }
     maps.set(index, got);
     options.onProgress?.(++done, sample.length);
@@ -586,8 +590,9 @@ async function fitSharedFeaturizer(
     for (const i of indices.filter(owns)) await obtain(i);
     for (const i of indices.filter((i) => !owns(i)).reverse()) await obtain(i);
   } finally {
-    await Promise.all(publishing);
+    await Promise.allSettled(publishing);
   }
+  await Promise.all(publishing);
   const cells = new BasisCells({});
   for (const i of indices)
     for (const [view, byPart] of maps.get(i) as KeptMaps)

@@ -182,6 +182,20 @@ describe('the bases fit shared between shards', () => {
     for (const f of [alone, ...both]) f.dispose();
   });
 
+  it('fails when what it shares cannot be written, once every photo is done', async () => {
+    const images = await photos(3);
+    const store = memoryStore();
+    const failing = (fitKey: string, tag: string): FitExchange => ({
+      ...store.exchange(0, 2, () => true)(fitKey, tag),
+      putMaps: async () => {
+        throw new Error('écriture refusée');
+      },
+    });
+    await expect(
+      prepareFeaturizer(images, backbone, { features, fitExchange: failing }),
+    ).rejects.toThrow('écriture refusée');
+  });
+
   it('shares maps and bases as bytes that give them back, and no others', async () => {
     const values = Float32Array.from([1.5, -2, 3.25, Math.PI, 0, -0, 7e-30, 1e30]);
     const maps: KeptMaps = new Map([

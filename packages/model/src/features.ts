@@ -143,6 +143,11 @@ function keepMaps(maps: FeatureMapSet): KeptMaps {
   return kept;
 }
 
+/** Where a photo's mirror-image maps are kept (fitSharedFeaturizer's work ahead). */
+function mirrorKey(sha256: string): string {
+  return `${sha256}|mirror`;
+}
+
 /** Bytes held by kept maps (their float32 values). */
 function keptBytes(kept: KeptMaps): number {
   let bytes = 0;
@@ -295,8 +300,19 @@ export function encodeMaps(maps: KeptMaps, tag: string): Uint8Array {
   return out;
 }
 
-/** decodeMaps(encodeMaps(maps, tag), tag) gives the maps back; another tag gives undefined. */
+/**
+ * decodeMaps(encodeMaps(maps, tag), tag) gives the maps back; another tag, or bytes that are not
+ * such maps, give undefined (the caller computes them).
+ */
 export function decodeMaps(bytes: Uint8Array, tag: string): KeptMaps | undefined {
+  try {
+    return decodeTaggedMaps(bytes, tag);
+  } catch {
+    return undefined;
+  }
+}
+
+function decodeTaggedMaps(bytes: Uint8Array, tag: string): KeptMaps | undefined {
   const aligned = bytes.slice();
   const headerLength = new DataView(aligned.buffer).getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(aligned.subarray(4, 4 + headerLength))) as {
@@ -311,10 +327,11 @@ export function decodeMaps(bytes: Uint8Array, tag: string): KeptMaps | undefined
     const size = shape.reduce((a, b) => a * b, 1);
     let byPart = maps.get(view);
     if (!byPart) maps.set(view, (byPart = new Map()));
+    if (offset + size > data.length) return undefined;
     byPart.set(part, { values: data.slice(offset, offset + size), shape });
     offset += size;
   }
-  return maps;
+  return offset === data.length ? maps : undefined;
 }
 
 /** What a photo's maps are computed with: maps of another backbone or recipe are not used. */
@@ -409,10 +426,11 @@ export class PhotoFeaturizer {
    * float32 maps go through the same pooling), without the backbone. Undefined when no map of
    * it is kept. The maps are forgotten once used.
    */
-  keptFeatures(sha256: string): Float32Array | undefined {
-    const kept = this.kept.get(sha256);
+  keptFeatures(sha256: string, mirror = false): Float32Array | undefined {
+    const key = mirror ? mirrorKey(sha256) : sha256;
+    const kept = this.kept.get(key);
     if (!kept) return undefined;
-    this.kept.delete(sha256);
+    this.kept.delete(key);
     const maps: FeatureMapSet = new Map();
     try {
       for (const [view, byPart] of kept) {
@@ -442,7 +460,10 @@ export class PhotoFeaturizer {
   /** Frees the kept maps of that photo, or of every photo (those left once the embedding is done). */
   forgetKeptMaps(sha256?: string): void {
     if (sha256 === undefined) this.kept.clear();
-    else this.kept.delete(sha256);
+    else {
+      this.kept.delete(sha256);
+      this.kept.delete(mirrorKey(sha256));
+    }
   }
 
   /** Pools a photo's maps into its feature vector (the one pooling of features and keptFeatures). */
@@ -508,7 +529,7 @@ export async function fitFeaturizer(
   if (!recipe.pooling.includes('bilinear')) return new PhotoFeaturizer(backbone, recipe, {});
   const sample = photos.slice(0, options.sampleSize ?? 128);
   if (options.exchange)
-    return fitSharedFeaturizer(sample, backbone, recipe, options.exchange, options);
+    return fitSharedFeaturizer(photos, sample, backbone, recipe, options.exchange, options);
   let done = 0;
   const rendered = (async function* () {
     for (const photo of sample) {
@@ -534,6 +555,9 @@ export async function fitFeaturizer(
   return new PhotoFeaturizer(backbone, recipe, bases, kept);
 }
 
+/** Rows' maps computed ahead while waiting for another task's basis, at most (~1 MB each). */
+const MAX_AHEAD = 64;
+
 /**
  * fitFeaturizer's fit shared between the tasks of a sharded run: the same bases, bit for bit (the
  * same maps, sampled in the same order with the same random stream, fitted by the same code).
@@ -544,6 +568,7 @@ export async function fitFeaturizer(
  * share first, then the others'.
  */
 async function fitSharedFeaturizer(
+  photos: { read(): Promise<Buffer>; sha256?: string }[],
   sample: { read(): Promise<Buffer>; sha256?: string }[],
   backbone: Backbone,
   recipe: FeatureRecipe,
@@ -603,11 +628,49 @@ async function fitSharedFeaturizer(
     names.map((name) => ({ name, cost: cells.cost(name) })),
     exchange.taskCount,
   );
+  // While another task's basis is not there yet: work ahead that needs no bases, the maps of
+  // rows this task embeds next (its sample photos' mirror images, then its other photos), kept
+  // for embedImages like the sample's; the basis is fitted here only when there is none left.
+  const keep = options.keepMaps;
+  const keeps = (sha256: string | undefined): sha256 is string =>
+    sha256 !== undefined && !!keep && (keep === true || keep(sha256));
+  const queue: { photo: { read(): Promise<Buffer> }; key: string; mirror: boolean }[] = [];
+  for (const photo of sample)
+    if (keeps(photo.sha256) && exchange.ownsPhoto(photo.sha256))
+      queue.push({ photo, key: mirrorKey(photo.sha256), mirror: true });
+  for (const photo of photos.slice(sample.length))
+    if (keeps(photo.sha256) && exchange.ownsPhoto(photo.sha256))
+      queue.push(
+        { photo, key: photo.sha256, mirror: false },
+        { photo, key: mirrorKey(photo.sha256), mirror: true },
+      );
+  const ahead = new Map<string, KeptMaps>();
+  const workAhead = async (): Promise<boolean> => {
+    const unit = ahead.size < MAX_AHEAD ? queue.shift() : undefined;
+    if (!unit) return false;
+    try {
+      const image = await decodeToRgb(await unit.photo.read(), workingShortSide(recipe));
+      const views = await renderViews(image, backbone.spec.inputSize, recipe, unit.mirror);
+      const live = featureMaps(backbone, views, recipe);
+      try {
+        ahead.set(unit.key, keepMaps(live));
+      } finally {
+        disposeMaps(live);
+      }
+      return true;
+    } catch {
+      // Optional work (a photo erased meanwhile): embedImages meets it and decides.
+      queue.length = 0;
+      return false;
+    }
+  };
   const fitted = new Map<string, ProjectionBasis>();
   const mine = names.filter((n) => owner.get(n) === exchange.taskIndex);
   const others = names.filter((n) => owner.get(n) !== exchange.taskIndex).reverse();
   for (const name of [...mine, ...others]) {
     let basis = await exchange.getBasis(name);
+    while (!basis && owner.get(name) !== exchange.taskIndex && (await workAhead()))
+      basis = await exchange.getBasis(name);
     if (!basis) {
       basis = cells.fit(name, recipe);
       await exchange.putBasis(name, basis);
@@ -617,14 +680,11 @@ async function fitSharedFeaturizer(
   // In the order fitBases gives them.
   const bases: ProjectionBases = {};
   for (const name of names) bases[name] = fitted.get(name) as ProjectionBasis;
-  const kept = new Map<string, KeptMaps>();
-  const keep = options.keepMaps;
-  if (keep)
-    for (const [i, m] of maps) {
-      const sha256 = sample[i]?.sha256;
-      if (sha256 !== undefined && !kept.has(sha256) && (keep === true || keep(sha256)))
-        kept.set(sha256, m);
-    }
+  const kept = new Map<string, KeptMaps>(ahead);
+  for (const [i, m] of maps) {
+    const sha256 = sample[i]?.sha256;
+    if (keeps(sha256) && !kept.has(sha256)) kept.set(sha256, m);
+  }
   return new PhotoFeaturizer(backbone, recipe, bases, kept);
 }
 

@@ -16,6 +16,9 @@ import {
   decodeMaps,
   encodeBases,
   encodeMaps,
+  fitFeaturizer,
+  mapsTag,
+  recipeFor,
   shareBases,
   type FitExchange,
   type KeptMaps,
@@ -119,7 +122,8 @@ describe('the bases fit shared between shards', () => {
     expect(Object.keys(alone.bases).length).toBeGreaterThan(1);
 
     // Task 0 of 2 runs first and alone (the other started late): it computes every map,
-    // its own first, and every basis; task 1 then finds everything and runs nothing.
+    // its own first, and every basis (having first computed its photos' mirror maps while the
+    // other's basis was not there); task 1 then finds everything and runs nothing.
     const store = memoryStore();
     const shard = (i: number) => new Set(images.filter((_, k) => k % 2 === i).map((x) => x.sha256));
     const own = [shard(0), shard(1)];
@@ -129,7 +133,8 @@ describe('the bases fit shared between shards', () => {
       keepSampleMaps: own[0],
       fitExchange: store.exchange(0, 2, (sha) => own[0]!.has(sha)),
     });
-    expect(runs).toBe(aloneRuns);
+    expect(runs).toBe(aloneRuns + (own[0]!.size * aloneRuns) / images.length);
+    expect(first.keptMapsStats().photos).toBe(2 * own[0]!.size);
     expect(store.counts).toEqual({
       mapsPut: images.length,
       basesPut: Object.keys(alone.bases).length,
@@ -182,6 +187,38 @@ describe('the bases fit shared between shards', () => {
     for (const f of [alone, ...both]) f.dispose();
   });
 
+  it('works ahead on its own rows while another task’s basis is not there, the same bits', async () => {
+    const images = await photos(9);
+    const recipe = recipeFor(backbone, features);
+    const alone = await fitFeaturizer(images.slice(0, 4), backbone, recipe, { keepMaps: false });
+    // Task 1 of 2 alone (the other never publishes): it waits for no one, and before fitting the
+    // other's basis itself it computes the maps of every row it embeds next.
+    const store = memoryStore();
+    const own = new Set(images.filter((_, k) => k % 2 === 1).map((x) => x.sha256));
+    const exchange = store.exchange(1, 2, (sha) => own.has(sha))('key', mapsTag(backbone, recipe));
+    runs = 0;
+    const sharing = await fitFeaturizer(images, backbone, recipe, {
+      sampleSize: 4,
+      keepMaps: (sha) => own.has(sha),
+      exchange,
+    });
+    expect(encodeBases(sharing.bases)).toEqual(encodeBases(alone.bases));
+    // The sample's 4 photo rows, then the mirror rows of its 2 sample photos and both rows of its
+    // 2 other photos.
+    expect(runs).toBe((4 + 2 + 2 * 2) * recipe.views.length);
+    const mine = images.filter((x) => own.has(x.sha256));
+    runs = 0;
+    const rows = await embedImages(mine, sharing);
+    expect(runs).toBe(0);
+    expect(sharing.keptMapsStats()).toEqual({ photos: 0, bytes: 0 });
+    const computing = new PhotoFeaturizer(backbone, recipe, alone.bases);
+    const plain = await embedImages(mine, computing);
+    for (const [i, row] of rows.entries())
+      for (const view of [PHOTO_VIEW, MIRROR_VIEW])
+        expect(bytesOf(row.views.get(view))).toEqual(bytesOf(plain[i]!.views.get(view)));
+    for (const f of [alone, sharing, computing]) f.dispose();
+  });
+
   it('fails when what it shares cannot be written, once every photo is done', async () => {
     const images = await photos(3);
     const store = memoryStore();
@@ -219,6 +256,10 @@ describe('the bases fit shared between shards', () => {
     expect(back.get('whole')!.get(0)!.shape).toEqual([1, 1, 2, 2]);
     // Maps of another backbone or recipe are not taken for these.
     expect(decodeMaps(encodeMaps(maps, 'tag-a'), 'tag-b')).toBeUndefined();
+    // Nor are bytes that are not such maps (cut short, or anything else).
+    const bytes = encodeMaps(maps, 'tag-a');
+    expect(decodeMaps(bytes.subarray(0, bytes.length - 4), 'tag-a')).toBeUndefined();
+    expect(decodeMaps(new TextEncoder().encode('not maps at all'), 'tag-a')).toBeUndefined();
   });
 
   it('shares the bases out by cost, the same way in every task', () => {

@@ -160,14 +160,22 @@ export async function embedImages(
       else missing.push(view);
     }
     if (missing.length) {
-      // The photo row from the maps the bases fit kept (they are those of features(decoded)).
-      const kept = missing.includes(PHOTO_VIEW) ? featurizer.keptFeatures(sha256) : undefined;
-      const rest = kept ? missing.filter((v) => v !== PHOTO_VIEW) : missing;
+      // Rows from the maps the bases fit kept (they are those of features(decoded), mirrored
+      // for the mirror row): the photo row of a sample photo, rows a shard computed ahead.
+      const kept = new Map<string, Float32Array>();
+      for (const view of missing) {
+        const row =
+          view === PHOTO_VIEW || view === MIRROR_VIEW
+            ? featurizer.keptFeatures(sha256, view === MIRROR_VIEW)
+            : undefined;
+        if (row) kept.set(view, row);
+      }
+      const rest = missing.filter((v) => !kept.has(v));
       // Read first, as before: a photo that cannot be read any more (erased) caches no row.
       if (rest.length) bytes ??= await image.read();
-      if (kept) {
-        rows.set(PHOTO_VIEW, kept);
-        await options.cache?.set(keyOf(PHOTO_VIEW), kept);
+      for (const [view, row] of kept) {
+        rows.set(view, row);
+        await options.cache?.set(keyOf(view), row);
       }
       const decoded = rest.some((v) => v !== REGION_VIEW)
         ? await featurizer.decode(bytes as Buffer)

@@ -382,6 +382,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     let cache: StorageEmbeddingCache;
     let fitExchange: StorageFitExchange | undefined;
     let reusedBases = false;
+    let cleaningUp: Promise<void> = Promise.resolve();
     try {
       // The bilinear pooling's bases: the active model's when they fit (cached rows stay
       // valid), else fitted on a deterministic sample of the training photos (every shard
@@ -511,19 +512,19 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           await reporter.close();
           return { kind: 'shard-done' };
         }
-        // Every task is done with the fit: what they shared for it goes.
-        if (!reusedBases) {
+        // Every task is done with the fit: what they shared for it goes, while this task trains
+        // (awaited before the model is registered).
+        if (!reusedBases && fitExchange) {
           const sample = basisSampleOf(hashesOf(training()).filter((sha) => sha !== undefined));
-          try {
-            const deleted = await fitExchange?.cleanUp(sample);
-            deps.log('trainer.fit_shared_cleaned', { runId, objects: deleted ?? 0 });
-          } catch (err) {
+          cleaningUp = fitExchange.cleanUp(sample).then(
+            (objects) => deps.log('trainer.fit_shared_cleaned', { runId, objects }),
             // Left for the next run's coordinator (the same sample) or an erasure: not worth a run.
-            deps.log('trainer.fit_shared_cleanup_failed', {
-              runId,
-              error: err instanceof Error ? err.message : String(err),
-            });
-          }
+            (err: unknown) =>
+              deps.log('trainer.fit_shared_cleanup_failed', {
+                runId,
+                error: err instanceof Error ? err.message : String(err),
+              }),
+          );
         }
         // Other shards' embeddings come from Storage; only images added by no shard are embedded.
         await hashAll(training());
@@ -646,6 +647,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       storagePrefix: prefix,
       status: 'candidate',
     };
+    await cleaningUp;
     await retry('firestore.register_model', () =>
       db.collection(COLLECTIONS.models).doc(version).set(modelDoc),
     );

@@ -64,7 +64,7 @@ async function activeBundle(c: Client, version: string): Promise<OfflineBundleRe
       const { data } = await getBundle(c)({}).catch(() => ({ data: undefined }));
       return data?.version === version ? data : undefined;
     },
-    { timeoutMs: 180_000, intervalMs: 1000, what: `the offline bundle of ${version}` },
+    { intervalMs: 1000, what: `the offline bundle of ${version}` },
   );
 }
 
@@ -85,7 +85,7 @@ let fixture: FixtureModel;
 
 beforeAll(async () => {
   fixture = await trainFixtureModel({ perSpecies: FIXTURE_PER_SPECIES });
-}, 900_000);
+});
 
 describe('offline bundle export and getOfflineBundle', () => {
   let user: Client;
@@ -340,7 +340,6 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
         await context.close();
       }
     },
-    900_000,
   );
 
   it('refuses a tampered cached bundle, then downloads it again', async () => {
@@ -376,5 +375,5 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
     } finally {
       await context.close();
     }
-  }, 900_000);
+  });
 });

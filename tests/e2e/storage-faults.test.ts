@@ -16,6 +16,7 @@ import { launchTrainingRun } from '../../functions/src/handlers/admin/training.j
 import { LocalProcessLauncher } from '../../functions/src/training/launcher.js';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
 import { resilientBucket, trainerRetry } from '../../trainer/src/resilience.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 import { StorageFaultProxy } from '../helpers/storage-fault-proxy.js';
 import {
   BUCKET,
@@ -146,38 +147,45 @@ async function launchRun(storageHost: string, crashAt?: string): Promise<string>
   return runId;
 }
 
-describe('a training run under Storage faults', () => {
-  it('redoes a run that crashed mid-embedding from its cache, while the proxy drops a share of its Storage requests', async () => {
-    const species = ['castor', 'loup', 'renard'];
-    const photos = await syntheticSubset(species, 6);
-    for (const photo of photos) {
-      const name = `incoming/${photo.speciesId}/faults/${photo.name}`;
-      await adminBucket().file(name).save(photo.data, { resumable: false });
-      expect((await ingestionRecord(name, 120_000)).status).toBe('accepted');
-    }
-    // A first run dies after 5 photos (straight to the emulator)…
-    const crashedId = await launchRun(STORAGE_HOST, 'embedding:5');
-    const crashed = await runFinished(crashedId);
-    expect(crashed.status).toBe('failed');
-    expect(String(crashed.error)).toMatch(/arrêt simulé après 5 photos/);
+/** Two training runs: twice a test's hang bound. */
+const TWO_RUNS = 2 * HANG_BOUND_MS;
 
-    // …the next one talks to Storage through the proxy, which breaks a fifth of its requests.
-    const { proxy: p, host } = await proxy({ seed: 2026, rate: 0.2, faults: ['hang-up'] });
-    const runId = await launchRun(host);
-    const run = await runFinished(runId);
-    const events = trainerEvents(runId);
-    expect(run.status, JSON.stringify(events.slice(-5))).toBe('succeeded');
-    expect(run.promoted).toBe(true);
-    // It found the bases and the 5 photos (2 views each) its predecessor saved.
-    const featurizer = (id: string) =>
-      trainerEvents(id).find((e) => e.message === 'trainer.features')?.featurizer;
-    expect(featurizer(runId)).toBe(featurizer(crashedId));
-    expect((run.embedding as { cachedViews: number }).cachedViews).toBeGreaterThanOrEqual(10);
-    // Faults were really injected, and each cost a logged retry, not the run.
-    expect(p.stats.hangUps).toBeGreaterThan(0);
-    const storageRetries = events.filter(
-      (e) => e.message === 'trainer.retry' && String(e.operation).startsWith('storage.'),
-    );
-    expect(storageRetries.length).toBeGreaterThanOrEqual(p.stats.hangUps);
-  }, 1_800_000);
+describe('a training run under Storage faults', () => {
+  it(
+    'redoes a run that crashed mid-embedding from its cache, while the proxy drops a share of its Storage requests',
+    async () => {
+      const species = ['castor', 'loup', 'renard'];
+      const photos = await syntheticSubset(species, 6);
+      for (const photo of photos) {
+        const name = `incoming/${photo.speciesId}/faults/${photo.name}`;
+        await adminBucket().file(name).save(photo.data, { resumable: false });
+        expect((await ingestionRecord(name)).status).toBe('accepted');
+      }
+      // A first run dies after 5 photos (straight to the emulator)…
+      const crashedId = await launchRun(STORAGE_HOST, 'embedding:5');
+      const crashed = await runFinished(crashedId);
+      expect(crashed.status).toBe('failed');
+      expect(String(crashed.error)).toMatch(/arrêt simulé après 5 photos/);
+
+      // …the next one talks to Storage through the proxy, which breaks a fifth of its requests.
+      const { proxy: p, host } = await proxy({ seed: 2026, rate: 0.2, faults: ['hang-up'] });
+      const runId = await launchRun(host);
+      const run = await runFinished(runId);
+      const events = trainerEvents(runId);
+      expect(run.status, JSON.stringify(events.slice(-5))).toBe('succeeded');
+      expect(run.promoted).toBe(true);
+      // It found the bases and the 5 photos (2 views each) its predecessor saved.
+      const featurizer = (id: string) =>
+        trainerEvents(id).find((e) => e.message === 'trainer.features')?.featurizer;
+      expect(featurizer(runId)).toBe(featurizer(crashedId));
+      expect((run.embedding as { cachedViews: number }).cachedViews).toBeGreaterThanOrEqual(10);
+      // Faults were really injected, and each cost a logged retry, not the run.
+      expect(p.stats.hangUps).toBeGreaterThan(0);
+      const storageRetries = events.filter(
+        (e) => e.message === 'trainer.retry' && String(e.operation).startsWith('storage.'),
+      );
+      expect(storageRetries.length).toBeGreaterThanOrEqual(p.stats.hangUps);
+    },
+    TWO_RUNS,
+  );
 });

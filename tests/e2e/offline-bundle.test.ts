@@ -27,6 +27,7 @@ import {
   type FixtureModel,
 } from './model-fixture.js';
 import {
+  CALL_OPTIONS,
   FUNCTIONS_ORIGIN,
   adminBucket,
   adminDb,
@@ -124,7 +125,7 @@ describe('offline bundle export and getOfflineBundle', () => {
   it('is for signed-in users only and takes no parameter', async () => {
     expect((await errorOf(getBundle(client())({}))).code).toBe('functions/unauthenticated');
     const err = await errorOf(
-      httpsCallable(user.functions, 'getOfflineBundle')({ version: 'autre' }),
+      httpsCallable(user.functions, 'getOfflineBundle', CALL_OPTIONS)({ version: 'autre' }),
     );
     expect(err.code).toBe('functions/invalid-argument');
     expect(err.message).toMatch(/Champ inconnu|aucun paramètre/);

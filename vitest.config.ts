@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
-import { HANG_BOUND_MS } from './tests/hang-bound.js';
+import { HANG_BOUND_MS, STEP_HANG_BOUND_MS } from './tests/hang-bound.js';
 import { TEST_REQUIREMENTS } from './tests/requirements.js';
+
+/**
+ * expect.poll's default deadline is one second: a poll only bounds a hang too (a step's bound,
+ * tests/hang-bound.ts), or its pass would depend on the machine's speed.
+ */
+const expectOptions = { poll: { timeout: STEP_HANG_BOUND_MS } };
 
 export default defineConfig({
   test: {
@@ -21,6 +27,7 @@ export default defineConfig({
           ],
           testTimeout: HANG_BOUND_MS,
           hookTimeout: HANG_BOUND_MS,
+          expect: expectOptions,
         },
       },
       {
@@ -33,6 +40,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: HANG_BOUND_MS,
           hookTimeout: HANG_BOUND_MS,
+          expect: expectOptions,
         },
       },
       {
@@ -44,6 +52,7 @@ export default defineConfig({
           // Each test is several starts of the stack, with imports and training runs.
           testTimeout: 2 * HANG_BOUND_MS,
           hookTimeout: HANG_BOUND_MS,
+          expect: expectOptions,
         },
       },
     ],

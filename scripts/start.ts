@@ -75,7 +75,8 @@ const USAGE = `Usage : npm start [-- --fresh] [-- --verbose]
   --fresh    met l’état enregistré de côté (sans l’effacer) et démarre à vide
   --verbose  affiche toute la sortie des émulateurs et des fonctions (sinon : fichier journal)
 Variables : WILDLENS_PORT_OFFSET, WILDLENS_STATE_DIR, WILDLENS_SEED_DATASET (dossiers séparés
-par des virgules, « none » pour aucun), WILDLENS_EXPORT_INTERVAL_MINUTES (0 : pas d’export périodique).`;
+par des virgules, « none » pour aucun), WILDLENS_EXPORT_INTERVAL_MINUTES (0 : pas d’export périodique),
+WILDLENS_START_WAIT_MINUTES (attente des émulateurs avant d’abandonner, 4 par défaut).`;
 
 /** The console: timestamps would be noise here, the log file has them. */
 const say = (line: string): void => console.log(line);
@@ -85,6 +86,15 @@ function exportIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
   const minutes = Number(raw);
   if (!Number.isFinite(minutes) || minutes < 0)
     throw new StackError(`WILDLENS_EXPORT_INTERVAL_MINUTES invalide : « ${raw} »`);
+  return minutes * 60_000;
+}
+
+/** How long the launcher waits for the emulators (the stack tests raise it: a bound of a hang). */
+function startWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.WILDLENS_START_WAIT_MINUTES ?? '4';
+  const minutes = Number(raw);
+  if (!Number.isFinite(minutes) || minutes <= 0)
+    throw new StackError(`WILDLENS_START_WAIT_MINUTES invalide : « ${raw} »`);
   return minutes * 60_000;
 }
 
@@ -155,7 +165,7 @@ class LocalStack {
         : 'Démarrage des émulateurs (état vide)…',
     );
     const up = await Promise.race([
-      waitForFunctions(240_000).then(
+      waitForFunctions(startWaitMs()).then(
         () => true,
         () => false,
       ),

@@ -17,6 +17,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './emulators/stack.js';
+import { HANG_BOUND_MS } from '../tests/hang-bound.js';
 import { execUnderEmulators } from './emulators/suite.js';
 import {
   readVitestReport,
@@ -130,8 +131,15 @@ async function runStep(step: Step): Promise<Omit<StepResult, 'title' | 'seconds'
     case 'e2e': {
       const code = await execUnderEmulators(
         [bin('vitest'), ...vitestArgs('e2e', report, extraVitestArgs)].join(' '),
-        // Each test file sets the active model it needs: no 30 s pointer cache in between.
-        { env: { WILDLENS_MODEL_RECHECK_SECONDS: '0' } },
+        {
+          env: {
+            // Each test file sets the active model it needs: no 30 s pointer cache in between.
+            WILDLENS_MODEL_RECHECK_SECONDS: '0',
+            // The Functions emulator drops an event whose worker is not up within this (180 s
+            // otherwise): in the tests it only bounds a hang (tests/hang-bound.ts).
+            FUNCTIONS_DISCOVERY_TIMEOUT: String(HANG_BOUND_MS / 1000),
+          },
+        },
       );
       return { outcome: code === 0 ? 'ok' : 'failed', tests: readVitestReport(report) };
     }

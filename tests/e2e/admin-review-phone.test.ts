@@ -27,6 +27,7 @@ import {
 } from './browser.js';
 import { adminAuth, adminBucket, adminDb, closeAdmin, eventually } from './support.js';
 import { NEEDS } from '../requirements.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 
 const PHONE = { width: 360, height: 780 };
 const PASSWORD = 'mot-de-passe-de-test';
@@ -84,14 +85,6 @@ async function horizontalOverflow(page: Page): Promise<number> {
 const text = async (page: Page, selector: string) =>
   ((await page.locator(selector).textContent()) ?? '').replace(/\s/g, ' ');
 
-/**
- * The dataset page is ready once `getDatasetStats` answered: the first call of a function
- * loads it in the functions emulator, which takes far longer on a busy machine.
- */
-const DATASET_READY = { timeout: 180_000 };
-/** Likewise for what shows only once a callable answered (its first call loads it). */
-const ANSWERED = DATASET_READY;
-
 /** Leaves every field, so the page's shortcuts apply. */
 const blur = (page: Page) =>
   page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
@@ -120,7 +113,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
     // One after the other: the queue is ordered by sharing time.
     for (const i of [1, 2, 3]) candidates.push(await sharedObservation(hikerUid, i));
     laptop = await openAdmin(browser, LAPTOP);
-  }, 120_000);
+  });
 
   afterAll(async () => {
     if (laptop?.errors.length) console.warn('Erreurs de console :', laptop.errors);
@@ -139,12 +132,12 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
 
   it(
     'reviews with drawings and zoom, counts each decision at once, records the preselection, empties the queue and undoes the last decision',
-    { timeout: 240_000 },
+    { timeout: HANG_BOUND_MS },
     async () => {
       const { page } = laptop;
       const [first, second, third] = candidates as [string, string, string];
       await page.goto(pageUrl('/dataset.html'));
-      await page.locator('body[data-ready="true"]').waitFor(DATASET_READY);
+      await page.locator('body[data-ready="true"]').waitFor();
       await page.locator(`#review-card[data-candidate-id="${first}"]`).waitFor();
       expect(await page.locator('#review-pending').textContent()).toBe('3');
       // The reference drawings of the proposed species and of each candidate of the model.
@@ -182,9 +175,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       await page.locator('#review-empty').waitFor({ state: 'visible' });
       expect(await page.locator('#review-card').isHidden()).toBe(true);
       expect(await page.locator('#review-pending').textContent()).toBe('0');
-      await page
-        .locator('#review-session', { hasText: '2 acceptées, 1 refusée' })
-        .waitFor(ANSWERED);
+      await page.locator('#review-session', { hasText: '2 acceptées, 1 refusée' }).waitFor();
       await screenshot(page, 'revue-vide');
 
       const candidate = async (id: string) =>
@@ -220,12 +211,12 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       // U undoes the last decision: the photo is back on screen, nothing of it stays in the
       // training set, whether its ingestion had finished or not, and the hiker's observation no
       // longer shows the expert's answer.
-      await page.locator(`#review-log li[data-candidate-id="${third}"]`).waitFor(ANSWERED);
-      await page.locator('#review-undo:not([disabled])').waitFor(ANSWERED);
+      await page.locator(`#review-log li[data-candidate-id="${third}"]`).waitFor();
+      await page.locator('#review-undo:not([disabled])').waitFor();
       await blur(page);
       await page.keyboard.press('u');
-      await page.locator(`#review-card[data-candidate-id="${third}"]`).waitFor(ANSWERED);
-      await page.locator('#review-status', { hasText: 'Décision annulée' }).waitFor(ANSWERED);
+      await page.locator(`#review-card[data-candidate-id="${third}"]`).waitFor();
+      await page.locator('#review-status', { hasText: 'Décision annulée' }).waitFor();
       expect(await page.locator('#review-pending').textContent()).toBe('1');
       expect(await page.locator('#review-undo').isDisabled()).toBe(true);
       expect(await candidate(third)).toMatchObject({ status: 'pending' });
@@ -241,7 +232,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
             .get();
           return !copy && images.empty ? true : undefined;
         },
-        { what: 'the undone acceptance to leave nothing', timeoutMs: 60_000 },
+        { what: 'the undone acceptance to leave nothing' },
       );
       // The second photo, accepted and not undone, is in the training set.
       await eventually(
@@ -252,7 +243,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
             .get();
           return images.empty ? undefined : images.docs[0]?.get('domain');
         },
-        { what: 'the accepted photo in the training set', timeoutMs: 60_000 },
+        { what: 'the accepted photo in the training set' },
       ).then((domain) => expect(domain).toBe('field'));
 
       // Decided again: the queue is empty again.
@@ -262,7 +253,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       expect(await page.locator('#review-pending').textContent()).toBe('0');
       await page
         .locator('#review-status', { hasText: 'Photo refusée : Empreinte ambiguë' })
-        .waitFor(ANSWERED);
+        .waitFor();
       expect((await candidate(third)).status).toBe('rejected');
       expect((await thirdObservation.get()).get('expert')).toMatchObject({
         outcome: 'rejected',
@@ -271,7 +262,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
 
       // The dataset page shows how often the reviews agree with the model, per reviewer.
       await page.reload();
-      await page.locator('body[data-ready="true"]').waitFor(DATASET_READY);
+      await page.locator('body[data-ready="true"]').waitFor();
       expect(await text(page, '#review-agreement')).toBe(
         'Acceptations avec la 1re proposition du modèle : avec présélection, 1 sur 1 (100 %) ; sans présélection, non mesuré.',
       );
@@ -285,7 +276,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
   it(
     'uploads at 360 px with the domain, a one-line summary and a link to start a run',
     {
-      timeout: 180_000,
+      timeout: HANG_BOUND_MS,
     },
     async () => {
       const phone = await openAdmin(browser, PHONE);
@@ -306,7 +297,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
           .waitFor();
         await page.getByLabel(/Gros plans/).check();
         await page.locator('#send').click();
-        await page.locator('#file-rows tr[data-state="accepted"]').waitFor({ timeout: 90_000 });
+        await page.locator('#file-rows tr[data-state="accepted"]').waitFor();
         expect(await page.locator('#summary').textContent()).toBe('1 fichier : 1 accepté.');
         await page.locator('#next-step').waitFor({ state: 'visible' });
         expect(await page.locator('#next-step a').getAttribute('href')).toBe('/training.html');
@@ -326,7 +317,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
   it(
     'states the promotion decision plainly; the matrix scrolls inside itself at 360 px',
     {
-      timeout: 120_000,
+      timeout: HANG_BOUND_MS,
     },
     async () => {
       const labels = speciesIds();
@@ -400,7 +391,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
     it(
       `shows every page at ${viewport.width} px without horizontal scroll`,
       {
-        timeout: 180_000,
+        timeout: HANG_BOUND_MS,
       },
       async () => {
         const session = await openAdmin(browser, viewport);
@@ -409,7 +400,7 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
           const overflow: Record<string, number> = {};
           const visit = async (page: Page, path: string, ready: string) => {
             await page.goto(pageUrl(path));
-            await page.locator(ready).first().waitFor(DATASET_READY);
+            await page.locator(ready).first().waitFor();
             overflow[path] = await horizontalOverflow(page);
             await screenshot(page, `largeur-${viewport.width}${path.replace(/[/.]/g, '-')}`);
           };

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
+import { STEP_HANG_BOUND_MS } from '../hang-bound.js';
 import { HOSTING_ORIGIN } from './support.js';
 
 export const CHROMIUM_PATH = process.env.WILDLENS_CHROMIUM ?? '/usr/bin/chromium';
@@ -53,7 +54,9 @@ export async function openPage(
   });
   // confirm() dialogs (delete, promote, rollback) are accepted, as an admin would.
   page.on('dialog', (dialog) => void dialog.accept());
-  page.setDefaultTimeout(30_000);
+  // Every wait of the page only bounds a hang: a callable's first call loads its function in
+  // the emulator, which takes minutes on a busy machine (tests/hang-bound.ts).
+  page.setDefaultTimeout(STEP_HANG_BOUND_MS);
   return { context, page, errors };
 }
 

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { isAlive, listeningPid } from '../../scripts/emulators/port-owner.js';
+import { STEP_HANG_BOUND_MS } from '../hang-bound.js';
 
 export { isAlive, listeningPid };
 
@@ -47,11 +48,14 @@ export function captureProcess(pid: number): ProcessSpec {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** SIGKILLs `pid` and waits until it is dead and nothing listens on `port` any more. */
+/**
+ * SIGKILLs `pid` and waits until it is dead and nothing listens on `port` any more (the deadline
+ * only bounds a hang: a big JVM takes a while to go on a busy machine).
+ */
 export async function killHard(
   pid: number,
   port: number,
-  timeoutMs = 15_000,
+  timeoutMs = STEP_HANG_BOUND_MS,
   host = '127.0.0.1',
 ): Promise<void> {
   process.kill(pid, 'SIGKILL');

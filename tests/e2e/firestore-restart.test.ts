@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthReport } from '../../functions/src/handlers/health.js';
 import type { IdentifyResponse } from '../../functions/src/handlers/identify.js';
 import { seedSpeciesCatalog } from '../../scripts/seed/species.js';
+import { STEP_HANG_BOUND_MS } from '../hang-bound.js';
 import {
   captureProcess,
   killHard,
@@ -55,8 +56,8 @@ const [FIRESTORE_HOST = '127.0.0.1', FIRESTORE_PORT_TEXT = ''] = (
 ).split(':');
 const FIRESTORE_PORT = Number(FIRESTORE_PORT_TEXT);
 
-/** Longer than the function's own 60 s timeout: the function must answer first. */
-const CALL_TIMEOUT_MS = 150_000;
+/** Far longer than the function's own 60 s timeout: the function must answer first. */
+const CALL_TIMEOUT_MS = STEP_HANG_BOUND_MS;
 const identifyWith = (c: Client) =>
   httpsCallable<Record<string, unknown>, IdentifyResponse>(c.functions, 'identifyFootprint', {
     timeout: CALL_TIMEOUT_MS,
@@ -88,7 +89,7 @@ async function observationObjects(uid: string): Promise<string[]> {
 async function firestoreAnswers(): Promise<boolean> {
   try {
     const res = await fetch(`http://${FIRESTORE_HOST}:${FIRESTORE_PORT}/`, {
-      signal: AbortSignal.timeout(2000),
+      signal: AbortSignal.timeout(STEP_HANG_BOUND_MS),
     });
     return res.ok;
   } catch {
@@ -168,7 +169,7 @@ describe('Firestore emulator killed and restarted under the running suite', () =
       const photo = b64(await samplePhoto());
       const pid = listeningPid(FIRESTORE_PORT);
       expect(pid).toBe(spec?.pid);
-      await killHard(pid as number, FIRESTORE_PORT, 15_000, FIRESTORE_HOST);
+      await killHard(pid as number, FIRESTORE_PORT, undefined, FIRESTORE_HOST);
       expect(await portAnswers(FIRESTORE_HOST, FIRESTORE_PORT)).toBe(false);
       log(`JVM ${pid} tuée (SIGKILL)`);
 
@@ -220,7 +221,8 @@ describe('Firestore emulator killed and restarted under the running suite', () =
         expect(identifyOutcome.error.message).toMatch(/[éèêàç]/);
       }
     },
-    CALL_TIMEOUT_MS + 30_000,
+    // The call's bound, plus the kill and the checks around it.
+    CALL_TIMEOUT_MS + STEP_HANG_BOUND_MS,
   );
 
   it('after a restart and a re-seed, identification and health recover (functions not restarted)', async () => {

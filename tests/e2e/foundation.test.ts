@@ -4,7 +4,14 @@ import { signOut } from 'firebase/auth';
 import { collection, doc, getDoc, getDocs, setDoc } from 'firebase/firestore';
 import { httpsCallable } from 'firebase/functions';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FUNCTIONS_ORIGIN, adminDb, client, closeAdmin, signedInClient } from './support.js';
+import {
+  CALL_OPTIONS,
+  FUNCTIONS_ORIGIN,
+  adminDb,
+  client,
+  closeAdmin,
+  signedInClient,
+} from './support.js';
 
 afterAll(closeAdmin);
 
@@ -77,6 +84,7 @@ describe('callable functions through the Firebase JS client SDK', () => {
     const list = await httpsCallable<unknown, { species: { speciesId: string }[] }>(
       anon.functions,
       'listSpecies',
+      CALL_OPTIONS,
     )();
     expect(list.data.species.map((s) => s.speciesId).sort()).toHaveLength(13);
     const one = await httpsCallable<
@@ -85,6 +93,7 @@ describe('callable functions through the Firebase JS client SDK', () => {
     >(
       anon.functions,
       'getSpecies',
+      CALL_OPTIONS,
     )({ speciesId: 'raton-laveur' });
     expect(one.data.nameFr).toBe('Raton laveur');
     expect(one.data.speciesId).toBe('raton-laveur');
@@ -96,7 +105,7 @@ describe('callable functions through the Firebase JS client SDK', () => {
   });
 
   it('rejects bad species ids with precise codes and French messages', async () => {
-    const get = httpsCallable(client().functions, 'getSpecies');
+    const get = httpsCallable(client().functions, 'getSpecies', CALL_OPTIONS);
     await expect(get({ speciesId: '../etc' })).rejects.toMatchObject({
       code: 'functions/invalid-argument',
     });
@@ -130,7 +139,7 @@ describe('callable functions through the Firebase JS client SDK', () => {
       items: { observationId: string; createdAt: string }[];
       nextCursor: string | null;
     };
-    const list = httpsCallable<unknown, Page>(user.functions, 'listObservations');
+    const list = httpsCallable<unknown, Page>(user.functions, 'listObservations', CALL_OPTIONS);
     const first = await list({ pageSize: 2 });
     expect(first.data.items.map((i) => i.observationId)).toEqual(['o4', 'o3']);
     const second = await list({ pageSize: 2, cursor: first.data.nextCursor });

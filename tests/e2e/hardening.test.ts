@@ -21,6 +21,7 @@ import {
 import { ingestUpload } from '../../functions/src/handlers/ingestion.js';
 import { installFixtureModel, syntheticFootprint, trainFixtureModel } from './model-fixture.js';
 import {
+  CALL_OPTIONS,
   FUNCTIONS_ORIGIN,
   adminAuth,
   adminBucket,
@@ -101,6 +102,7 @@ describe('hostile requests against the emulator suite', () => {
     const err = await httpsCallable(
       user.functions,
       'identifyFootprint',
+      CALL_OPTIONS,
     )({ photo: strip.toString('base64') }).catch((e: unknown) => e as FunctionsError);
     expect(err).toMatchObject({
       code: 'functions/invalid-argument',
@@ -127,7 +129,7 @@ describe('hostile requests against the emulator suite', () => {
 
   it('an anonymous account gets the lower quota, spent before its body is even read (finding 3, 11)', async () => {
     const anon = await anonymousClient();
-    const identify = httpsCallable(anon.functions, 'identifyFootprint');
+    const identify = httpsCallable(anon.functions, 'identifyFootprint', CALL_OPTIONS);
     // Unreadable payloads cost no decoding, but each one spends quota: parsing comes after.
     const outcomes: string[] = [];
     for (let i = 0; i < 6; i++) outcomes.push(await outcomeOf(identify({ photo: '' })));
@@ -190,8 +192,8 @@ describe('hostile requests against the emulator suite', () => {
 
   it('feedback racing a deletion answers not-found, never internal (finding 7)', async () => {
     const user = await signedInClient();
-    const feedback = httpsCallable(user.functions, 'setObservationFeedback');
-    const remove = httpsCallable(user.functions, 'deleteObservation');
+    const feedback = httpsCallable(user.functions, 'setObservationFeedback', CALL_OPTIONS);
+    const remove = httpsCallable(user.functions, 'deleteObservation', CALL_OPTIONS);
     for (let round = 0; round < 5; round++) {
       const observationId = `race${round}${randomUUID().slice(0, 6)}`;
       await adminDb()
@@ -240,7 +242,7 @@ describe('hostile requests against the emulator suite', () => {
   it('a removed admin loses access at once, although their ID token still says admin (finding 11)', async () => {
     // The claim is set before sign-in, so the client's ID token carries it for an hour.
     const admin = await signedInClient({ admin: true });
-    const deleteImage = httpsCallable(admin.functions, 'deleteTrainingImage');
+    const deleteImage = httpsCallable(admin.functions, 'deleteTrainingImage', CALL_OPTIONS);
     const imageId = 'f'.repeat(64);
     expect(await outcomeOf(deleteImage({ imageId }))).toBe('functions/not-found');
     await adminAuth().setCustomUserClaims(admin.uid, {});
@@ -270,7 +272,7 @@ describe('hostile requests against the emulator suite', () => {
     await withdrawAdmin({ auth: adminAuth(), db: adminDb(), now: () => new Date() }, admin.uid);
     expect((await admin.auth.currentUser?.getIdTokenResult())?.claims.admin).toBe(true);
     expect(await readQueue()).toBe('permission-denied');
-    const deleteImage = httpsCallable(admin.functions, 'deleteTrainingImage');
+    const deleteImage = httpsCallable(admin.functions, 'deleteTrainingImage', CALL_OPTIONS);
     expect(await outcomeOf(deleteImage({ imageId: 'f'.repeat(64) }))).toBe(
       'functions/permission-denied',
     );

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentifyResponse } from '../../functions/src/handlers/identify.js';
 import type { ObservationDetail } from '../../functions/src/handlers/observation-actions.js';
 import {
+  CALL_OPTIONS,
   FUNCTIONS_ORIGIN,
   adminBucket,
   adminDb,
@@ -217,17 +218,26 @@ describe('identification with a trained model', () => {
     type Page = {
       items: { observationId: string; thumbnailUrl: string | null; probability: number }[];
     };
-    const list = await httpsCallable<unknown, Page>(owner.functions, 'listObservations')({});
+    const list = await httpsCallable<unknown, Page>(
+      owner.functions,
+      'listObservations',
+      CALL_OPTIONS,
+    )({});
     expect(list.data.items[0]).toMatchObject({
       observationId: id,
       thumbnailUrl: data.thumbnailUrl,
     });
 
     const get = (c: Client) =>
-      httpsCallable<Payload, ObservationDetail>(c.functions, 'getObservation');
-    const del = (c: Client) => httpsCallable<Payload, unknown>(c.functions, 'deleteObservation');
+      httpsCallable<Payload, ObservationDetail>(c.functions, 'getObservation', CALL_OPTIONS);
+    const del = (c: Client) =>
+      httpsCallable<Payload, unknown>(c.functions, 'deleteObservation', CALL_OPTIONS);
     const feedback = (c: Client) =>
-      httpsCallable<Payload, ObservationDetail>(c.functions, 'setObservationFeedback');
+      httpsCallable<Payload, ObservationDetail>(
+        c.functions,
+        'setObservationFeedback',
+        CALL_OPTIONS,
+      );
 
     const detail = await get(owner)({ observationId: id });
     expect(detail.data).toMatchObject({

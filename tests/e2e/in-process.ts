@@ -119,7 +119,7 @@ export async function ingestInProcess(objectName: string): Promise<string> {
         .get();
       return snap.exists ? snap : undefined;
     },
-    { what: `ingestion of ${objectName}`, timeoutMs: 120_000 },
+    { what: `ingestion of ${objectName}` },
   );
   const imageId = upload.get('trainingImageId') as string | undefined;
   if (!imageId) throw new Error(`ingestion of ${objectName} recorded no training image`);

@@ -27,6 +27,7 @@ import {
   type FixtureModel,
 } from './model-fixture.js';
 import {
+  CALL_OPTIONS,
   FUNCTIONS_ORIGIN,
   adminBucket,
   adminDb,
@@ -64,7 +65,7 @@ async function activeBundle(c: Client, version: string): Promise<OfflineBundleRe
       const { data } = await getBundle(c)({}).catch(() => ({ data: undefined }));
       return data?.version === version ? data : undefined;
     },
-    { timeoutMs: 180_000, intervalMs: 1000, what: `the offline bundle of ${version}` },
+    { intervalMs: 1000, what: `the offline bundle of ${version}` },
   );
 }
 
@@ -85,7 +86,7 @@ let fixture: FixtureModel;
 
 beforeAll(async () => {
   fixture = await trainFixtureModel({ perSpecies: FIXTURE_PER_SPECIES });
-}, 900_000);
+});
 
 describe('offline bundle export and getOfflineBundle', () => {
   let user: Client;
@@ -124,7 +125,7 @@ describe('offline bundle export and getOfflineBundle', () => {
   it('is for signed-in users only and takes no parameter', async () => {
     expect((await errorOf(getBundle(client())({}))).code).toBe('functions/unauthenticated');
     const err = await errorOf(
-      httpsCallable(user.functions, 'getOfflineBundle')({ version: 'autre' }),
+      httpsCallable(user.functions, 'getOfflineBundle', CALL_OPTIONS)({ version: 'autre' }),
     );
     expect(err.code).toBe('functions/invalid-argument');
     expect(err.message).toMatch(/Champ inconnu|aucun paramètre/);
@@ -340,7 +341,6 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
         await context.close();
       }
     },
-    900_000,
   );
 
   it('refuses a tampered cached bundle, then downloads it again', async () => {
@@ -376,5 +376,5 @@ describe.skipIf(!hasChromium)('the try page identifies offline in Chromium', NEE
     } finally {
       await context.close();
     }
-  }, 900_000);
+  });
 });

@@ -16,4 +16,4 @@ beforeAll(async () => {
   if (!res.ok) throw new Error(`Firestore emulator reset failed: ${res.status}`);
   await adminBucket().deleteFiles({ force: true });
   await seedSpeciesCatalog(adminDb());
-}, 120_000);
+});

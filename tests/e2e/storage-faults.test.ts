@@ -16,6 +16,7 @@ import { launchTrainingRun } from '../../functions/src/handlers/admin/training.j
 import { LocalProcessLauncher } from '../../functions/src/training/launcher.js';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
 import { resilientBucket, trainerRetry } from '../../trainer/src/resilience.js';
+import { HANG_BOUND_MS } from '../hang-bound.js';
 import { StorageFaultProxy } from '../helpers/storage-fault-proxy.js';
 import {
   BUCKET,
@@ -63,6 +64,9 @@ function bucketThrough(host: string, sdkRetries: boolean) {
   }
 }
 
+/** The trainer bucket's attempt deadline in the test of truncated downloads (20 s). */
+const TRUNCATED_ATTEMPT_MS = 20_000;
+
 describe('a dropped Storage connection', () => {
   it('is a FetchError "socket hang up" that the policy calls transient; the SDK does not retry writes', async () => {
     const { proxy: p, host } = await proxy({ seed: 1, rate: 1, faults: ['hang-up'] });
@@ -90,15 +94,17 @@ describe('a dropped Storage connection', () => {
         attempts: 3,
         baseDelayMs: 10,
       }),
-      // A truncated answer never settles: each attempt is abandoned after this.
-      5_000,
+      // A truncated answer never settles: each attempt is abandoned after this. A served
+      // request takes milliseconds; this only has to outlast a stall of a busy machine, and the
+      // downloads run at once below, so the test waits it out once, not once per truncation.
+      TRUNCATED_ATTEMPT_MS,
     );
     const names = ['faults/a.bin', 'faults/b.bin', 'faults/c.bin', 'faults/d.bin'];
     const payload = (name: string) => Buffer.alloc(64 * 1024, name);
     for (const name of names)
       await bucket.file(name).save(payload(name), { contentType: 'application/octet-stream' });
-    for (const name of names)
-      expect((await bucket.file(name).download())[0].equals(payload(name))).toBe(true);
+    const downloads = await Promise.all(names.map((name) => bucket.file(name).download()));
+    downloads.forEach(([data], i) => expect(data.equals(payload(names[i]!))).toBe(true));
     // Every request failed once (rate 1): 4 writes hung up, 4 downloads hung up or truncated.
     expect(p.stats.hangUps).toBeGreaterThanOrEqual(4);
     expect(p.stats.truncated).toBeGreaterThanOrEqual(1);
@@ -146,38 +152,45 @@ async function launchRun(storageHost: string, crashAt?: string): Promise<string>
   return runId;
 }
 
-describe('a training run under Storage faults', () => {
-  it('redoes a run that crashed mid-embedding from its cache, while the proxy drops a share of its Storage requests', async () => {
-    const species = ['castor', 'loup', 'renard'];
-    const photos = await syntheticSubset(species, 6);
-    for (const photo of photos) {
-      const name = `incoming/${photo.speciesId}/faults/${photo.name}`;
-      await adminBucket().file(name).save(photo.data, { resumable: false });
-      expect((await ingestionRecord(name, 120_000)).status).toBe('accepted');
-    }
-    // A first run dies after 5 photos (straight to the emulator)…
-    const crashedId = await launchRun(STORAGE_HOST, 'embedding:5');
-    const crashed = await runFinished(crashedId);
-    expect(crashed.status).toBe('failed');
-    expect(String(crashed.error)).toMatch(/arrêt simulé après 5 photos/);
+/** Two training runs: twice a test's hang bound. */
+const TWO_RUNS = 2 * HANG_BOUND_MS;
 
-    // …the next one talks to Storage through the proxy, which breaks a fifth of its requests.
-    const { proxy: p, host } = await proxy({ seed: 2026, rate: 0.2, faults: ['hang-up'] });
-    const runId = await launchRun(host);
-    const run = await runFinished(runId);
-    const events = trainerEvents(runId);
-    expect(run.status, JSON.stringify(events.slice(-5))).toBe('succeeded');
-    expect(run.promoted).toBe(true);
-    // It found the bases and the 5 photos (2 views each) its predecessor saved.
-    const featurizer = (id: string) =>
-      trainerEvents(id).find((e) => e.message === 'trainer.features')?.featurizer;
-    expect(featurizer(runId)).toBe(featurizer(crashedId));
-    expect((run.embedding as { cachedViews: number }).cachedViews).toBeGreaterThanOrEqual(10);
-    // Faults were really injected, and each cost a logged retry, not the run.
-    expect(p.stats.hangUps).toBeGreaterThan(0);
-    const storageRetries = events.filter(
-      (e) => e.message === 'trainer.retry' && String(e.operation).startsWith('storage.'),
-    );
-    expect(storageRetries.length).toBeGreaterThanOrEqual(p.stats.hangUps);
-  }, 1_800_000);
+describe('a training run under Storage faults', () => {
+  it(
+    'redoes a run that crashed mid-embedding from its cache, while the proxy drops a share of its Storage requests',
+    async () => {
+      const species = ['castor', 'loup', 'renard'];
+      const photos = await syntheticSubset(species, 6);
+      for (const photo of photos) {
+        const name = `incoming/${photo.speciesId}/faults/${photo.name}`;
+        await adminBucket().file(name).save(photo.data, { resumable: false });
+        expect((await ingestionRecord(name)).status).toBe('accepted');
+      }
+      // A first run dies after 5 photos (straight to the emulator)…
+      const crashedId = await launchRun(STORAGE_HOST, 'embedding:5');
+      const crashed = await runFinished(crashedId);
+      expect(crashed.status).toBe('failed');
+      expect(String(crashed.error)).toMatch(/arrêt simulé après 5 photos/);
+
+      // …the next one talks to Storage through the proxy, which breaks a fifth of its requests.
+      const { proxy: p, host } = await proxy({ seed: 2026, rate: 0.2, faults: ['hang-up'] });
+      const runId = await launchRun(host);
+      const run = await runFinished(runId);
+      const events = trainerEvents(runId);
+      expect(run.status, JSON.stringify(events.slice(-5))).toBe('succeeded');
+      expect(run.promoted).toBe(true);
+      // It found the bases and the 5 photos (2 views each) its predecessor saved.
+      const featurizer = (id: string) =>
+        trainerEvents(id).find((e) => e.message === 'trainer.features')?.featurizer;
+      expect(featurizer(runId)).toBe(featurizer(crashedId));
+      expect((run.embedding as { cachedViews: number }).cachedViews).toBeGreaterThanOrEqual(10);
+      // Faults were really injected, and each cost a logged retry, not the run.
+      expect(p.stats.hangUps).toBeGreaterThan(0);
+      const storageRetries = events.filter(
+        (e) => e.message === 'trainer.retry' && String(e.operation).startsWith('storage.'),
+      );
+      expect(storageRetries.length).toBeGreaterThanOrEqual(p.stats.hangUps);
+    },
+    TWO_RUNS,
+  );
 });

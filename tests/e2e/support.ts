@@ -16,7 +16,7 @@ import { connectFunctionsEmulator, getFunctions, type Functions } from 'firebase
 import { emulatorPorts } from '../../scripts/emulators/stack.js';
 import { functionsOrigin } from '../../scripts/emulators/wait.js';
 import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
-import { HANG_BOUND_MS } from '../hang-bound.js';
+import { HANG_BOUND_MS, STEP_HANG_BOUND_MS } from '../hang-bound.js';
 
 export const PROJECT_ID = process.env.GCLOUD_PROJECT ?? 'demo-wildlens';
 export const BUCKET = `${PROJECT_ID}.appspot.com`;
@@ -24,6 +24,13 @@ export const REGION = 'europe-west1';
 /** The suite's addresses: `firebase emulators:exec` exports the *_EMULATOR_HOST variables and
  * the launcher adds WILDLENS_*_ORIGIN (ports may be shifted by WILDLENS_PORT_OFFSET). */
 export const FUNCTIONS_ORIGIN = functionsOrigin();
+/**
+ * A callable's client options for the tests: the Firebase client gives up after 70 s by default,
+ * which a function's first call (the emulator loads it) can take on a busy machine. Here the
+ * function decides; the client's deadline only bounds a hang.
+ */
+export const CALL_OPTIONS = { timeout: STEP_HANG_BOUND_MS };
+
 export const HOSTING_ORIGIN =
   process.env.WILDLENS_HOSTING_ORIGIN ?? `http://127.0.0.1:${emulatorPorts().hosting}`;
 const ports = emulatorPorts();

@@ -30,7 +30,7 @@ let photoSeed = 1000;
  * loaded machine).
  */
 async function ingested(objectName: string): Promise<string> {
-  const record = await ingestionRecord(objectName, 180_000);
+  const record = await ingestionRecord(objectName);
   if (typeof record.trainingImageId !== 'string')
     throw new Error(`ingestion of ${objectName}: ${JSON.stringify(record)}`);
   return record.trainingImageId;
@@ -124,9 +124,8 @@ beforeAll(async () => {
 });
 
 /** A safety net, not a speed target: the trainer embeds and trains on two busy cores. */
-const TRAINING = { timeout: 600_000 };
 
-describe('a hiker’s erasure during a training run (issue 20, findings 5 and 6)', TRAINING, () => {
+describe('a hiker’s erasure during a training run (issue 20, findings 5 and 6)', () => {
   it('consent withdrawn before the run downloads the photo: the run skips it and finishes', async () => {
     const hiker = await signedInClient();
     const { observationId, imageId, storedSha256 } = await hikersTrainingImage(hiker.uid);

@@ -5,7 +5,14 @@
  */
 import { httpsCallable } from 'firebase/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminBucket, adminDb, closeAdmin, signedInClient, type Client } from './support.js';
+import {
+  CALL_OPTIONS,
+  adminBucket,
+  adminDb,
+  closeAdmin,
+  signedInClient,
+  type Client,
+} from './support.js';
 import {
   devSubset,
   runFinished,
@@ -33,7 +40,11 @@ describe('sharded training run', () => {
       const { uploads } = await uploadThroughUrls(admin, speciesId, files);
       for (const u of uploads) expect((await uploadRecord(u.uploadId)).status).toBe('accepted');
     }
-    const start = httpsCallable<unknown, { runId: string }>(admin.functions, 'startTrainingRun');
+    const start = httpsCallable<unknown, { runId: string }>(
+      admin.functions,
+      'startTrainingRun',
+      CALL_OPTIONS,
+    );
     const { runId } = (await start({ simulateTasks: 3 })).data;
     const run = await runFinished(runId);
     expect(run).toMatchObject({ status: 'succeeded', phase: 'done' });

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { speciesIdFromLabel } from '@wildlens/shared';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
 import { HANG_BOUND_MS } from '../hang-bound.js';
-import { adminDb, eventually, type Client } from './support.js';
+import { CALL_OPTIONS, adminDb, eventually, type Client } from './support.js';
 
 export const DEV_DATASET = path.resolve(REPO_ROOT, '..', 'shared', 'datasets', 'footprints-dev');
 
@@ -77,6 +77,7 @@ export async function uploadThroughUrls(
   const { data } = await httpsCallable<unknown, UploadsResponse>(
     admin.functions,
     'createUploadUrls',
+    CALL_OPTIONS,
   )({
     speciesId,
     files: files.map((f) => ({

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BENCHMARK, isBenchmarkGroup } from '../../trainer/src/benchmark.js';
 import {
+  CALL_OPTIONS,
   adminBucket,
   adminDb,
   client,
@@ -50,7 +51,7 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 const call = <T = unknown>(c: Client, name: string, data: unknown = {}) =>
-  httpsCallable<unknown, T>(c.functions, name)(data).then((r) => r.data);
+  httpsCallable<unknown, T>(c.functions, name, CALL_OPTIONS)(data).then((r) => r.data);
 
 describe('admin callables: access', () => {
   it('refuses anonymous callers and signed-in non-admins', async () => {

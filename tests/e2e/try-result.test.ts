@@ -31,6 +31,7 @@ import {
   screenshot,
   signIn,
 } from './browser.js';
+import { STEP_HANG_BOUND_MS } from '../hang-bound.js';
 import { identifyAs, texturedPhoto } from './in-process.js';
 import { footprintPhotos, syntheticFootprint, trainFixtureModel } from './model-fixture.js';
 import {
@@ -46,7 +47,9 @@ const PHONE = { width: 360, height: 780 };
 const PASSWORD = 'mot-de-passe-de-test';
 
 const call = <T = unknown>(c: Client, name: string, data: unknown = {}) =>
-  httpsCallable<unknown, T>(c.functions, name, { timeout: 120_000 })(data).then((r) => r.data);
+  httpsCallable<unknown, T>(c.functions, name, { timeout: STEP_HANG_BOUND_MS })(data).then(
+    (r) => r.data,
+  );
 
 /** Fitted-looking parameters: "identified" from 0.6 on crops, never on field photos. */
 const PARAMETERS: DialogueParameters = {
@@ -236,7 +239,7 @@ describe('tryModel', () => {
   beforeAll(async () => {
     version = await registerInactiveModel();
     photo = (await readFile(await aPhotoFile())).toString('base64');
-  }, 600_000);
+  });
   afterAll(closeAdmin);
 
   it('is refused to a hiker, in French', async () => {
@@ -262,7 +265,7 @@ describe('tryModel', () => {
     expect(result.model).toMatchObject({ version, active: false });
     const stored = await adminDb().collection(`users/${admin.uid}/observations`).get();
     expect(stored.size).toBe(0);
-  }, 300_000);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -309,7 +312,7 @@ describe.skipIf(!hasChromium)('the try page in headless Chromium', NEEDS.chromiu
     });
     version = await registerInactiveModel();
     photoFile = await aPhotoFile();
-  }, 600_000);
+  });
 
   afterAll(async () => {
     await browser?.close();
@@ -408,7 +411,7 @@ describe.skipIf(!hasChromium)('the try page in headless Chromium', NEEDS.chromiu
       } finally {
         await context.close();
       }
-    }, 180_000);
+    });
 
     it(`an admin tries a model that is not active, nothing stored (${width} px)`, async () => {
       const { page, context, errors } = await openPage(browser, viewport);
@@ -422,7 +425,7 @@ describe.skipIf(!hasChromium)('the try page in headless Chromium', NEEDS.chromiu
         await page.getByRole('button', { name: 'Identifier' }).click();
         await page
           .locator('#try-status[data-tone="success"]', { hasText: 'rien n’a été enregistré' })
-          .waitFor({ timeout: 240_000 });
+          .waitFor();
         await expect(page.locator('#model-version').textContent()).resolves.toBe(
           `Modèle utilisé : ${version}`,
         );
@@ -436,7 +439,7 @@ describe.skipIf(!hasChromium)('the try page in headless Chromium', NEEDS.chromiu
       } finally {
         await context.close();
       }
-    }, 300_000);
+    });
   }
 
   it('the hiker corrects the species and shares the photo from the page', async () => {
@@ -466,5 +469,5 @@ describe.skipIf(!hasChromium)('the try page in headless Chromium', NEEDS.chromiu
     } finally {
       await context.close();
     }
-  }, 120_000);
+  });
 });

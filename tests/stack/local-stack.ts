@@ -7,6 +7,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
 import { HANG_BOUND_MS } from '../hang-bound.js';
 
+/**
+ * `npm start`'s own waits, raised to a hang's bound (tests/hang-bound.ts): how long it waits for
+ * the emulators (4 min for a user), and how long the Functions emulator waits for a worker to
+ * start (180 s) before it drops the event.
+ */
+const HANG_BOUNDED_START = {
+  WILDLENS_START_WAIT_MINUTES: String(HANG_BOUND_MS / 60_000),
+  FUNCTIONS_DISCOVERY_TIMEOUT: String(HANG_BOUND_MS / 1000),
+};
+
 export class LocalStackProcess {
   readonly lines: string[] = [];
   private readonly child: ChildProcess;
@@ -24,7 +34,7 @@ export class LocalStackProcess {
     // to acknowledge a Ctrl+C within 60 ms).
     this.child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts', ...args], {
       cwd: REPO_ROOT,
-      env: { ...shell, ...env },
+      env: { ...shell, ...HANG_BOUNDED_START, ...env },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -3,7 +3,7 @@
  * own request wrapper: firebase-functions' onCall answers them with a bare `500 INTERNAL` and an
  * error log before any project code runs; ours answers a French `invalid-argument`.
  */
-import { onCall as frameworkOnCall } from 'firebase-functions/https';
+import { HttpsError, onCall as frameworkOnCall } from 'firebase-functions/https';
 import { describe, expect, it } from 'vitest';
 import { send, type Handler } from '../../../tests/helpers/function-request.js';
 import { notFrenchBecause } from '../../../tests/helpers/french.js';
@@ -96,5 +96,45 @@ describe('callable bodies the protocol cannot decode (issue 20, finding 12)', ()
     expect(ours.__endpoint).toEqual(theirs.__endpoint);
     expect(ours.__trigger).toEqual(theirs.__trigger);
     expect(typeof ours.run).toBe('function');
+  });
+});
+
+describe('the callable layer’s own refusals, in French', () => {
+  it('a request that is not a callable call gets a French « Bad Request »', async () => {
+    const { fn, seen } = echo();
+    const res = await send(fn, {}, { contentType: 'text/plain', data: Buffer.from('bonjour') });
+    expect(res.status).toBe(400);
+    const { error } = res.body as { error: { status: string; message: string } };
+    expect(error.status).toBe('INVALID_ARGUMENT');
+    expect(notFrenchBecause(error.message), error.message).toBeNull();
+    expect(seen).toEqual([]);
+  });
+
+  it('an ID token that does not verify gets a French « Unauthenticated »', async () => {
+    const { fn, seen } = echo();
+    // A project id, so that the Admin SDK does not look for one on the network first.
+    const project = process.env.GCLOUD_PROJECT;
+    process.env.GCLOUD_PROJECT ??= 'demo-callable';
+    const res = await send(
+      fn,
+      { Authorization: 'Bearer pas-un-jeton' },
+      { contentType: 'application/json', data: { data: {} } },
+    );
+    if (project === undefined) delete process.env.GCLOUD_PROJECT;
+    expect(res.status).toBe(401);
+    const { error } = res.body as { error: { status: string; message: string } };
+    expect(error.status).toBe('UNAUTHENTICATED');
+    expect(notFrenchBecause(error.message), error.message).toBeNull();
+    expect(seen).toEqual([]);
+  });
+
+  it('leaves the project’s own errors and answers untouched', async () => {
+    const own = onCall({}, () => {
+      throw new HttpsError('unauthenticated', 'Unauthenticated');
+    }) as unknown as Handler;
+    // Only the framework's refusals are translated: once the handler ran, the text is its own.
+    expect((await call(own, {})).body).toEqual({
+      error: { status: 'UNAUTHENTICATED', message: 'Unauthenticated' },
+    });
   });
 });

@@ -9,6 +9,12 @@
  * body is not answered here: its `data` is replaced by null and the request remembered, and the
  * handler throws the French `invalid-argument`. The framework's own order (CORS, ID token, App
  * Check) and answer format are kept.
+ *
+ * The refusals the framework makes itself, before any project code (a missing or forged App Check
+ * token, an ID token that does not verify, a body that is not a callable request), come with an
+ * English one-word message (« Unauthenticated », « Bad Request ») that the app would show. The
+ * checks stay the framework's (enforceAppCheck is passed through unchanged); only the text of
+ * those exact answers is replaced by a French one (frenchFrameworkRefusal).
  */
 import {
   HttpsError,
@@ -17,6 +23,9 @@ import {
   type CallableRequest,
 } from 'firebase-functions/https';
 import { rawPayloadProblem } from '../api/schemas.js';
+
+/** The requests that reached the project's handler: their errors are the project's own. */
+const handledRequests = new WeakSet<object>();
 
 /** The requests whose body was refused, with the French reason. */
 const refusedBodies = new WeakMap<object, string>();
@@ -35,18 +44,73 @@ export function screenCallableBody(req: RawCallableRequest): void {
   body.data = null;
 }
 
+interface CallableError {
+  error: { status: string; message: string; details?: unknown };
+}
+
+const isCallableError = (body: unknown): body is CallableError =>
+  typeof body === 'object' &&
+  body !== null &&
+  typeof (body as CallableError).error?.status === 'string' &&
+  typeof (body as CallableError).error?.message === 'string';
+
+/** The App Check header as the framework reads it (Express lowercases header names). */
+function hasAppCheckHeader(req: RawCallableRequest & { headers?: unknown }): boolean {
+  const headers = (req.headers ?? {}) as Record<string, unknown>;
+  const value = headers['x-firebase-appcheck'];
+  return typeof value === 'string' && value.trim() !== '';
+}
+
+/**
+ * The French text of one of the framework's own refusals, or the body unchanged. Only the exact
+ * English answers of firebase-functions' callable layer are replaced: the project's own errors
+ * are French already and pass through.
+ */
+export function frenchFrameworkRefusal(
+  body: unknown,
+  req: RawCallableRequest & { headers?: unknown },
+  enforceAppCheck: boolean,
+): unknown {
+  if (!isCallableError(body)) return body;
+  const { status, message } = body.error;
+  let french: string | null = null;
+  if (status === 'UNAUTHENTICATED' && message === 'Unauthenticated') {
+    french =
+      enforceAppCheck && !hasAppCheckHeader(req)
+        ? 'Application non vérifiée : en-tête X-Firebase-AppCheck manquant. Utilisez l’application Wildlens.'
+        : 'Requête refusée : jeton de connexion ou jeton App Check invalide ou expiré. Reconnectez-vous ou relancez l’application.';
+  } else if (status === 'INVALID_ARGUMENT' && message === 'Bad Request') {
+    french = 'Requête invalide : l’application doit envoyer un appel de fonction au format JSON.';
+  }
+  return french === null ? body : { error: { ...body.error, message: french } };
+}
+
+interface RawCallableResponse {
+  send?: (body: unknown) => unknown;
+}
+
 /** onCall from firebase-functions/https, with the same options and handler. */
 export function onCall<T, Return>(
   options: CallableOptions<T>,
   handler: (request: CallableRequest<T>) => Return,
 ): ReturnType<typeof frameworkOnCall<T, Return>> {
   const callable = frameworkOnCall<T, Return>(options, (request) => {
+    handledRequests.add(request.rawRequest);
     const refused = refusedBodies.get(request.rawRequest);
     if (refused !== undefined) throw new HttpsError('invalid-argument', refused);
     return handler(request);
   });
-  const screened = (req: RawCallableRequest, res: unknown): unknown => {
+  const enforceAppCheck = options.enforceAppCheck === true;
+  const screened = (req: RawCallableRequest, res: RawCallableResponse): unknown => {
     screenCallableBody(req);
+    const send = res.send;
+    if (typeof send === 'function') {
+      res.send = (body: unknown) =>
+        send.call(
+          res,
+          handledRequests.has(req) ? body : frenchFrameworkRefusal(body, req, enforceAppCheck),
+        );
+    }
     return (callable as unknown as (req: unknown, res: unknown) => unknown)(req, res);
   };
   // The deploy and the emulator read the trigger's description from the exported function.

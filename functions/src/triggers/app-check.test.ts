@@ -53,8 +53,24 @@ const callable = (fn: Handler, headers: Record<string, string> = {}) =>
 const multipart = (fn: Handler, headers: Record<string, string> = {}) =>
   send(fn, headers, { contentType: 'multipart/form-data; boundary=x', data: Buffer.from('--x--') });
 
-/** What the callable layer answers when App Check refuses: before any project code runs. */
-const APP_CHECK_REFUSAL = { error: { status: 'UNAUTHENTICATED', message: 'Unauthenticated' } };
+/**
+ * What the callable layer answers when App Check refuses, before any project code runs: the
+ * framework's refusal, in French (common/callable.ts replaces its « Unauthenticated »).
+ */
+const APP_CHECK_MISSING = {
+  error: {
+    status: 'UNAUTHENTICATED',
+    message:
+      'Application non vérifiée : en-tête X-Firebase-AppCheck manquant. Utilisez l’application Wildlens.',
+  },
+};
+const APP_CHECK_INVALID = {
+  error: {
+    status: 'UNAUTHENTICATED',
+    message:
+      'Requête refusée : jeton de connexion ou jeton App Check invalide ou expiré. Reconnectez-vous ou relancez l’application.',
+  },
+};
 /** What the project's own code answers a call without a signed-in user. */
 const SIGN_IN_FR = {
   error: { status: 'UNAUTHENTICATED', message: 'Connectez-vous pour utiliser cette fonction.' },
@@ -66,17 +82,17 @@ describe('App Check as deployed (issue 20, finding 1)', () => {
       const { callables } = await deployedWith(flag);
       for (const [name, fn] of Object.entries(callables)) {
         const res = await callable(fn);
-        expect(res, name).toEqual({ status: 401, body: APP_CHECK_REFUSAL });
+        expect(res, name).toEqual({ status: 401, body: APP_CHECK_MISSING });
       }
     });
   }
 
-  it('a callable refuses an App Check token that does not verify', async () => {
+  it('every app-facing callable refuses an App Check token that does not verify', async () => {
     const { callables } = await deployedWith('true');
-    const res = await callable(callables.identifyFootprint as Handler, {
-      'X-Firebase-AppCheck': 'not-a-token',
-    });
-    expect(res).toEqual({ status: 401, body: APP_CHECK_REFUSAL });
+    for (const [name, fn] of Object.entries(callables)) {
+      const res = await callable(fn, { 'X-Firebase-AppCheck': 'not-a-token' });
+      expect(res, name).toEqual({ status: 401, body: APP_CHECK_INVALID });
+    }
   });
 
   it('POST /identify refuses a request without, or with a forged, App Check token', async () => {

@@ -1,4 +1,4 @@
-import { onCall } from 'firebase-functions/https';
+import { onCall } from '../common/callable.js';
 import { ENFORCE_APP_CHECK } from '../config.js';
 import { accountState } from '../firebase.js';
 import { guarded } from '../common/errors.js';

@@ -1,4 +1,4 @@
-import { onCall } from 'firebase-functions/https';
+import { onCall } from '../common/callable.js';
 import { onDocumentWritten } from 'firebase-functions/firestore';
 import { ENFORCE_APP_CHECK, FUNCTIONS_REGION } from '../config.js';
 import { accountState, defaultBucket, firestore } from '../firebase.js';

@@ -5,6 +5,8 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NEVER_IDENTIFIED, assessObservation, loadSpeciesCatalog } from '@wildlens/shared';
+import { initBackend } from './backend.js';
+import { DEFAULT_FEATURE_RECIPE } from './feature-maps.js';
 import { MemoryEmbeddingCache } from './embedding-cache.js';
 import type { FootprintModel, Prediction } from './footprint-model.js';
 import {
@@ -13,6 +15,7 @@ import {
   loadFootprintModelFromDir,
   saveModel,
 } from './model-format.js';
+import { tinyRecipeBackbones, type TinyRecipeBackbones } from './tiny-backbone.js';
 import { trainFootprintModel } from './training.js';
 
 /** Three visually distinct synthetic "species": enough to exercise the whole pipeline without ../shared. */
@@ -28,13 +31,25 @@ async function syntheticImage(kind: number, i: number): Promise<Buffer> {
   return sharp(Buffer.from(svg)).jpeg().toBuffer();
 }
 
+/** The default recipe with a smaller whole view: the synthetic photos are 300×240. */
+const FEATURES = { ...DEFAULT_FEATURE_RECIPE, wholeLongSide: 256 };
+
+/**
+ * The model's behaviour (predictions, saved format, concurrency, tensors, crops, dialogue) on the
+ * tiny stand-ins of the default recipe's two backbones (tiny-backbone.ts): the same kinds of
+ * parts, maps and bases as the real ones, in a fraction of a second. That the real backbones
+ * learn from real photos is e2e (tests/e2e/model-training.test.ts).
+ */
 describe('FootprintModel', () => {
+  let tiny: TinyRecipeBackbones;
   let model: FootprintModel;
   let dir: string;
   const images: { id: string; label: string; read: () => Promise<Buffer> }[] = [];
   const embeddingCache = new MemoryEmbeddingCache();
 
   beforeAll(async () => {
+    await initBackend();
+    tiny = await tinyRecipeBackbones();
     for (let kind = 0; kind < 3; kind++)
       for (let i = 0; i < 6; i++) {
         const bytes = await syntheticImage(kind, i);
@@ -45,6 +60,9 @@ describe('FootprintModel', () => {
         });
       }
     ({ model } = await trainFootprintModel({
+      backboneId: tiny.ensembleId,
+      backboneOptions: tiny.backboneOptions,
+      features: FEATURES,
       images,
       calibrationFolds: 3,
       syntheticNegatives: 6,
@@ -69,7 +87,7 @@ describe('FootprintModel', () => {
   });
 
   it('round-trips through the saved format with identical predictions', async () => {
-    const loaded = await loadFootprintModelFromDir(dir);
+    const loaded = await loadFootprintModelFromDir(dir, { backbone: tiny.backboneOptions });
     expect(loaded.manifest.format).toBe('wildlens-footprint-model');
     expect(loaded.manifest.formatVersion).toBe(2);
     expect(loaded.manifest.labels).toEqual(['castor', 'loup', 'ours']);
@@ -85,7 +103,10 @@ describe('FootprintModel', () => {
   it('loads through an abstract reader and refuses paths outside the model dir', async () => {
     const reads: string[] = [];
     const base = dirReader(dir);
-    const loaded = await loadFootprintModel({ readFile: (p) => (reads.push(p), base.readFile(p)) });
+    const loaded = await loadFootprintModel(
+      { readFile: (p) => (reads.push(p), base.readFile(p)) },
+      { backbone: tiny.backboneOptions },
+    );
     expect(reads).toEqual(['manifest.json', 'head.bin']);
     loaded.dispose();
     await expect(base.readFile('../etc/passwd')).rejects.toThrow(/escapes/);
@@ -108,7 +129,7 @@ describe('FootprintModel', () => {
 
   it('uploads its projection bases at load (warm-up), keeps them between requests and frees them when disposed', async () => {
     const before = tf.memory().numTensors;
-    const loaded = await loadFootprintModelFromDir(dir);
+    const loaded = await loadFootprintModelFromDir(dir, { backbone: tiny.backboneOptions });
     // The backbone is shared with `model`: what loading adds is the bases, uploaded by the warm-up.
     const afterLoad = tf.memory().numTensors;
     expect(afterLoad).toBeGreaterThan(before);
@@ -135,7 +156,7 @@ describe('FootprintModel', () => {
   });
 
   it('stores the dialogue parameters in the manifest, which the dialogue then uses', async () => {
-    const loaded = await loadFootprintModelFromDir(dir);
+    const loaded = await loadFootprintModelFromDir(dir, { backbone: tiny.backboneOptions });
     const parameters = loaded.manifest.dialogue;
     expect(parameters).toEqual(model.manifest.dialogue);
     expect(parameters?.coverage).toBe(0.9);
@@ -152,6 +173,9 @@ describe('FootprintModel', () => {
 
   it('an uncalibrated model never says "identified"', async () => {
     const { model: uncalibrated } = await trainFootprintModel({
+      backboneId: tiny.ensembleId,
+      backboneOptions: tiny.backboneOptions,
+      features: FEATURES,
       images,
       calibrationFolds: 0,
       syntheticNegatives: 0,

@@ -382,7 +382,7 @@ export async function tinySpatialBackbone(): Promise<Backbone> {
     .map((w) => w.clone()) as [tf.Tensor4D, tf.Tensor1D];
   model.dispose();
   const spatial = (x: tf.Tensor4D): tf.Tensor4D =>
-    tf.tidy(() => tf.relu(tf.add(tf.conv2d(x, kernel, 2, 'valid'), bias)));
+    tf.tidy(() => tf.relu(tf.add(tf.conv2d(x, kernel, 2, 'valid'), bias)) as tf.Tensor4D);
   return {
     spec: {
       id: 'tiny-spatial',

@@ -5,7 +5,14 @@
  */
 import { httpsCallable } from 'firebase/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALL_OPTIONS, adminDb, closeAdmin, signedInClient, type Client } from './support.js';
+import {
+  CALL_OPTIONS,
+  adminBucket,
+  adminDb,
+  closeAdmin,
+  signedInClient,
+  type Client,
+} from './support.js';
 import {
   devSubset,
   runFinished,
@@ -53,6 +60,15 @@ describe('sharded training run', () => {
     expect(Object.values((run.progress as { byTask: Record<string, number> }).byTask)).toHaveLength(
       3,
     );
+    // The tasks shared the bases fit (each sample photo's maps, each basis) through Storage:
+    // the fitted bases stay (a restarted run reads them back), what the fit shared is gone.
+    const [shared] = await adminBucket().getFiles({ prefix: 'embeddings/' });
+    const names = shared.map((f) => f.name);
+    expect(
+      names.filter((n) => /^embeddings\/bases\/[0-9a-f]+\.bin$/.test(n)).length,
+    ).toBeGreaterThan(0);
+    expect(names.filter((n) => n.startsWith('embeddings/fit-maps/'))).toEqual([]);
+    expect(names.filter((n) => /^embeddings\/bases\/[^/]+\//.test(n))).toEqual([]);
     // Three trainer processes on a busy 2-core machine: minutes, not the default 2.
   });
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { DocumentReference, Firestore } from 'firebase-admin/firestore';
 import {
   AUTO_BACKBONE_ID,
+  basisSampleOf,
   MIRROR_VIEW,
   PHOTO_VIEW,
   resolveBackboneId,
@@ -13,6 +14,7 @@ import {
   readModelData,
   saveModel,
   sha256Hex,
+  syntheticNegativeImages,
   trainFootprintModel,
   type EmbeddedImage,
   type FootprintModel,
@@ -40,7 +42,11 @@ import { completeRunAndMaybePromote, modelStoragePrefix, readActiveModel } from 
 import { ErasedImageError, checkRecords, skippingErased } from './erased-images.js';
 import { isNotFound, trainerRetry, type Retry, type TrainerBucket } from './resilience.js';
 import { PHASE_LABELS_FR, modelVersionFor, toDate, type RunPhase } from './run-state.js';
-import { StorageBasesCache, StorageEmbeddingCache } from './storage-embedding-cache.js';
+import {
+  StorageBasesCache,
+  StorageEmbeddingCache,
+  StorageFitExchange,
+} from './storage-embedding-cache.js';
 
 export interface TrainerOptions {
   backboneId: string;
@@ -374,6 +380,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     let embedded: EmbeddedImage[];
     let featurizer: Awaited<ReturnType<typeof prepareFeaturizer>>;
     let cache: StorageEmbeddingCache;
+    let fitExchange: StorageFitExchange | undefined;
+    let reusedBases = false;
+    let cleaningUp: Promise<void> = Promise.resolve();
     try {
       // The bilinear pooling's bases: the active model's when they fit (cached rows stay
       // valid), else fitted on a deterministic sample of the training photos (every shard
@@ -385,6 +394,25 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         backboneId,
         domainCounts(training()),
       );
+      reusedBases = reused.bases !== undefined;
+      // Written for a photo erased meanwhile: deleted again at once (the erasure has started
+      // when the record is marked or gone; it deletes the embeddings only after marking).
+      const stillWanted = async (sha: string): Promise<boolean> => {
+        const ids = idsByHash.get(sha);
+        if (!ids) return true; // not a photo of the training set (the synthetic negatives)
+        const { erased: gone } = await checkRecords(db, retry, ids);
+        for (const id of gone) noteErased(id);
+        return ids.some((id) => !erased.has(id));
+      };
+      const own = new Set(hashesOf(mine()));
+      // Sharded: the tasks share the fit (each sample photo through one task's backbone, each
+      // basis fitted by one task) instead of each doing all of it; the same bases, bit for bit.
+      fitExchange = sharded
+        ? new StorageFitExchange(bucket, deps.taskIndex, deps.taskCount, (sha) => own.has(sha), {
+            stillWanted,
+          })
+        : undefined;
+      const exchange = fitExchange;
       featurizer = await skippingErased(
         () =>
           prepareFeaturizer(asTrainingImages(training()), backbone, {
@@ -394,7 +422,8 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
             basesCache: new StorageBasesCache(bucket),
             // A fit keeps the maps of the sample photos this task embeds (its shard's), which
             // then give their photo rows without a second pass through the backbone.
-            keepSampleMaps: new Set(hashesOf(mine())),
+            keepSampleMaps: own,
+            fitExchange: exchange && ((fitKey, tag) => exchange.forFit(fitKey, tag)),
             onProgress: (p) => {
               if (p.phase === 'fitting-features')
                 reporter.update({ fitting: { done: p.done, total: p.total } });
@@ -409,17 +438,11 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
         why: reused.reason,
         // Sample photos whose maps the fit kept for their photo rows (0 when nothing was fitted).
         keptMaps: featurizer.keptMapsStats(),
+        // Maps and bases found shared by another task, or shared with them (0 when not sharded).
+        ...(exchange ? { shared: exchange.stats } : {}),
       });
       cache = new StorageEmbeddingCache(bucket, TRAINING_VIEWS.length, featurizer.key, {
-        // Written for a photo erased meanwhile: deleted again at once (the erasure has started
-        // when the record is marked or gone; it deletes the embeddings only after marking).
-        stillWanted: async (sha) => {
-          const ids = idsByHash.get(sha);
-          if (!ids) return true; // not a photo of the training set (the synthetic negatives)
-          const { erased: gone } = await checkRecords(db, retry, ids);
-          for (const id of gone) noteErased(id);
-          return ids.some((id) => !erased.has(id));
-        },
+        stillWanted,
         beforeWrite: deps.hooks?.beforeEmbeddingWrite,
       });
       await cache.prefetch(backboneId, hashesOf(mine()));
@@ -445,6 +468,18 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       });
       // Kept maps not used above (a photo erased meanwhile, or whose row was cached) go.
       featurizer.forgetKeptMaps();
+      if (sharded)
+        // The synthetic negatives the coordinator's training embeds (photo row only): each task
+        // a share, into the cache, so that it finds them instead of computing them all alone.
+        await embedImages(
+          shardOf(
+            await syntheticNegativeImages(undefined, options.seed),
+            deps.taskIndex,
+            deps.taskCount,
+          ),
+          featurizer,
+          { cache, views: [PHOTO_VIEW] },
+        );
       await cache.flush();
       if (sharded) {
         // Hand over: the task completing the last shard trains the head for everyone.
@@ -476,6 +511,20 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
           backbone.dispose();
           await reporter.close();
           return { kind: 'shard-done' };
+        }
+        // Every task is done with the fit: what they shared for it goes, while this task trains
+        // (awaited before the model is registered).
+        if (!reusedBases && fitExchange) {
+          const sample = basisSampleOf(hashesOf(training()).filter((sha) => sha !== undefined));
+          cleaningUp = fitExchange.cleanUp(sample).then(
+            (objects) => deps.log('trainer.fit_shared_cleaned', { runId, objects }),
+            // Left for the next run's coordinator (the same sample) or an erasure: not worth a run.
+            (err: unknown) =>
+              deps.log('trainer.fit_shared_cleanup_failed', {
+                runId,
+                error: err instanceof Error ? err.message : String(err),
+              }),
+          );
         }
         // Other shards' embeddings come from Storage; only images added by no shard are embedded.
         await hashAll(training());
@@ -535,7 +584,9 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
     try {
       // Keeps the embeddings of the synthetic negatives (the not_a_footprint check) for next time.
       await cache.flush();
-      deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs });
+      // The cache's counts so far: misses after `trainer.embedded`'s are the synthetic negatives
+      // nobody embedded ahead (a sharded run's tasks embed them before the hand-over).
+      deps.log('trainer.trained', { runId, timingsMs: metrics.timingsMs, cache: cache.stats });
 
       enter('evaluating');
       judged = await judgeOnBenchmark(
@@ -596,6 +647,7 @@ export async function runTrainer(deps: TrainerDeps): Promise<TrainerOutcome> {
       storagePrefix: prefix,
       status: 'candidate',
     };
+    await cleaningUp;
     await retry('firestore.register_model', () =>
       db.collection(COLLECTIONS.models).doc(version).set(modelDoc),
     );

@@ -1,11 +1,14 @@
 import {
   decodeBases,
+  decodeMaps,
   encodeBases,
+  encodeMaps,
   type BasesCache,
   type EmbeddingCache,
+  type FitExchange,
   type ProjectionBases,
 } from '@wildlens/model';
-import { STORAGE_PREFIX } from '@wildlens/shared';
+import { STORAGE_PREFIX, mapLimit } from '@wildlens/shared';
 import type { TrainerBucket } from './resilience.js';
 
 /** Storage prefix of cached embeddings: embeddings/{backboneId}/{imageSha256}.bin */
@@ -216,4 +219,100 @@ export function decodePack(bytes: Buffer): Pack {
     offset += dim * 4;
   }
   return pack;
+}
+
+/**
+ * Storage prefix of the feature maps a sharded run's tasks share while they fit the bases:
+ * embeddings/fit-maps/{sha256 of the training JPEG}.bin (an image's derived data, under
+ * embeddings/ like its cached rows: an erasure deletes it with them).
+ */
+export const FIT_MAPS_PREFIX = `${EMBEDDINGS_PREFIX}fit-maps/`;
+
+/**
+ * What the tasks of a sharded run share while they fit the bases (@wildlens/model's
+ * FitExchange): each sample photo's feature maps (~1 MB) and each fitted basis
+ * (embeddings/bases/{sample key}/{basis}.bin). Everything is content-determined, so a restarted
+ * run finds what its predecessor shared. The coordinator deletes it all once every task is done
+ * (cleanUp); a photo erased meanwhile has its maps deleted as soon as they are written, like its
+ * cached rows (EmbeddingCacheGuard).
+ */
+export class StorageFitExchange {
+  /** Objects this task read or wrote (what cleanUp deletes). */
+  private readonly touched = new Set<string>();
+  readonly stats = { mapsFound: 0, mapsShared: 0, basesFound: 0, basesShared: 0 };
+
+  constructor(
+    private readonly bucket: TrainerBucket,
+    private readonly taskIndex: number,
+    private readonly taskCount: number,
+    private readonly ownsPhoto: (sha256: string) => boolean,
+    private readonly guard?: Pick<EmbeddingCacheGuard, 'stillWanted'>,
+  ) {}
+
+  static mapsName(imageSha256: string): string {
+    return `${FIT_MAPS_PREFIX}${imageSha256}.bin`;
+  }
+
+  static basisName(fitKey: string, basis: string): string {
+    return `${BASES_PREFIX}${fitKey}/${basis.replace(/\//g, '-')}.bin`;
+  }
+
+  /** The exchange of one fit (prepareFeaturizer's fitExchange). */
+  forFit(fitKey: string, tag: string): FitExchange {
+    const read = async (name: string): Promise<Buffer | undefined> => {
+      this.touched.add(name);
+      try {
+        return (await this.bucket.file(name).download())[0];
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 404) return undefined;
+        throw err;
+      }
+    };
+    const write = async (name: string, bytes: Uint8Array): Promise<void> => {
+      this.touched.add(name);
+      await this.bucket
+        .file(name)
+        .save(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+          contentType: 'application/octet-stream',
+        });
+    };
+    return {
+      taskIndex: this.taskIndex,
+      taskCount: this.taskCount,
+      ownsPhoto: this.ownsPhoto,
+      getMaps: async (sha) => {
+        const bytes = await read(StorageFitExchange.mapsName(sha));
+        const maps = bytes && decodeMaps(new Uint8Array(bytes), tag);
+        if (maps) this.stats.mapsFound++;
+        return maps;
+      },
+      putMaps: async (sha, maps) => {
+        const name = StorageFitExchange.mapsName(sha);
+        await write(name, encodeMaps(maps, tag));
+        this.stats.mapsShared++;
+        if (this.guard && !(await this.guard.stillWanted(sha)))
+          await this.bucket.file(name).delete();
+      },
+      getBasis: async (basis) => {
+        const bytes = await read(StorageFitExchange.basisName(fitKey, basis));
+        const found = bytes && decodeBases(new Uint8Array(bytes))[basis];
+        if (found) this.stats.basesFound++;
+        return found;
+      },
+      putBasis: async (basis, fitted) => {
+        await write(StorageFitExchange.basisName(fitKey, basis), encodeBases({ [basis]: fitted }));
+        this.stats.basesShared++;
+      },
+    };
+  }
+
+  /**
+   * Deletes what this task's fits read or wrote, and the maps of `sampleHashes` (a predecessor's,
+   * when this run found its bases already fitted): once every task is done, nobody needs them.
+   */
+  async cleanUp(sampleHashes: string[]): Promise<number> {
+    const names = new Set([...this.touched, ...sampleHashes.map(StorageFitExchange.mapsName)]);
+    await mapLimit([...names], 8, (name) => this.bucket.file(name).delete());
+    return names.size;
+  }
 }

@@ -143,6 +143,11 @@ function keepMaps(maps: FeatureMapSet): KeptMaps {
   return kept;
 }
 
+/** Where a photo's mirror-image maps are kept (fitSharedFeaturizer's work ahead). */
+function mirrorKey(sha256: string): string {
+  return `${sha256}|mirror`;
+}
+
 /** Bytes held by kept maps (their float32 values). */
 function keptBytes(kept: KeptMaps): number {
   let bytes = 0;
@@ -166,35 +171,172 @@ export async function fitBases(
     onMaps?: (photo: number, maps: FeatureMapSet) => void;
   } = {},
 ): Promise<ProjectionBases> {
-  const perMap = options.perMap ?? 48;
-  const maxCells = options.maxCells ?? 10_000;
-  const random = createRandom(options.seed ?? 1);
-  const samplers = new Map<string, CellSampler>();
+  const cells = new BasisCells(options);
   let photo = 0;
   for await (const views of photos) {
     const maps = featureMaps(backbone, views, recipe);
     try {
       options.onMaps?.(photo++, maps);
       for (const [view, byPart] of maps)
-        for (const [part, map] of byPart) {
-          const name = basisName(view, part);
-          let sampler = samplers.get(name);
-          if (!sampler) {
-            sampler = new CellSampler(maxCells, perMap, random, map.shape[3]);
-            samplers.set(name, sampler);
-          }
-          sampler.add(map);
-        }
+        for (const [part, map] of byPart)
+          cells.add(basisName(view, part), map.dataSync() as Float32Array, map.shape);
     } finally {
       disposeMaps(maps);
     }
   }
   const bases: ProjectionBases = {};
-  for (const [name, sampler] of samplers) {
-    const channels = sampler.collected().length / Math.max(1, sampler.count);
-    bases[name] = fitProjectionBasis(sampler.collected(), channels, recipe.bilinearDim, 1);
-  }
+  for (const name of cells.names()) bases[name] = cells.fit(name, recipe);
   return bases;
+}
+
+/**
+ * The cells sampled for each basis, photo after photo: one random stream for every basis, drawn
+ * in the order the maps come (photos in sample order, then views and parts in recipe order), so
+ * whoever computed the maps, the same maps in the same order give the same cells and bases.
+ */
+class BasisCells {
+  private readonly perMap: number;
+  private readonly maxCells: number;
+  private readonly random: () => number;
+  private readonly samplers = new Map<string, CellSampler>();
+
+  constructor(options: { perMap?: number; maxCells?: number; seed?: number }) {
+    this.perMap = options.perMap ?? 48;
+    this.maxCells = options.maxCells ?? 10_000;
+    this.random = createRandom(options.seed ?? 1);
+  }
+
+  add(name: string, values: Float32Array, shape: readonly [number, number, number, number]): void {
+    let sampler = this.samplers.get(name);
+    if (!sampler) {
+      sampler = new CellSampler(this.maxCells, this.perMap, this.random, shape[3]);
+      this.samplers.set(name, sampler);
+    }
+    sampler.addValues(values, shape);
+  }
+
+  names(): string[] {
+    return [...this.samplers.keys()];
+  }
+
+  /** Multiply–adds of the basis' fit (its covariance: cells × channels²), to share fits out. */
+  cost(name: string): number {
+    const sampler = this.samplers.get(name) as CellSampler;
+    const channels = sampler.collected().length / Math.max(1, sampler.count);
+    return sampler.count * channels * channels;
+  }
+
+  fit(name: string, recipe: FeatureRecipe): ProjectionBasis {
+    const sampler = this.samplers.get(name) as CellSampler;
+    const channels = sampler.collected().length / Math.max(1, sampler.count);
+    return fitProjectionBasis(sampler.collected(), channels, recipe.bilinearDim, 1);
+  }
+}
+
+/**
+ * Which task fits which basis: the costliest first, each to the task with the least work so
+ * far (ties: the lowest index). Every task computes the same answer from the same cells.
+ */
+export function shareBases(
+  costs: { name: string; cost: number }[],
+  taskCount: number,
+): Map<string, number> {
+  const load = Array.from({ length: Math.max(1, taskCount) }, () => 0);
+  const owner = new Map<string, number>();
+  const order = [...costs].sort((a, b) => b.cost - a.cost || (a.name < b.name ? -1 : 1));
+  for (const { name, cost } of order) {
+    let task = 0;
+    for (let t = 1; t < load.length; t++)
+      if ((load[t] as number) < (load[task] as number)) task = t;
+    owner.set(name, task);
+    load[task] = (load[task] as number) + cost;
+  }
+  return owner;
+}
+
+/**
+ * What the tasks of a sharded run fitting the same bases share (the trainer: Storage), so that
+ * each sample photo passes the backbone in one task and each basis is fitted in one task, instead
+ * of every task doing the whole fit. Everything shared is a pure function of the photo (maps) or
+ * of the sample (bases): whichever task computed it, the bytes are the same, so a task that does
+ * not find a piece computes it itself (a task alone, one that started late, a restart) and the
+ * result never depends on who did what.
+ */
+export interface FitExchange {
+  /** This task's index among `taskCount`: the bases it fits first (shareBases). */
+  taskIndex: number;
+  taskCount: number;
+  /** Sample photos this task computes first (its shard's); the others' it looks for first. */
+  ownsPhoto(sha256: string): boolean;
+  /** The maps of a sample photo, as its row's views give them; undefined when not there (yet). */
+  getMaps(sha256: string): Promise<KeptMaps | undefined>;
+  putMaps(sha256: string, maps: KeptMaps): Promise<void>;
+  getBasis(name: string): Promise<ProjectionBasis | undefined>;
+  putBasis(name: string, basis: ProjectionBasis): Promise<void>;
+}
+
+/** A photo's maps as bytes: uint32 LE header length, JSON header, float32 LE values. */
+export function encodeMaps(maps: KeptMaps, tag: string): Uint8Array {
+  const entries: { view: string; part: number; shape: number[] }[] = [];
+  let floats = 0;
+  for (const [view, byPart] of maps)
+    for (const [part, { values, shape }] of byPart) {
+      entries.push({ view, part, shape: [...shape] });
+      floats += values.length;
+    }
+  const header = new TextEncoder().encode(JSON.stringify({ tag, maps: entries }));
+  const pad = (4 - ((4 + header.length) % 4)) % 4;
+  const out = new Uint8Array(4 + header.length + pad + floats * 4);
+  new DataView(out.buffer).setUint32(0, header.length + pad, true);
+  out.set(header, 4);
+  out.fill(0x20, 4 + header.length, 4 + header.length + pad);
+  const data = new Float32Array(out.buffer, 4 + header.length + pad, floats);
+  let offset = 0;
+  for (const byPart of maps.values())
+    for (const { values } of byPart.values()) {
+      data.set(values, offset);
+      offset += values.length;
+    }
+  return out;
+}
+
+/**
+ * decodeMaps(encodeMaps(maps, tag), tag) gives the maps back; another tag, or bytes that are not
+ * such maps, give undefined (the caller computes them).
+ */
+export function decodeMaps(bytes: Uint8Array, tag: string): KeptMaps | undefined {
+  try {
+    return decodeTaggedMaps(bytes, tag);
+  } catch {
+    return undefined;
+  }
+}
+
+function decodeTaggedMaps(bytes: Uint8Array, tag: string): KeptMaps | undefined {
+  const aligned = bytes.slice();
+  const headerLength = new DataView(aligned.buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(aligned.subarray(4, 4 + headerLength))) as {
+    tag: string;
+    maps: { view: FeatureView['name']; part: number; shape: [number, number, number, number] }[];
+  };
+  if (header.tag !== tag) return undefined;
+  const data = new Float32Array(aligned.buffer, 4 + headerLength);
+  const maps: KeptMaps = new Map();
+  let offset = 0;
+  for (const { view, part, shape } of header.maps) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    let byPart = maps.get(view);
+    if (!byPart) maps.set(view, (byPart = new Map()));
+    if (offset + size > data.length) return undefined;
+    byPart.set(part, { values: data.slice(offset, offset + size), shape });
+    offset += size;
+  }
+  return offset === data.length ? maps : undefined;
+}
+
+/** What a photo's maps are computed with: maps of another backbone or recipe are not used. */
+export function mapsTag(backbone: Backbone, recipe: FeatureRecipe): string {
+  return `${backbone.spec.id}|${recipeKey(recipe)}|${workingShortSide(recipe)}`;
 }
 
 /** Fingerprint of a set of bases (part of embedding cache keys: features depend on them). */
@@ -284,10 +426,11 @@ export class PhotoFeaturizer {
    * float32 maps go through the same pooling), without the backbone. Undefined when no map of
    * it is kept. The maps are forgotten once used.
    */
-  keptFeatures(sha256: string): Float32Array | undefined {
-    const kept = this.kept.get(sha256);
+  keptFeatures(sha256: string, mirror = false): Float32Array | undefined {
+    const key = mirror ? mirrorKey(sha256) : sha256;
+    const kept = this.kept.get(key);
     if (!kept) return undefined;
-    this.kept.delete(sha256);
+    this.kept.delete(key);
     const maps: FeatureMapSet = new Map();
     try {
       for (const [view, byPart] of kept) {
@@ -317,7 +460,10 @@ export class PhotoFeaturizer {
   /** Frees the kept maps of that photo, or of every photo (those left once the embedding is done). */
   forgetKeptMaps(sha256?: string): void {
     if (sha256 === undefined) this.kept.clear();
-    else this.kept.delete(sha256);
+    else {
+      this.kept.delete(sha256);
+      this.kept.delete(mirrorKey(sha256));
+    }
   }
 
   /** Pools a photo's maps into its feature vector (the one pooling of features and keptFeatures). */
@@ -376,10 +522,14 @@ export async function fitFeaturizer(
     sampleSize?: number;
     keepMaps?: boolean | ((sha256: string) => boolean);
     onProgress?: (done: number, total: number) => void;
+    /** Shares the fit with the other tasks of a sharded run (see FitExchange). */
+    exchange?: FitExchange;
   } = {},
 ): Promise<PhotoFeaturizer> {
   if (!recipe.pooling.includes('bilinear')) return new PhotoFeaturizer(backbone, recipe, {});
   const sample = photos.slice(0, options.sampleSize ?? 128);
+  if (options.exchange)
+    return fitSharedFeaturizer(photos, sample, backbone, recipe, options.exchange, options);
   let done = 0;
   const rendered = (async function* () {
     for (const photo of sample) {
@@ -402,6 +552,139 @@ export async function fitFeaturizer(
         }
       : {}),
   });
+  return new PhotoFeaturizer(backbone, recipe, bases, kept);
+}
+
+/** Rows' maps computed ahead while waiting for another task's basis, at most (~1 MB each). */
+const MAX_AHEAD = 64;
+
+/**
+ * fitFeaturizer's fit shared between the tasks of a sharded run: the same bases, bit for bit (the
+ * same maps, sampled in the same order with the same random stream, fitted by the same code).
+ * Maps: this task's own sample photos first (in sample order), each looked for first (a task
+ * that ran ahead, or a predecessor of a restarted run, may have computed it) and published once
+ * computed; then the others' in reverse order, computed when not found, so that a task that is
+ * done early takes over the other's last photos instead of waiting. Bases: likewise, its own
+ * share first, then the others'.
+ */
+async function fitSharedFeaturizer(
+  photos: { read(): Promise<Buffer>; sha256?: string }[],
+  sample: { read(): Promise<Buffer>; sha256?: string }[],
+  backbone: Backbone,
+  recipe: FeatureRecipe,
+  exchange: FitExchange,
+  options: {
+    keepMaps?: boolean | ((sha256: string) => boolean);
+    onProgress?: (done: number, total: number) => void;
+  },
+): Promise<PhotoFeaturizer> {
+  const maps = new Map<number, KeptMaps>();
+  const publishing: Promise<void>[] = [];
+  let done = 0;
+  const obtain = async (index: number): Promise<void> => {
+    const photo = sample[index] as { read(): Promise<Buffer>; sha256?: string };
+    let got = photo.sha256 === undefined ? undefined : await exchange.getMaps(photo.sha256);
+    if (!got) {
+      // As PhotoFeaturizer.decode and features(image) do: the photo row's maps.
+      const image = await decodeToRgb(await photo.read(), workingShortSide(recipe));
+      const live = featureMaps(
+        backbone,
+        await renderViews(image, backbone.spec.inputSize, recipe),
+        recipe,
+      );
+      try {
+        got = keepMaps(live);
+      } finally {
+        disposeMaps(live);
+      }
+      if (photo.sha256 !== undefined) {
+        const put = exchange.putMaps(photo.sha256, got);
+        put.catch(() => undefined); // surfaced below, once every photo is done
+        publishing.push(put);
+      }
+    }
+    maps.set(index, got);
+    options.onProgress?.(++done, sample.length);
+  };
+  const indices = sample.map((_, i) => i);
+  const owns = (i: number): boolean => {
+    const sha256 = sample[i]?.sha256;
+    return sha256 !== undefined && exchange.ownsPhoto(sha256);
+  };
+  try {
+    for (const i of indices.filter(owns)) await obtain(i);
+    for (const i of indices.filter((i) => !owns(i)).reverse()) await obtain(i);
+  } finally {
+    await Promise.allSettled(publishing);
+  }
+  await Promise.all(publishing);
+  const cells = new BasisCells({});
+  for (const i of indices)
+    for (const [view, byPart] of maps.get(i) as KeptMaps)
+      for (const [part, { values, shape }] of byPart)
+        cells.add(basisName(view, part), values, shape);
+  const names = cells.names();
+  const owner = shareBases(
+    names.map((name) => ({ name, cost: cells.cost(name) })),
+    exchange.taskCount,
+  );
+  // While another task's basis is not there yet: work ahead that needs no bases, the maps of
+  // rows this task embeds next (its sample photos' mirror images, then its other photos), kept
+  // for embedImages like the sample's; the basis is fitted here only when there is none left.
+  const keep = options.keepMaps;
+  const keeps = (sha256: string | undefined): sha256 is string =>
+    sha256 !== undefined && !!keep && (keep === true || keep(sha256));
+  const queue: { photo: { read(): Promise<Buffer> }; key: string; mirror: boolean }[] = [];
+  for (const photo of sample)
+    if (keeps(photo.sha256) && exchange.ownsPhoto(photo.sha256))
+      queue.push({ photo, key: mirrorKey(photo.sha256), mirror: true });
+  for (const photo of photos.slice(sample.length))
+    if (keeps(photo.sha256) && exchange.ownsPhoto(photo.sha256))
+      queue.push(
+        { photo, key: photo.sha256, mirror: false },
+        { photo, key: mirrorKey(photo.sha256), mirror: true },
+      );
+  const ahead = new Map<string, KeptMaps>();
+  const workAhead = async (): Promise<boolean> => {
+    const unit = ahead.size < MAX_AHEAD ? queue.shift() : undefined;
+    if (!unit) return false;
+    try {
+      const image = await decodeToRgb(await unit.photo.read(), workingShortSide(recipe));
+      const views = await renderViews(image, backbone.spec.inputSize, recipe, unit.mirror);
+      const live = featureMaps(backbone, views, recipe);
+      try {
+        ahead.set(unit.key, keepMaps(live));
+      } finally {
+        disposeMaps(live);
+      }
+      return true;
+    } catch {
+      // Optional work (a photo erased meanwhile): embedImages meets it and decides.
+      queue.length = 0;
+      return false;
+    }
+  };
+  const fitted = new Map<string, ProjectionBasis>();
+  const mine = names.filter((n) => owner.get(n) === exchange.taskIndex);
+  const others = names.filter((n) => owner.get(n) !== exchange.taskIndex).reverse();
+  for (const name of [...mine, ...others]) {
+    let basis = await exchange.getBasis(name);
+    while (!basis && owner.get(name) !== exchange.taskIndex && (await workAhead()))
+      basis = await exchange.getBasis(name);
+    if (!basis) {
+      basis = cells.fit(name, recipe);
+      await exchange.putBasis(name, basis);
+    }
+    fitted.set(name, basis);
+  }
+  // In the order fitBases gives them.
+  const bases: ProjectionBases = {};
+  for (const name of names) bases[name] = fitted.get(name) as ProjectionBasis;
+  const kept = new Map<string, KeptMaps>(ahead);
+  for (const [i, m] of maps) {
+    const sha256 = sample[i]?.sha256;
+    if (keeps(sha256) && !kept.has(sha256)) kept.set(sha256, m);
+  }
   return new PhotoFeaturizer(backbone, recipe, bases, kept);
 }
 

@@ -103,10 +103,14 @@ export class CellSampler {
 
   /** Adds cells of a [1, h, w, channels] map; returns false once full. */
   add(map: tf.Tensor4D): boolean {
-    const [, h, w, channels] = map.shape;
+    return this.addValues(map.dataSync() as Float32Array, map.shape);
+  }
+
+  /** add() for a map's values read back from the backend (the same cells, the same draws). */
+  addValues(values: Float32Array, shape: readonly [number, number, number, number]): boolean {
+    const [, h, w, channels] = shape;
     if (channels !== this.channels)
       throw new Error(`CellSampler: map has ${channels} channels, expected ${this.channels}`);
-    const values = map.dataSync();
     const total = h * w;
     const picks = new Set<number>();
     while (picks.size < Math.min(this.perMap, total)) picks.add(Math.floor(this.random() * total));

@@ -44,11 +44,13 @@ import {
   DEFAULT_FEATURE_RECIPE,
   PhotoFeaturizer,
   fitFeaturizer,
+  mapsTag,
   recipeFor,
   recipeKey,
   workingShortSide,
   type BasesCache,
   type FeatureRecipe,
+  type FitExchange,
   type ProjectionBases,
 } from './features.js';
 import { FootprintModel } from './footprint-model.js';
@@ -158,14 +160,22 @@ export async function embedImages(
       else missing.push(view);
     }
     if (missing.length) {
-      // The photo row from the maps the bases fit kept (they are those of features(decoded)).
-      const kept = missing.includes(PHOTO_VIEW) ? featurizer.keptFeatures(sha256) : undefined;
-      const rest = kept ? missing.filter((v) => v !== PHOTO_VIEW) : missing;
+      // Rows from the maps the bases fit kept (they are those of features(decoded), mirrored
+      // for the mirror row): the photo row of a sample photo, rows a shard computed ahead.
+      const kept = new Map<string, Float32Array>();
+      for (const view of missing) {
+        const row =
+          view === PHOTO_VIEW || view === MIRROR_VIEW
+            ? featurizer.keptFeatures(sha256, view === MIRROR_VIEW)
+            : undefined;
+        if (row) kept.set(view, row);
+      }
+      const rest = missing.filter((v) => !kept.has(v));
       // Read first, as before: a photo that cannot be read any more (erased) caches no row.
       if (rest.length) bytes ??= await image.read();
-      if (kept) {
-        rows.set(PHOTO_VIEW, kept);
-        await options.cache?.set(keyOf(PHOTO_VIEW), kept);
+      for (const [view, row] of kept) {
+        rows.set(view, row);
+        await options.cache?.set(keyOf(view), row);
       }
       const decoded = rest.some((v) => v !== REGION_VIEW)
         ? await featurizer.decode(bytes as Buffer)
@@ -535,6 +545,11 @@ export interface TrainingMetrics {
 /** Photos the bases are fitted on (a deterministic sample: the first by content hash). */
 export const BASIS_SAMPLE_SIZE = 128;
 
+/** The photos whose maps the bases are fitted on, by content hash: the first ones in hash order. */
+export function basisSampleOf(hashes: string[]): string[] {
+  return [...hashes].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, BASIS_SAMPLE_SIZE);
+}
+
 /**
  * Prepares the featurizer of a training run: loads nothing itself (the backbone is given),
  * reuses `bases` when given, else fits them on a deterministic sample of the images.
@@ -555,6 +570,12 @@ export async function prepareFeaturizer(
      * kept when the bases are given or read from the cache.
      */
     keepSampleMaps?: boolean | ReadonlySet<string>;
+    /**
+     * When bases are fitted, shares the fit with the other tasks of a sharded run (the same
+     * bases, bit for bit: see FitExchange): called with the key of the sample (the bases
+     * cache's) and the tag of the maps (mapsTag: backbone and recipe).
+     */
+    fitExchange?: (fitKey: string, mapsTag: string) => FitExchange;
     onProgress?: (p: TrainingProgress) => void;
   } = {},
 ): Promise<PhotoFeaturizer> {
@@ -603,10 +624,31 @@ export async function prepareFeaturizer(
           ? (sha256) => (options.keepSampleMaps as ReadonlySet<string>).has(sha256)
           : (options.keepSampleMaps ?? true),
       onProgress: (done, total) => options.onProgress?.({ phase: 'fitting-features', done, total }),
+      exchange: options.fitExchange?.(cacheKey, mapsTag(backbone, recipe)),
     },
   );
   await options.basesCache?.set(cacheKey, featurizer.bases);
   return featurizer;
+}
+
+/** Synthetic negatives trainFootprintModel embeds by default. */
+export const DEFAULT_SYNTHETIC_NEGATIVES = 36;
+
+/**
+ * The synthetic images (not footprints) on which trainFootprintModel measures the
+ * not_a_footprint gate's false accepts, photo row only: the same for the same count and seed, so
+ * the tasks of a sharded run can embed them into the cache ahead of the training.
+ */
+export async function syntheticNegativeImages(
+  count = DEFAULT_SYNTHETIC_NEGATIVES,
+  seed = 1,
+): Promise<TrainingImage[]> {
+  const negatives = count > 0 ? await generateSyntheticNegatives(count, seed + 100) : [];
+  return negatives.map((n, i) => ({
+    id: `synthetic-${n.kind}-${i}`,
+    label: 'not-a-footprint',
+    read: async () => n.image,
+  }));
 }
 
 export async function trainFootprintModel(
@@ -783,18 +825,11 @@ export async function trainFootprintModel(
 
     // False-accept rate of the not_a_footprint gate on synthetic images the model never saw,
     // embedded through the cache too, so a retrain does not recompute them.
-    const negativeCount = options.syntheticNegatives ?? 36;
-    const negatives =
-      negativeCount > 0 ? await generateSyntheticNegatives(negativeCount, seed + 100) : [];
-    const negativeEmbedded = await embedImages(
-      negatives.map((n, i) => ({
-        id: `synthetic-${n.kind}-${i}`,
-        label: 'not-a-footprint',
-        read: async () => n.image,
-      })),
-      featurizer,
-      { cache: options.embeddingCache, views: [PHOTO_VIEW] },
-    );
+    const negatives = await syntheticNegativeImages(options.syntheticNegatives, seed);
+    const negativeEmbedded = await embedImages(negatives, featurizer, {
+      cache: options.embeddingCache,
+      views: [PHOTO_VIEW],
+    });
     const threshold = manifest.thresholds.notFootprint;
     const negativeScores = negativeEmbedded.map(
       (n) => model.classify(n.views.get(PHOTO_VIEW) as Float32Array).oodScore,

@@ -278,26 +278,13 @@ export interface FitExchange {
 /** A photo's maps as bytes: uint32 LE header length, JSON header, float32 LE values. */
 export function encodeMaps(maps: KeptMaps, tag: string): Uint8Array {
   const entries: { view: string; part: number; shape: number[] }[] = [];
-  let floats = 0;
+  const runs: Float32Array[] = [];
   for (const [view, byPart] of maps)
     for (const [part, { values, shape }] of byPart) {
       entries.push({ view, part, shape: [...shape] });
-      floats += values.length;
+      runs.push(values);
     }
-  const header = new TextEncoder().encode(JSON.stringify({ tag, maps: entries }));
-  const pad = (4 - ((4 + header.length) % 4)) % 4;
-  const out = new Uint8Array(4 + header.length + pad + floats * 4);
-  new DataView(out.buffer).setUint32(0, header.length + pad, true);
-  out.set(header, 4);
-  out.fill(0x20, 4 + header.length, 4 + header.length + pad);
-  const data = new Float32Array(out.buffer, 4 + header.length + pad, floats);
-  let offset = 0;
-  for (const byPart of maps.values())
-    for (const { values } of byPart.values()) {
-      data.set(values, offset);
-      offset += values.length;
-    }
-  return out;
+  return frameFloats({ tag, maps: entries }, runs);
 }
 
 /**
@@ -313,14 +300,11 @@ export function decodeMaps(bytes: Uint8Array, tag: string): KeptMaps | undefined
 }
 
 function decodeTaggedMaps(bytes: Uint8Array, tag: string): KeptMaps | undefined {
-  const aligned = bytes.slice();
-  const headerLength = new DataView(aligned.buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(aligned.subarray(4, 4 + headerLength))) as {
+  const { header, data } = unframeFloats<{
     tag: string;
     maps: { view: FeatureView['name']; part: number; shape: [number, number, number, number] }[];
-  };
+  }>(bytes);
   if (header.tag !== tag) return undefined;
-  const data = new Float32Array(aligned.buffer, 4 + headerLength);
   const maps: KeptMaps = new Map();
   let offset = 0;
   for (const { view, part, shape } of header.maps) {
@@ -688,40 +672,56 @@ async function fitSharedFeaturizer(
   return new PhotoFeaturizer(backbone, recipe, bases, kept);
 }
 
-/** Bases as bytes: uint32 LE header length, JSON header [{ name, channels, dim }], float32 LE data. */
-export function encodeBases(bases: ProjectionBases): Uint8Array {
-  const names = Object.keys(bases).sort();
-  const header = new TextEncoder().encode(
-    JSON.stringify(
-      names.map((name) => ({ name, channels: bases[name]!.channels, dim: bases[name]!.dim })),
-    ),
-  );
-  const floats = names.reduce((sum, n) => sum + bases[n]!.channels * (bases[n]!.dim + 1), 0);
-  const pad = (4 - ((4 + header.length) % 4)) % 4;
-  const out = new Uint8Array(4 + header.length + pad + floats * 4);
-  new DataView(out.buffer).setUint32(0, header.length + pad, true);
-  out.set(header, 4);
-  out.fill(0x20, 4 + header.length, 4 + header.length + pad);
-  const data = new Float32Array(out.buffer, 4 + header.length + pad, floats);
+/**
+ * The byte layout of encodeBases and encodeMaps: uint32 LE length of the header (padded with
+ * spaces to a multiple of 4, so the floats are aligned), the JSON header, then `runs`' float32
+ * LE values one after the other.
+ */
+function frameFloats(header: unknown, runs: Float32Array[]): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const pad = (4 - ((4 + json.length) % 4)) % 4;
+  const floats = runs.reduce((sum, run) => sum + run.length, 0);
+  const out = new Uint8Array(4 + json.length + pad + floats * 4);
+  new DataView(out.buffer).setUint32(0, json.length + pad, true);
+  out.set(json, 4);
+  out.fill(0x20, 4 + json.length, 4 + json.length + pad);
+  const data = new Float32Array(out.buffer, 4 + json.length + pad, floats);
   let offset = 0;
-  for (const n of names) {
-    data.set(bases[n]!.mean, offset);
-    offset += bases[n]!.channels;
-    data.set(bases[n]!.components, offset);
-    offset += bases[n]!.components.length;
+  for (const run of runs) {
+    data.set(run, offset);
+    offset += run.length;
   }
   return out;
 }
 
-export function decodeBases(bytes: Uint8Array): ProjectionBases {
-  const aligned = bytes.slice();
+/**
+ * frameFloats' header and floats. Copied first into a buffer of their own: a view's floats may be
+ * unaligned, and a Node Buffer's slice() shares the pool's memory instead of copying.
+ */
+function unframeFloats<H>(bytes: Uint8Array): { header: H; data: Float32Array } {
+  const aligned = new Uint8Array(bytes);
   const headerLength = new DataView(aligned.buffer).getUint32(0, true);
-  const entries = JSON.parse(new TextDecoder().decode(aligned.subarray(4, 4 + headerLength))) as {
-    name: string;
-    channels: number;
-    dim: number;
-  }[];
-  const data = new Float32Array(aligned.buffer, 4 + headerLength);
+  const header = JSON.parse(new TextDecoder().decode(aligned.subarray(4, 4 + headerLength))) as H;
+  return { header, data: new Float32Array(aligned.buffer, 4 + headerLength) };
+}
+
+/** Bases as bytes: uint32 LE header length, JSON header [{ name, channels, dim }], float32 LE data. */
+export function encodeBases(bases: ProjectionBases): Uint8Array {
+  const names = Object.keys(bases).sort();
+  const entries = names.map((name) => ({
+    name,
+    channels: bases[name]!.channels,
+    dim: bases[name]!.dim,
+  }));
+  return frameFloats(
+    entries,
+    names.flatMap((n) => [bases[n]!.mean, bases[n]!.components]),
+  );
+}
+
+export function decodeBases(bytes: Uint8Array): ProjectionBases {
+  const { header: entries, data } =
+    unframeFloats<{ name: string; channels: number; dim: number }[]>(bytes);
   const bases: ProjectionBases = {};
   let offset = 0;
   for (const { name, channels, dim } of entries) {

@@ -260,6 +260,29 @@ describe('the bases fit shared between shards', () => {
     const bytes = encodeMaps(maps, 'tag-a');
     expect(decodeMaps(bytes.subarray(0, bytes.length - 4), 'tag-a')).toBeUndefined();
     expect(decodeMaps(new TextEncoder().encode('not maps at all'), 'tag-a')).toBeUndefined();
+    // Bytes read into a view of a larger buffer at an odd offset (a Node Buffer from a pool).
+    const pooled = Buffer.concat([Buffer.from([9]), Buffer.from(bytes)]).subarray(1);
+    expect(bytesOf(decodeMaps(pooled, 'tag-a')!.get('center')!.get(1)!.values)).toEqual(
+      bytesOf(values),
+    );
+  });
+
+  it("keeps the bases' byte layout (bases cached by earlier runs stay readable)", () => {
+    const basis: ProjectionBasis = {
+      channels: 2,
+      dim: 1,
+      mean: Float32Array.from([0.5, -1]),
+      components: Float32Array.from([2, 4]),
+    };
+    const bytes = encodeBases({ 'whole/0': basis });
+    const header = '[{"name":"whole/0","channels":2,"dim":1}]';
+    // uint32 LE header length (padded with spaces to align the floats), header, mean, components.
+    const padded = header.length + ((4 - ((4 + header.length) % 4)) % 4);
+    expect(new DataView(bytes.buffer).getUint32(0, true)).toBe(padded);
+    expect(new TextDecoder().decode(bytes.subarray(4, 4 + padded)).trimEnd()).toBe(header);
+    expect([...new Float32Array(bytes.slice(4 + padded).buffer)]).toEqual([0.5, -1, 2, 4]);
+    const pooled = Buffer.concat([Buffer.from([1, 2, 3]), Buffer.from(bytes)]).subarray(3);
+    expect(decodeBases(pooled)['whole/0']).toEqual(basis);
   });
 
   it('shares the bases out by cost, the same way in every task', () => {

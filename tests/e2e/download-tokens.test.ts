@@ -37,6 +37,7 @@ import {
   closeAdmin,
   signedInClient,
   type Client,
+  downloadObject,
 } from './support.js';
 import { HANG_BOUND_MS } from '../hang-bound.js';
 
@@ -73,9 +74,7 @@ describe('only the right, current token opens a photo (issue 20, finding 16)', S
     const url = String(image.get('imageUrl'));
     const res = await fetch(url);
     expect(res.status).toBe(200);
-    const [stored] = await adminBucket()
-      .file(String(image.get('storagePath')))
-      .download();
+    const stored = await downloadObject(String(image.get('storagePath')));
     expect(Buffer.from(await res.arrayBuffer()).equals(stored)).toBe(true);
 
     const otherToken = downloadTokenOf(

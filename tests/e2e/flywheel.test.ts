@@ -51,6 +51,7 @@ import {
   eventually,
   signedInClient,
   type Client,
+  downloadObject,
 } from './support.js';
 import {
   devSubset,
@@ -395,7 +396,7 @@ describe('data flywheel', () => {
     hikerTraces.add(trainingImageId).add(storedSha256);
     const storagePath = String(image?.get('storagePath'));
     expect(storagePath).toBe(`training/lynx/${trainingImageId}.jpg`);
-    const [copy] = await adminBucket().file(storagePath).download();
+    const copy = await downloadObject(storagePath);
     const meta = await sharp(copy).metadata();
     expect(meta.exif).toBeUndefined();
     expect(Math.max(meta.width ?? 0, meta.height ?? 0)).toBeLessThanOrEqual(1024);
@@ -483,7 +484,7 @@ describe('data flywheel', () => {
       console.warn('La photo acceptée tombe dans le banc d’essai figé : évaluée, pas apprise.');
     }
     expect((await adminDb().doc(`models/${version}`).get()).get('provenance')).toEqual(provenance);
-    const [manifest] = await adminBucket().file(`models/${version}/manifest.json`).download();
+    const manifest = await downloadObject(`models/${version}/manifest.json`);
     expect(
       (JSON.parse(manifest.toString('utf8')) as { training: { provenance: unknown } }).training
         .provenance,
@@ -561,9 +562,7 @@ describe('data flywheel', () => {
     const user = await signedInClient();
     const { observationId } = await identify(user, hikerPhotos[3] as Buffer, true);
     const candidate = candidateDoc(user.uid, observationId);
-    const [photo] = await adminBucket()
-      .file(`users/${user.uid}/observations/${observationId}/photo.jpg`)
-      .download();
+    const photo = await downloadObject(`users/${user.uid}/observations/${observationId}/photo.jpg`);
     // As acceptReviewCandidate writes it, but the candidate is still pending (forged), then
     // gone (the user deleted the observation while its copy waited for ingestion).
     const name = `incoming/lynx/observations/${candidate.id}.jpg`;

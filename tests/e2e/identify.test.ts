@@ -14,6 +14,7 @@ import {
   closeAdmin,
   signedInClient,
   type Client,
+  downloadObject,
 } from './support.js';
 import {
   footprintPhotos,
@@ -188,9 +189,9 @@ describe('identification with a trained model', () => {
     expect(data.location).toEqual({ lat: 45.5, lng: 6.25 });
     expect(data.takenAt).toBe('2025-09-14T06:30:00.000Z');
 
-    const [stored] = await adminBucket()
-      .file(`users/${user.uid}/observations/${data.observationId}/photo.jpg`)
-      .download();
+    const stored = await downloadObject(
+      `users/${user.uid}/observations/${data.observationId}/photo.jpg`,
+    );
     const meta = await sharp(stored).metadata();
     expect(meta.exif).toBeUndefined();
     expect(meta.xmp).toBeUndefined();

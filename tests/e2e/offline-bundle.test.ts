@@ -36,6 +36,7 @@ import {
   eventually,
   signedInClient,
   type Client,
+  downloadObject,
 } from './support.js';
 import { HANG_BOUND_MS } from '../hang-bound.js';
 
@@ -142,15 +143,11 @@ describe('offline bundle export and getOfflineBundle', () => {
     const admin = await signedInClient({ admin: true });
     const present = await exportWith(admin)({});
     expect(present.data.status).toBe('present');
-    const [before] = await adminBucket()
-      .file(`models/${fixture.version}/bundle/bundle.json`)
-      .download();
+    const before = await downloadObject(`models/${fixture.version}/bundle/bundle.json`);
     const forced = await exportWith(admin)({ version: fixture.version, force: true });
     expect(forced.data).toMatchObject({ status: 'exported', totalSize: present.data.totalSize });
     // Deterministic: the forced export wrote the same bytes.
-    const [after] = await adminBucket()
-      .file(`models/${fixture.version}/bundle/bundle.json`)
-      .download();
+    const after = await downloadObject(`models/${fixture.version}/bundle/bundle.json`);
     expect(after.equals(before)).toBe(true);
     const missing = await errorOf(exportWith(admin)({ version: 'pas-de-modele' }));
     expect(missing.code).toBe('functions/not-found');

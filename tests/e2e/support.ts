@@ -16,6 +16,7 @@ import { connectFunctionsEmulator, getFunctions, type Functions } from 'firebase
 import { emulatorPorts } from '../../scripts/emulators/stack.js';
 import { functionsOrigin } from '../../scripts/emulators/wait.js';
 import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
+import { BATCH_JOB_RETRY, retryTransient } from '@wildlens/shared';
 import { HANG_BOUND_MS, STEP_HANG_BOUND_MS } from '../hang-bound.js';
 
 export const PROJECT_ID = process.env.GCLOUD_PROJECT ?? 'demo-wildlens';
@@ -50,6 +51,20 @@ export function adminApp(): App {
 export const adminDb = () => getAdminFirestore(adminApp());
 export const adminAuth = () => getAdminAuth(adminApp());
 export const adminBucket = () => getAdminStorage(adminApp()).bucket(BUCKET);
+
+/**
+ * An object's bytes, read as a test's check of what the code under test stored. The Storage
+ * emulator drops a connection now and then on a busy machine (« socket hang up »: see
+ * storage-faults.test.ts); the product's own reads retry that (the trainer, the import), and a
+ * test's read retries it too, with the same policy, so that the check fails only on what it
+ * checks. Anything else (a missing object: 404) fails at once.
+ */
+export async function downloadObject(name: string): Promise<Buffer> {
+  return retryTransient(
+    async () => (await adminBucket().file(name).download())[0],
+    BATCH_JOB_RETRY,
+  );
+}
 
 export interface Client {
   app: FirebaseApp;
@@ -137,6 +152,6 @@ export async function expectAcceptedTrainingImage(
   expect(record).toMatchObject({ status: 'accepted', speciesId, trainingImageId: hash });
   const image = await adminDb().doc(`trainingImages/${hash}`).get();
   expect(image.get('speciesId')).toBe(speciesId);
-  const [stored] = await adminBucket().file(`training/${speciesId}/${hash}.jpg`).download();
+  const stored = await downloadObject(`training/${speciesId}/${hash}.jpg`);
   return { image, stored };
 }

@@ -53,6 +53,7 @@ import {
   ingestionRecord,
   signedInClient,
   type Client,
+  downloadObject,
 } from './support.js';
 import { HANG_BOUND_MS } from '../hang-bound.js';
 
@@ -90,7 +91,7 @@ async function expectThumbnail(imageId: string): Promise<{ path: string; url: st
   if (typeof thumbnail === 'number' || typeof photo === 'number') {
     throw new Error(`download URLs answered ${String(thumbnail)} / ${String(photo)}`);
   }
-  expect(thumbnail.equals((await adminBucket().file(path).download())[0])).toBe(true);
+  expect(thumbnail.equals(await downloadObject(path))).toBe(true);
   const meta = await sharp(thumbnail).metadata();
   expect(meta.format).toBe('jpeg');
   expect(Math.max(meta.width ?? Infinity, meta.height ?? Infinity)).toBeLessThanOrEqual(256);

@@ -13,6 +13,7 @@ import {
   ingestionRecord,
   signedInClient,
   type Client,
+  downloadObject,
 } from './support.js';
 import {
   devSubset,
@@ -200,9 +201,7 @@ describe('training runs', () => {
     // MobileNetV1 weights in ../shared: the ensemble), and the functions serve that model.
     const expected = await resolveBackboneId(AUTO_BACKBONE_ID);
     expect(model.get('backbone.id')).toBe(expected.id);
-    const [manifestBytes] = await adminBucket()
-      .file(`models/${firstVersion}/manifest.json`)
-      .download();
+    const manifestBytes = await downloadObject(`models/${firstVersion}/manifest.json`);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as {
       backbone: { id: string };
       training: { backboneChoice: string };

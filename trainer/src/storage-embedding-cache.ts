@@ -170,7 +170,7 @@ export class StorageBasesCache implements BasesCache {
   async get(key: string): Promise<ProjectionBases | undefined> {
     try {
       const [bytes] = await this.bucket.file(StorageBasesCache.objectName(key)).download();
-      return decodeBases(new Uint8Array(bytes));
+      return decodeBases(bytes);
     } catch (err) {
       if ((err as { code?: unknown }).code === 404) return undefined;
       throw err;
@@ -282,7 +282,7 @@ export class StorageFitExchange {
       ownsPhoto: this.ownsPhoto,
       getMaps: async (sha) => {
         const bytes = await read(StorageFitExchange.mapsName(sha));
-        const maps = bytes && decodeMaps(new Uint8Array(bytes), tag);
+        const maps = bytes && decodeMaps(bytes, tag);
         if (maps) this.stats.mapsFound++;
         return maps;
       },
@@ -295,7 +295,7 @@ export class StorageFitExchange {
       },
       getBasis: async (basis) => {
         const bytes = await read(StorageFitExchange.basisName(fitKey, basis));
-        const found = bytes && decodeBases(new Uint8Array(bytes))[basis];
+        const found = bytes && decodeBases(bytes)[basis];
         if (found) this.stats.basesFound++;
         return found;
       },

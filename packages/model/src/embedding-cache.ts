@@ -71,7 +71,7 @@ export class FileBasesCache implements BasesCache {
 
   async get(key: string): Promise<ProjectionBases | undefined> {
     try {
-      return decodeBases(new Uint8Array(await readFile(this.fileOf(key))));
+      return decodeBases(await readFile(this.fileOf(key)));
     } catch {
       return undefined;
     }

@@ -88,7 +88,13 @@ export interface ReviewQueue {
 
 export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQueue {
   const candidates = collection(fb.db, 'reviewCandidates');
+  /** Outcomes of the decisions sent (they arrive in the background, in their order). */
   const status = byId('review-status');
+  /**
+   * What the photo on screen still needs before a decision (a species, a reason). Apart from
+   * the status line: a decision finishing in the background must not wipe it off.
+   */
+  const prompt = byId('review-prompt');
   const filter = byId<HTMLSelectElement>('review-filter');
   const card = byId('review-card');
   const empty = byId('review-empty');
@@ -215,9 +221,12 @@ export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQ
     empty.hidden = Boolean(entry);
     if (!entry) {
       card.removeAttribute('data-candidate-id');
+      say(prompt, '');
       return;
     }
     const c = entry.data() as CandidateDoc;
+    // A prompt is about one photo: another photo on screen drops it.
+    if (card.dataset.candidateId !== entry.id) say(prompt, '');
     card.dataset.candidateId = entry.id;
     byId('review-position').textContent =
       `Photo ${position + 1} sur ${queue.length}${exhausted ? '' : '+'}`;
@@ -320,7 +329,7 @@ export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQ
     const entry = current();
     if (!entry) return;
     if ('accept' in decision && !decision.accept) {
-      say(status, 'Choisissez l’espèce retenue (E), ou refusez la photo.', 'warning');
+      say(prompt, 'Choisissez l’espèce retenue (E), ou refusez la photo.', 'warning');
       labelSelect.focus();
       return;
     }
@@ -435,7 +444,7 @@ export function startReviewQueue(fb: Firebase, species: SpeciesSheet[]): ReviewQ
     const text = reason.value.trim();
     if (!text) {
       say(
-        status,
+        prompt,
         'Indiquez la raison du refus, ou utilisez une raison rapide (F, N, I, P).',
         'warning',
       );

@@ -168,7 +168,12 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       expect(await page.locator('#review-label').inputValue()).toBe('');
       await blur(page);
       await page.keyboard.press('Enter');
-      await page.locator('#review-status[data-tone="warning"]').waitFor();
+      const prompt = page.locator('#review-prompt', { hasText: 'Choisissez l’espèce retenue' });
+      await prompt.waitFor();
+      // The second decision, sent in the background, may finish only now: its outcome goes
+      // to the status line and leaves the prompt about the photo on screen.
+      await page.locator('#review-status', { hasText: 'Photo acceptée comme Lynx' }).waitFor();
+      expect(await prompt.isVisible()).toBe(true);
       await page.selectOption('#review-label', 'renard');
       await page.locator('#review-label').press('Enter');
       // The queue is empty: only « Aucune photo à vérifier » is on screen.

@@ -27,6 +27,7 @@ import {
 } from './browser.js';
 import { adminAuth, adminBucket, adminDb, closeAdmin, eventually } from './support.js';
 import { NEEDS } from '../requirements.js';
+import { barrier } from '../helpers/barrier.js';
 import { HANG_BOUND_MS } from '../hang-bound.js';
 
 const PHONE = { width: 360, height: 780 };
@@ -159,7 +160,14 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       await page.keyboard.press('n');
       await page.locator(`#review-card[data-candidate-id="${second}"]`).waitFor();
       expect(await page.locator('#review-pending').textContent()).toBe('2');
-      // Enter accepts the second under the preselected species (the model's top-1).
+      // Enter accepts the second under the preselected species (the model's top-1). Its call
+      // is held until the prompt below is on screen, so its answer comes after the prompt:
+      // the order a busy server gives (CI, stop 28).
+      const held = barrier();
+      await page.route('**/acceptReviewCandidate', async (route) => {
+        if (route.request().method() === 'POST') await held.wait();
+        await route.continue();
+      });
       await page.keyboard.press('Enter');
       await page.locator(`#review-card[data-candidate-id="${third}"]`).waitFor();
       expect(await page.locator('#review-pending').textContent()).toBe('1');
@@ -170,10 +178,13 @@ describe.skipIf(!hasChromium)('admin pages of issue 23 in Chromium', NEEDS.chrom
       await page.keyboard.press('Enter');
       const prompt = page.locator('#review-prompt', { hasText: 'Choisissez l’espèce retenue' });
       await prompt.waitFor();
-      // The second decision, sent in the background, may finish only now: its outcome goes
-      // to the status line and leaves the prompt about the photo on screen.
+      // The second decision's answer arrives now: its outcome goes to the status line and
+      // leaves the prompt about the photo on screen.
+      await held.reached;
+      held.release();
       await page.locator('#review-status', { hasText: 'Photo acceptée comme Lynx' }).waitFor();
       expect(await prompt.isVisible()).toBe(true);
+      await page.unroute('**/acceptReviewCandidate');
       await page.selectOption('#review-label', 'renard');
       await page.locator('#review-label').press('Enter');
       // The queue is empty: only « Aucune photo à vérifier » is on screen.

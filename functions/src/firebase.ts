@@ -4,6 +4,7 @@ import { getAuth, type Auth } from 'firebase-admin/auth';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { getStorage } from 'firebase-admin/storage';
 import type { AccountState } from './common/admin-auth.js';
+import { retryEveryStorageRequest } from './common/storage-retries.js';
 
 // One Admin app per instance, created on first use (cold start cost paid once).
 function app(): App {
@@ -50,9 +51,9 @@ export async function accountEmails(uids: string[]): Promise<Map<string, string>
 export type Bucket = ReturnType<ReturnType<typeof getStorage>['bucket']>;
 
 export function defaultBucket(): Bucket {
-  return getStorage(app()).bucket();
+  return retryEveryStorageRequest(getStorage(app()).bucket());
 }
 
 export function bucketNamed(name: string): Bucket {
-  return getStorage(app()).bucket(name);
+  return retryEveryStorageRequest(getStorage(app()).bucket(name));
 }

@@ -1,8 +1,9 @@
 /**
  * Storage hiccups against the real Storage emulator, through a proxy that drops connections
  * (tests/helpers/storage-fault-proxy.ts, seeded): what the SDK throws, that the trainer's
- * bucket retries every fault and logs it, and that a whole training run whose Storage traffic
- * goes through the proxy still succeeds.
+ * bucket retries every fault and logs it, that the functions' Storage client retries every
+ * kind of request (a user's erasure included), and that a whole training run whose Storage
+ * traffic goes through the proxy still succeeds.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,8 +12,10 @@ import path from 'node:path';
 import { initializeApp } from 'firebase-admin/app';
 import { getStorage } from 'firebase-admin/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTransientError } from '@wildlens/shared';
+import { isTransientError, observationPhotoPaths } from '@wildlens/shared';
+import { retryEveryStorageRequest } from '../../functions/src/common/storage-retries.js';
 import { launchTrainingRun } from '../../functions/src/handlers/admin/training.js';
+import { deleteObservation } from '../../functions/src/handlers/observation-actions.js';
 import { LocalProcessLauncher } from '../../functions/src/training/launcher.js';
 import { REPO_ROOT } from '../../scripts/emulators/stack.js';
 import { resilientBucket, trainerRetry } from '../../trainer/src/resilience.js';
@@ -114,6 +117,53 @@ describe('a dropped Storage connection', () => {
       ...Array<string>(4).fill('storage.download'),
       ...Array<string>(4).fill('storage.save'),
     ]);
+  });
+});
+
+describe('the functions’ Storage client', () => {
+  it('retries a dropped connection on every kind of request, writes and deletes included', async () => {
+    const { proxy: p, host } = await proxy({ seed: 3, rate: 1, faults: ['hang-up'] });
+    const bucket = retryEveryStorageRequest(bucketThrough(host, true));
+    const name = `faults/functions-${randomUUID()}.bin`;
+    const data = Buffer.from('empreinte');
+    // Each distinct request is dropped once (rate 1): every one below needs its retry.
+    await bucket.file(name).save(data, { resumable: false, contentType: 'image/jpeg' });
+    const [downloaded] = await bucket.file(name).download();
+    expect(downloaded.equals(data)).toBe(true);
+    const [listed] = await bucket.getFiles({ prefix: name });
+    expect(listed.map((f) => f.name)).toEqual([name]);
+    await bucket.file(name).copy(bucket.file(`${name}.copie`));
+    await bucket.file(name).delete();
+    await bucket.file(`${name}.copie`).delete();
+    expect(p.stats.hangUps).toBe(6);
+    expect((await adminBucket().file(name).exists())[0]).toBe(false);
+    expect((await adminBucket().file(`${name}.copie`).exists())[0]).toBe(false);
+  });
+
+  it('lets a hiker delete an observation while connections drop: every object and the record go', async () => {
+    const { proxy: p, host } = await proxy({ seed: 4, rate: 1, faults: ['hang-up'] });
+    const uid = `faults-${randomUUID()}`;
+    const observationId = `obs-${randomUUID()}`;
+    const paths = observationPhotoPaths(uid, observationId);
+    for (const name of [paths.photo, paths.thumbnail])
+      await adminBucket().file(name).save(Buffer.from(name), { resumable: false });
+    const record = adminDb().doc(`users/${uid}/observations/${observationId}`);
+    await record.set({ verdict: 'identified', speciesId: 'renard', shareForTraining: false });
+
+    const result = await deleteObservation(
+      uid,
+      { observationId },
+      {
+        db: adminDb(),
+        bucket: retryEveryStorageRequest(bucketThrough(host, true)),
+        now: () => new Date(),
+      },
+    );
+    expect(result).toEqual({ observationId, deleted: true });
+    expect(p.stats.hangUps).toBeGreaterThanOrEqual(2);
+    for (const name of [paths.photo, paths.thumbnail])
+      expect((await adminBucket().file(name).exists())[0]).toBe(false);
+    expect((await record.get()).exists).toBe(false);
   });
 });
 

@@ -15,6 +15,7 @@ import { connectFirestoreEmulator, getFirestore, type Firestore } from 'firebase
 import { connectFunctionsEmulator, getFunctions, type Functions } from 'firebase/functions';
 import { emulatorPorts } from '../../scripts/emulators/stack.js';
 import { functionsOrigin } from '../../scripts/emulators/wait.js';
+import { retryEveryStorageRequest } from '../../functions/src/common/storage-retries.js';
 import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
 import { BATCH_JOB_RETRY, retryTransient } from '@wildlens/shared';
 import { HANG_BOUND_MS, STEP_HANG_BOUND_MS } from '../hang-bound.js';
@@ -50,7 +51,13 @@ export function adminApp(): App {
 }
 export const adminDb = () => getAdminFirestore(adminApp());
 export const adminAuth = () => getAdminAuth(adminApp());
-export const adminBucket = () => getAdminStorage(adminApp()).bucket(BUCKET);
+/**
+ * The tests' bucket retries a dropped connection on every request, as the functions' own does
+ * (retryEveryStorageRequest): handlers under test get the client they get deployed, and a
+ * test's own write or check fails only on what it checks.
+ */
+export const adminBucket = () =>
+  retryEveryStorageRequest(getAdminStorage(adminApp()).bucket(BUCKET));
 
 /**
  * An object's bytes, read as a test's check of what the code under test stored. The Storage

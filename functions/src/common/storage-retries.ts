@@ -14,10 +14,17 @@
 import { IdempotencyStrategy } from '@google-cloud/storage';
 import type { Bucket } from '../firebase.js';
 
+/**
+ * How long the SDK keeps retrying one request (its default is 10 minutes): a user request
+ * answers `unavailable` well within a function's 60 s timeout when Storage stays unreachable.
+ */
+export const STORAGE_RETRY_SECONDS = 15;
+
 /** Switches the bucket's Storage client (shared by its buckets) to retry every request. */
 export function retryEveryStorageRequest(bucket: Bucket): Bucket {
   const options = bucket.storage.retryOptions;
   options.autoRetry = true;
   options.idempotencyStrategy = IdempotencyStrategy.RetryAlways;
+  options.totalTimeout = STORAGE_RETRY_SECONDS;
   return bucket;
 }

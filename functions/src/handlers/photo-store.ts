@@ -10,12 +10,7 @@ import sharp from 'sharp';
 import type { Bucket } from '../firebase.js';
 import { errorSummary } from '../common/errors.js';
 import { downloadUrl } from '../common/download-url.js';
-import {
-  DeadlineExceededError,
-  FIRESTORE_DEADLINE_MS,
-  retryTransient,
-  withDeadline,
-} from '../common/transient.js';
+import { DeadlineExceededError, FIRESTORE_DEADLINE_MS, withDeadline } from '../common/transient.js';
 import { PREVIEW_SIDE, normaliseToJpeg } from '../images/inspect.js';
 import type { StoredPhoto } from './observation-evidence.js';
 
@@ -90,19 +85,16 @@ export async function savePhotoObject(
   storageOrigin?: string,
 ): Promise<string> {
   const token = randomUUID();
-  // The object name is new, so a retried write is safe.
-  await retryTransient(
-    () =>
-      bucket.file(name).save(data, {
-        resumable: false,
-        contentType: 'image/jpeg',
-        metadata: {
-          cacheControl: 'private, max-age=31536000',
-          metadata: { firebaseStorageDownloadTokens: token, ownerUid },
-        },
-      }),
-    { attempts: 3, baseDelayMs: 100 },
-  );
+  // The object name is new, so the Storage client's retry of a dropped write is safe
+  // (common/storage-retries.ts).
+  await bucket.file(name).save(data, {
+    resumable: false,
+    contentType: 'image/jpeg',
+    metadata: {
+      cacheControl: 'private, max-age=31536000',
+      metadata: { firebaseStorageDownloadTokens: token, ownerUid },
+    },
+  });
   return downloadUrl(bucket.name, name, token, storageOrigin);
 }
 

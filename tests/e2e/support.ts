@@ -17,7 +17,6 @@ import { emulatorPorts } from '../../scripts/emulators/stack.js';
 import { functionsOrigin } from '../../scripts/emulators/wait.js';
 import { retryEveryStorageRequest } from '../../functions/src/common/storage-retries.js';
 import { uploadIdFor } from '../../functions/src/handlers/ingestion.js';
-import { BATCH_JOB_RETRY, retryTransient } from '@wildlens/shared';
 import { HANG_BOUND_MS, STEP_HANG_BOUND_MS } from '../hang-bound.js';
 
 export const PROJECT_ID = process.env.GCLOUD_PROJECT ?? 'demo-wildlens';
@@ -60,17 +59,12 @@ export const adminBucket = () =>
   retryEveryStorageRequest(getAdminStorage(adminApp()).bucket(BUCKET));
 
 /**
- * An object's bytes, read as a test's check of what the code under test stored. The Storage
- * emulator drops a connection now and then on a busy machine (« socket hang up »: see
- * storage-faults.test.ts); the product's own reads retry that (the trainer, the import), and a
- * test's read retries it too, with the same policy, so that the check fails only on what it
- * checks. Anything else (a missing object: 404) fails at once.
+ * An object's bytes, read as a test's check of what the code under test stored: through
+ * adminBucket, whose client retries a dropped connection (« socket hang up »: see
+ * storage-faults.test.ts); anything else (a missing object: 404) fails at once.
  */
 export async function downloadObject(name: string): Promise<Buffer> {
-  return retryTransient(
-    async () => (await adminBucket().file(name).download())[0],
-    BATCH_JOB_RETRY,
-  );
+  return (await adminBucket().file(name).download())[0];
 }
 
 export interface Client {
